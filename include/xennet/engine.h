@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "xennet/ledger.h"
+#include "xennet/netlink.h"
+#include "xennet/plan.h"
+#include "xennet/profile.h"
+
+/* Converging the host to a profile: snapshot, plan, apply, ledger. Used by
+ * the daemon (apply) and by `xennet check` (plan only). */
+
+struct xn_engine {
+	struct xn_nl *nl;
+	char ledger_path[PATH_MAX];
+	struct xn_ledger ledger;
+};
+
+/* Loads the ledger from state_dir (a corrupt ledger is reported in err and
+ * -EBADMSG returned). */
+int xn_engine_open(const char *state_dir, struct xn_engine **ret,
+		   struct xn_buf *err);
+void xn_engine_close(struct xn_engine *e);
+
+/* The plan that would take the host to profile (NULL: remove all). */
+int xn_engine_plan(struct xn_engine *e, const struct xn_profile *profile,
+		   struct xn_plan *plan, struct xn_buf *err);
+
+/* Plan and apply; the steps done are listed in report (one per line). The
+ * ledger is saved whatever happens, so that it always tells the truth. */
+int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
+		    struct xn_buf *report, struct xn_buf *err);

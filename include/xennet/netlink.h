@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "xennet/addr.h"
+
+/* rtnetlink through libnl-route-3. Every function returns >= 0 or -errno
+ * (the kernel's own errno, not libnl's NLE_* code). */
+
+struct xn_nl;
+
+int xn_nl_open(struct xn_nl **ret);
+void xn_nl_close(struct xn_nl *nl);
+
+struct xn_link {
+	int ifindex;
+	char name[IFNAMSIZ];
+	char kind[16]; /* "bridge", "veth", "" ... */
+	int master; /* ifindex of the master, 0 if none */
+	unsigned mtu;
+	bool up; /* IFF_UP set */
+	uint8_t stp_state; /* bridges */
+	uint32_t forward_delay; /* bridges, in centiseconds (USER_HZ) */
+};
+
+struct xn_ifaddr {
+	int ifindex;
+	struct xn_addr addr; /* with prefixlen */
+	uint8_t scope; /* RT_SCOPE_* */
+	uint32_t flags; /* IFA_F_* */
+};
+
+struct xn_route {
+	int ifindex;
+	int family;
+	struct xn_addr dst; /* prefixlen 0 for default routes */
+	bool has_gateway;
+	struct xn_addr gateway;
+	bool has_prefsrc;
+	struct xn_addr prefsrc;
+	uint32_t table;
+	uint32_t priority; /* metric */
+	uint8_t protocol;
+	uint8_t scope;
+	uint8_t type;
+};
+
+/* What the kernel holds now, in the namespace we run in. */
+struct xn_snapshot {
+	struct xn_link *links;
+	size_t n_links;
+	struct xn_ifaddr *addrs;
+	size_t n_addrs;
+	struct xn_route *routes; /* unicast routes of the main table */
+	size_t n_routes;
+	/* sysctl values read for the plan (filled by the caller). */
+	struct xn_snapshot_sysctl {
+		char path[128];
+		char value[32];
+		bool exists;
+	} sysctls[4];
+	size_t n_sysctls;
+};
+
+int xn_snapshot_take(struct xn_nl *nl, struct xn_snapshot **ret);
+void xn_snapshot_free(struct xn_snapshot *s);
+const struct xn_link *xn_snapshot_link(const struct xn_snapshot *s,
+				       const char *name);
+const struct xn_link *xn_snapshot_link_by_index(const struct xn_snapshot *s,
+						int ifindex);
+bool xn_snapshot_has_addr(const struct xn_snapshot *s, int ifindex,
+			  const struct xn_addr *a);
+
+/* Bridges are created with STP off and forward delay 0; mtu 0 = default. */
+int xn_nl_bridge_create(struct xn_nl *nl, const char *name, unsigned mtu);
+/* Set STP off and forward delay 0 on an existing bridge. */
+int xn_nl_bridge_tune(struct xn_nl *nl, int ifindex);
+int xn_nl_link_delete(struct xn_nl *nl, int ifindex);
+/* master 0 releases the port. */
+int xn_nl_link_set_master(struct xn_nl *nl, int ifindex, int master);
+int xn_nl_link_set_up(struct xn_nl *nl, int ifindex, bool up);
+int xn_nl_link_set_mtu(struct xn_nl *nl, int ifindex, unsigned mtu);
+int xn_nl_link_set_name(struct xn_nl *nl, int ifindex, const char *name);
+int xn_nl_link_set_mac(struct xn_nl *nl, int ifindex, const uint8_t mac[6]);
+
+/* IPv6 addresses are added with IFA_F_NODAD. EEXIST is returned as is. */
+int xn_nl_addr_add(struct xn_nl *nl, int ifindex, const struct xn_addr *a);
+int xn_nl_addr_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a);
+
+/* Create or replace route r (its ifindex is used). */
+int xn_nl_route_replace(struct xn_nl *nl, const struct xn_route *r);
+int xn_nl_route_del(struct xn_nl *nl, const struct xn_route *r);
+
+/* A second socket subscribed to link events (RTNLGRP_LINK), for the
+ * event loop: poll its fd, then xn_nl_events_drain() calls fn for each
+ * event. -ENOBUFS from drain means events were lost: resynchronise. */
+typedef void (*xn_link_event_fn)(bool added, int ifindex, const char *name,
+				 void *userdata);
+int xn_nl_events_open(struct xn_nl **ret, xn_link_event_fn fn, void *userdata);
+int xn_nl_events_fd(struct xn_nl *nl);
+int xn_nl_events_drain(struct xn_nl *nl);

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdio.h>
+
+#include "xennet/ledger.h"
+#include "xennet/netlink.h"
+#include "xennet/nft.h"
+#include "xennet/profile.h"
+
+/* A plan is the ordered list of kernel changes that converge the host from
+ * what it has (snapshot, ledger, nft table) to what a profile wants. The
+ * same plan is printed by `xennet check` (a dry run) and executed by the
+ * daemon. */
+
+enum xn_step_op {
+	XN_STEP_PORT_RELEASE, /* dev leaves bridge dev2 (undo) */
+	XN_STEP_ADDR_RESTORE, /* moved addr back: add to dev (was on dev2) */
+	XN_STEP_ROUTE_RESTORE, /* moved route back to dev (from dev2) */
+	XN_STEP_ADDR_DEL, /* delete addr from dev */
+	XN_STEP_BRIDGE_DELETE, /* delete bridge dev */
+	XN_STEP_SYSCTL_RESTORE, /* write original value back */
+	XN_STEP_BRIDGE_CREATE, /* create bridge dev (mtu) */
+	XN_STEP_BRIDGE_TUNE, /* STP off, forward delay 0 on dev */
+	XN_STEP_LINK_MTU, /* set mtu of dev */
+	XN_STEP_PORT_ADD, /* dev joins bridge dev2 */
+	XN_STEP_LINK_UP, /* bring dev up */
+	XN_STEP_ADDR_ADD, /* add addr to dev */
+	XN_STEP_ADDR_MOVE, /* copy addr from dev2 to dev (then ADDR_DEL) */
+	XN_STEP_ROUTE_MOVE, /* move route from dev2 to dev */
+	XN_STEP_SYSCTL_SET, /* write value, remembering original */
+	XN_STEP_NFT_INSTALL, /* replace the nft table (or delete it) */
+};
+
+struct xn_step {
+	enum xn_step_op op;
+	char dev[IFNAMSIZ];
+	char dev2[IFNAMSIZ];
+	struct xn_addr addr;
+	struct xn_route route;
+	unsigned mtu;
+	bool record; /* add what this step makes to the ledger */
+	char path[128];
+	char value[XN_SYSCTL_VALUE_MAX];
+	char original[XN_SYSCTL_VALUE_MAX];
+};
+
+struct xn_plan {
+	struct xn_step *steps;
+	size_t n_steps;
+	struct xn_nft_spec nft; /* wanted table */
+	bool nft_unknown; /* the table could not be read (no privilege) */
+};
+
+/* The sysctls a profile wants, with their values. */
+#define XN_MAX_WANTED_SYSCTLS 2
+struct xn_wanted_sysctl {
+	char path[128];
+	const char *value;
+};
+size_t xn_plan_sysctls(const struct xn_profile *p,
+		       struct xn_wanted_sysctl out[XN_MAX_WANTED_SYSCTLS]);
+
+/* The nftables table a profile wants (empty spec for NULL). */
+void xn_plan_nft_spec(const struct xn_profile *p, struct xn_nft_spec *spec);
+
+/* Compute the plan. profile NULL means "remove everything xennet made".
+ * Fails with -ENODEV / -EEXIST and a message in err when the host cannot
+ * take the profile (an uplink that does not exist, a bridge name taken by
+ * another kind of device). */
+int xn_plan_build(const struct xn_profile *profile, const struct xn_snapshot *s,
+		  const struct xn_ledger *ledger, enum xn_nft_table_state nft_state,
+		  bool nft_unknown, struct xn_plan *plan, struct xn_buf *err);
+void xn_plan_clear(struct xn_plan *plan);
+void xn_plan_print(const struct xn_plan *plan, FILE *f);
+void xn_step_describe(const struct xn_step *st, struct xn_buf *b);
+
+/* Execute the steps in order, keeping the ledger true to what was done
+ * even when a step fails half way. Returns the first error, with the
+ * failing step described in err. */
+int xn_plan_apply(struct xn_nl *nl, const struct xn_plan *plan,
+		  struct xn_ledger *ledger, size_t *done, struct xn_buf *err);

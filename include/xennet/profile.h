@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "xennet/addr.h"
+
+/* The validated, immutable model of a profile. Apply code only ever sees a
+ * profile that xn_profile_load() accepted. */
+
+enum xn_mode {
+	XN_MODE_BRIDGED,
+	XN_MODE_ROUTED,
+	XN_MODE_NAT,
+};
+
+const char *xn_mode_name(enum xn_mode m);
+
+struct xn_bridge_conf {
+	char name[IFNAMSIZ];
+	char uplink[IFNAMSIZ]; /* "" when none */
+	bool take_addresses;
+	struct xn_addr *addresses; /* address = CIDR, may repeat */
+	size_t n_addresses;
+	unsigned mtu; /* 0: leave as it is */
+	unsigned line; /* line of the [bridge NAME] header */
+};
+
+struct xn_map_conf {
+	char name[64];
+	struct xn_addr public_addr; /* IPv4 host */
+	struct xn_addr guest; /* IPv4 host */
+	unsigned line;
+};
+
+struct xn_profile {
+	char *path;
+	enum xn_mode mode;
+	bool antispoof; /* default true */
+
+	struct xn_bridge_conf *bridges;
+	size_t n_bridges;
+
+	char routed_uplink[IFNAMSIZ]; /* [routed] uplink, mode routed */
+
+	char nat_uplink[IFNAMSIZ]; /* [nat] uplink, mode nat */
+	char nat_bridge[IFNAMSIZ]; /* [nat] bridge, mode nat */
+
+	struct xn_map_conf *maps;
+	size_t n_maps;
+};
+
+/* Errors found while loading: one line each, "file:line: message". */
+struct xn_diag {
+	char **lines;
+	size_t n;
+};
+void xn_diag_free(struct xn_diag *d);
+
+/* Parse and validate a profile. On success *ret is set and 0 returned.
+ * On a bad profile, returns -EINVAL and d holds every error, one
+ * "file:line: what is wrong, quoting the bad value" line each. On I/O
+ * errors returns -errno (and adds a line to d). */
+int xn_profile_load(const char *path, struct xn_profile **ret,
+		    struct xn_diag *d);
+void xn_profile_free(struct xn_profile *p);
+
+const struct xn_bridge_conf *xn_profile_bridge(const struct xn_profile *p,
+					       const char *name);
+
+/* The guest network of a NAT profile: the first IPv4 address of the nat
+ * bridge, as a network. Returns NULL for other modes. */
+const struct xn_addr *xn_profile_nat_gateway(const struct xn_profile *p);

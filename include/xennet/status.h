@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "xennet/ledger.h"
+#include "xennet/netlink.h"
+#include "xennet/nft.h"
+#include "xennet/profile.h"
+
+struct xn_status_input {
+	pid_t pid;
+	const struct xn_profile *profile; /* may be NULL */
+	const struct xn_ledger *ledger;
+	const struct xn_snapshot *snapshot;
+	const struct xn_nft_rule_info *rules;
+	size_t n_rules;
+	int nft_error; /* 0, -ENOENT (no table) or another -errno */
+	const char *last_error; /* of the last apply, or NULL */
+};
+
+/* Human-readable text, or one JSON object. */
+void xn_status_render(const struct xn_status_input *in, bool json,
+		      struct xn_buf *out);

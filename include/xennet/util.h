@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define XN_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define XN_CLEANUP(fn) __attribute__((cleanup(fn)))
+
+/* Hand ownership of *p on: returns the pointer and leaves NULL behind. */
+#define XN_TAKE_PTR(p)                                                         \
+	({                                                                     \
+		__typeof__(p) _taken = (p);                                    \
+		(p) = NULL;                                                    \
+		_taken;                                                        \
+	})
+
+static inline void xn_freep(void *p)
+{
+	free(*(void **)p);
+}
+#define _cleanup_free_ XN_CLEANUP(xn_freep)
+
+static inline void xn_closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+#define _cleanup_close_ XN_CLEANUP(xn_closep)
+
+/* Interface names: 1..15 bytes of [A-Za-z0-9_.-], not "." or "..". */
+bool xn_ifname_valid(const char *name);
+
+/* Strict number parsing: whole string, no sign unless allowed, range checked.
+ * Returns 0 or -EINVAL / -ERANGE. */
+int xn_parse_uint(const char *s, unsigned long min, unsigned long max,
+		  unsigned long *ret);
+
+/* yes/no/true/false/on/off/1/0. Returns 0/1 or -EINVAL. */
+int xn_parse_bool(const char *s);
+
+/* Read/write a small text file (sysctl, state). write is atomic: temp file,
+ * fsync, rename. Return -errno. */
+int xn_read_file(const char *path, char *buf, size_t size);
+int xn_write_file_atomic(const char *path, const char *data, size_t len);
+
+/* Growable string buffer used to build messages and reports. */
+struct xn_buf {
+	char *data;
+	size_t len, cap;
+	bool oom;
+};
+void xn_buf_printf(struct xn_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void xn_buf_free(struct xn_buf *b);
+/* Returns the NUL-terminated text ("" if empty), or NULL after an OOM. */
+const char *xn_buf_str(struct xn_buf *b);

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "xennet/engine.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int xn_engine_open(const char *state_dir, struct xn_engine **ret,
+		   struct xn_buf *err)
+{
+	struct xn_engine *e;
+	unsigned bad = 0;
+	int r;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	if ((size_t)snprintf(e->ledger_path, sizeof(e->ledger_path), "%s/ledger",
+			     state_dir) >= sizeof(e->ledger_path)) {
+		free(e);
+		return -ENAMETOOLONG;
+	}
+	r = xn_ledger_load(e->ledger_path, &e->ledger, &bad);
+	if (r < 0) {
+		if (r == -EBADMSG)
+			xn_buf_printf(err, "%s:%u: malformed ledger line", e->ledger_path, bad);
+		else
+			xn_buf_printf(err, "%s: %s", e->ledger_path, strerror(-r));
+		free(e);
+		return r;
+	}
+	r = xn_nl_open(&e->nl);
+	if (r < 0) {
+		xn_buf_printf(err, "rtnetlink: %s", strerror(-r));
+		xn_ledger_clear(&e->ledger);
+		free(e);
+		return r;
+	}
+	*ret = e;
+	return 0;
+}
+
+void xn_engine_close(struct xn_engine *e)
+{
+	if (!e)
+		return;
+	xn_nl_close(e->nl);
+	xn_ledger_clear(&e->ledger);
+	free(e);
+}
+
+int xn_engine_plan(struct xn_engine *e, const struct xn_profile *profile,
+		   struct xn_plan *plan, struct xn_buf *err)
+{
+	struct xn_snapshot *snap = NULL;
+	struct xn_nft_spec spec;
+	enum xn_nft_table_state st = XN_NFT_ABSENT;
+	bool unknown = false;
+	int r;
+
+	r = xn_snapshot_take(e->nl, &snap);
+	if (r < 0) {
+		xn_buf_printf(err, "reading links, addresses and routes: %s", strerror(-r));
+		return r;
+	}
+	{
+		struct xn_wanted_sysctl w[XN_MAX_WANTED_SYSCTLS];
+		size_t n = xn_plan_sysctls(profile, w);
+
+		for (size_t i = 0; i < n && i < XN_ARRAY_SIZE(snap->sysctls); i++) {
+			struct xn_snapshot_sysctl *sc = &snap->sysctls[snap->n_sysctls++];
+			snprintf(sc->path, sizeof(sc->path), "%s", w[i].path);
+			sc->exists = xn_sysctl_read(w[i].path, sc->value) >= 0;
+		}
+	}
+	xn_plan_nft_spec(profile, &spec);
+	r = xn_nft_query(&spec, &st);
+	if (r == -EPERM || r == -EACCES)
+		unknown = true;
+	else if (r < 0) {
+		xn_buf_printf(err, "reading nftables: %s", strerror(-r));
+		xn_snapshot_free(snap);
+		return r;
+	}
+	r = xn_plan_build(profile, snap, &e->ledger, st, unknown, plan, err);
+	xn_snapshot_free(snap);
+	return r;
+}
+
+int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
+		    struct xn_buf *report, struct xn_buf *err)
+{
+	struct xn_plan plan;
+	size_t done = 0;
+	int r, s;
+
+	r = xn_engine_plan(e, profile, &plan, err);
+	if (r < 0)
+		return r;
+	r = xn_plan_apply(e->nl, &plan, &e->ledger, &done, err);
+	if (report) {
+		for (size_t i = 0; i < done; i++) {
+			xn_step_describe(&plan.steps[i], report);
+			xn_buf_printf(report, "\n");
+		}
+	}
+	if (r >= 0)
+		snprintf(e->ledger.profile, sizeof(e->ledger.profile), "%s",
+			 profile ? profile->path : "");
+	s = xn_ledger_save(e->ledger_path, &e->ledger);
+	if (s < 0 && r >= 0) {
+		xn_buf_printf(err, "saving %s: %s", e->ledger_path, strerror(-s));
+		r = s;
+	}
+	xn_plan_clear(&plan);
+	return r;
+}

@@ -1,0 +1,727 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* rtnetlink: links through raw messages built with libnl (bridge attributes
+ * that libnl-route does not model), addresses and routes through
+ * libnl-route-3 objects. Errors are the kernel's errno, caught by an error
+ * callback, because libnl's NLE_* codes lose information. */
+#include "xennet/netlink.h"
+
+#include <arpa/inet.h>
+#include <linux/if_bridge.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <netlink/cache.h>
+#include <netlink/errno.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/route.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xennet/util.h"
+
+struct xn_nl {
+	struct nl_sock *sk;
+	int last_errno; /* set by the error callback, positive */
+	void *event_ctx; /* events sockets only */
+};
+
+static int nle_to_errno(int nle)
+{
+	switch (nle < 0 ? -nle : nle) {
+	case 0: return 0;
+	case NLE_INTR: return EINTR;
+	case NLE_BAD_SOCK: return EBADF;
+	case NLE_AGAIN: return EAGAIN;
+	case NLE_NOMEM: return ENOMEM;
+	case NLE_EXIST: return EEXIST;
+	case NLE_INVAL: return EINVAL;
+	case NLE_RANGE: return ERANGE;
+	case NLE_MSGSIZE: return EMSGSIZE;
+	case NLE_OPNOTSUPP: return EOPNOTSUPP;
+	case NLE_AF_NOSUPPORT: return EAFNOSUPPORT;
+	case NLE_OBJ_NOTFOUND: return ENOENT;
+	case NLE_NOATTR: return ENODATA;
+	case NLE_PERM: return EPERM;
+	case NLE_BUSY: return EBUSY;
+	case NLE_PROTO_MISMATCH: return EPROTONOSUPPORT;
+	case NLE_NOACCESS: return EACCES;
+	case NLE_NODEV: return ENODEV;
+	case NLE_NOADDR: return EADDRNOTAVAIL;
+	case NLE_DUMP_INTR: return EINTR;
+	default: return EIO;
+	}
+}
+
+static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
+{
+	struct xn_nl *nl = arg;
+
+	nl->last_errno = e->error < 0 ? -e->error : e->error;
+	return NL_STOP;
+}
+
+/* Map a libnl return value to -errno, preferring the kernel's own. */
+static int nl_result(struct xn_nl *nl, int r)
+{
+	int e;
+
+	if (r >= 0)
+		return 0;
+	e = nl->last_errno ? nl->last_errno : nle_to_errno(r);
+	nl->last_errno = 0;
+	return -e;
+}
+
+static int nl_open_common(struct xn_nl **ret, bool events)
+{
+	struct xn_nl *nl;
+	int r;
+
+	nl = calloc(1, sizeof(*nl));
+	if (!nl)
+		return -ENOMEM;
+	nl->sk = nl_socket_alloc();
+	if (!nl->sk) {
+		free(nl);
+		return -ENOMEM;
+	}
+	if (events)
+		nl_socket_disable_seq_check(nl->sk);
+	else
+		nl_socket_modify_err_cb(nl->sk, NL_CB_CUSTOM, on_error, nl);
+	r = nl_connect(nl->sk, NETLINK_ROUTE);
+	if (r < 0) {
+		r = -nle_to_errno(r);
+		goto fail;
+	}
+	if (events) {
+		r = nl_socket_add_memberships(nl->sk, RTNLGRP_LINK, 0);
+		if (r < 0) {
+			r = -nle_to_errno(r);
+			goto fail;
+		}
+		nl_socket_set_nonblocking(nl->sk);
+	}
+	/* Large dumps (hundreds of vifs) and batches. */
+	nl_socket_set_buffer_size(nl->sk, 1 << 20, 1 << 20);
+	nl_socket_set_msg_buf_size(nl->sk, 32768);
+	*ret = nl;
+	return 0;
+fail:
+	nl_socket_free(nl->sk);
+	free(nl);
+	return r;
+}
+
+int xn_nl_open(struct xn_nl **ret)
+{
+	return nl_open_common(ret, false);
+}
+
+void xn_nl_close(struct xn_nl *nl)
+{
+	if (!nl)
+		return;
+	nl_socket_free(nl->sk);
+	free(nl->event_ctx);
+	free(nl);
+}
+
+/* ---- snapshot ---- */
+
+struct dump_ctx {
+	struct xn_snapshot *s;
+	int err;
+};
+
+static int grow(void **arr, size_t n, size_t size)
+{
+	void *p;
+
+	if (n & (n - 1) && n > 16)
+		return 0; /* only reallocate at powers of two */
+	if (n < 16 && n != 0)
+		return 0;
+	p = reallocarray(*arr, n ? n * 2 : 16, size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	return 0;
+}
+
+static void parse_bridge_info(struct nlattr *info, struct xn_link *l)
+{
+	struct nlattr *li[IFLA_INFO_MAX + 1], *br[IFLA_BR_MAX + 1];
+	static struct nla_policy info_pol[IFLA_INFO_MAX + 1] = {
+		[IFLA_INFO_KIND] = { .type = NLA_STRING },
+		[IFLA_INFO_DATA] = { .type = NLA_NESTED },
+	};
+	static struct nla_policy br_pol[IFLA_BR_MAX + 1] = {
+		[IFLA_BR_FORWARD_DELAY] = { .type = NLA_U32 },
+		[IFLA_BR_STP_STATE] = { .type = NLA_U32 },
+	};
+
+	if (nla_parse_nested(li, IFLA_INFO_MAX, info, info_pol) < 0)
+		return;
+	if (li[IFLA_INFO_KIND]) {
+		const char *kind = nla_data(li[IFLA_INFO_KIND]);
+		size_t len = strnlen(kind, (size_t)nla_len(li[IFLA_INFO_KIND]));
+		if (len >= sizeof(l->kind))
+			len = sizeof(l->kind) - 1;
+		memcpy(l->kind, kind, len);
+		l->kind[len] = '\0';
+	}
+	if (strcmp(l->kind, "bridge") != 0 || !li[IFLA_INFO_DATA])
+		return;
+	if (nla_parse_nested(br, IFLA_BR_MAX, li[IFLA_INFO_DATA], br_pol) < 0)
+		return;
+	if (br[IFLA_BR_FORWARD_DELAY])
+		l->forward_delay = nla_get_u32(br[IFLA_BR_FORWARD_DELAY]);
+	if (br[IFLA_BR_STP_STATE])
+		l->stp_state = (uint8_t)nla_get_u32(br[IFLA_BR_STP_STATE]);
+}
+
+static int on_link(struct nl_msg *msg, void *arg)
+{
+	static struct nla_policy pol[IFLA_MAX + 1] = {
+		[IFLA_IFNAME] = { .type = NLA_STRING, .maxlen = IFNAMSIZ },
+		[IFLA_MTU] = { .type = NLA_U32 },
+		[IFLA_MASTER] = { .type = NLA_U32 },
+		[IFLA_LINKINFO] = { .type = NLA_NESTED },
+	};
+	struct dump_ctx *ctx = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[IFLA_MAX + 1];
+	struct ifinfomsg *ifi;
+	struct xn_link *l;
+
+	if (h->nlmsg_type != RTM_NEWLINK ||
+	    !nlmsg_valid_hdr(h, sizeof(struct ifinfomsg)))
+		return NL_SKIP;
+	if (nlmsg_parse(h, sizeof(*ifi), tb, IFLA_MAX, pol) < 0 ||
+	    !tb[IFLA_IFNAME])
+		return NL_SKIP;
+	ifi = nlmsg_data(h);
+	if (grow((void **)&ctx->s->links, ctx->s->n_links, sizeof(*l)) < 0) {
+		ctx->err = -ENOMEM;
+		return NL_STOP;
+	}
+	l = &ctx->s->links[ctx->s->n_links++];
+	*l = (struct xn_link){ .ifindex = ifi->ifi_index,
+			       .up = ifi->ifi_flags & IFF_UP };
+	nla_strlcpy(l->name, tb[IFLA_IFNAME], sizeof(l->name));
+	if (tb[IFLA_MTU])
+		l->mtu = nla_get_u32(tb[IFLA_MTU]);
+	if (tb[IFLA_MASTER])
+		l->master = (int)nla_get_u32(tb[IFLA_MASTER]);
+	if (tb[IFLA_LINKINFO])
+		parse_bridge_info(tb[IFLA_LINKINFO], l);
+	return NL_OK;
+}
+
+static int dump_links(struct xn_nl *nl, struct xn_snapshot *s)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct dump_ctx ctx = { .s = s };
+	struct nl_cb *cb;
+	int r;
+
+	r = nl_send_simple(nl->sk, RTM_GETLINK, NLM_F_DUMP, &ifi, sizeof(ifi));
+	if (r < 0)
+		return nl_result(nl, r);
+	cb = nl_cb_clone(nl_socket_get_cb(nl->sk));
+	if (!cb)
+		return -ENOMEM;
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_link, &ctx);
+	r = nl_recvmsgs(nl->sk, cb);
+	nl_cb_put(cb);
+	if (ctx.err)
+		return ctx.err;
+	return nl_result(nl, r);
+}
+
+static void addr_from_nl(struct nl_addr *na, unsigned prefixlen,
+			 struct xn_addr *a)
+{
+	*a = (struct xn_addr){ .family = nl_addr_get_family(na) };
+	memcpy(a->bytes, nl_addr_get_binary_addr(na),
+	       a->family == AF_INET ? 4 : 16);
+	a->prefixlen = (unsigned char)prefixlen;
+}
+
+static int dump_addrs(struct xn_nl *nl, struct xn_snapshot *s)
+{
+	struct nl_cache *cache = NULL;
+	struct nl_object *o;
+	int r;
+
+	r = rtnl_addr_alloc_cache(nl->sk, &cache);
+	if (r < 0)
+		return nl_result(nl, r);
+	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *ra = (struct rtnl_addr *)o;
+		struct nl_addr *local = rtnl_addr_get_local(ra);
+		int fam = rtnl_addr_get_family(ra);
+		struct xn_ifaddr *ia;
+
+		if (!local || (fam != AF_INET && fam != AF_INET6))
+			continue;
+		if (nl_addr_get_len(local) != (fam == AF_INET ? 4u : 16u))
+			continue;
+		if (grow((void **)&s->addrs, s->n_addrs, sizeof(*ia)) < 0) {
+			nl_cache_free(cache);
+			return -ENOMEM;
+		}
+		ia = &s->addrs[s->n_addrs++];
+		ia->ifindex = rtnl_addr_get_ifindex(ra);
+		addr_from_nl(local, (unsigned)rtnl_addr_get_prefixlen(ra),
+			     &ia->addr);
+		ia->scope = (uint8_t)rtnl_addr_get_scope(ra);
+		ia->flags = rtnl_addr_get_flags(ra);
+	}
+	nl_cache_free(cache);
+	return 0;
+}
+
+static int dump_routes(struct xn_nl *nl, struct xn_snapshot *s)
+{
+	struct nl_cache *cache = NULL;
+	struct nl_object *o;
+	int r;
+
+	r = rtnl_route_alloc_cache(nl->sk, AF_UNSPEC, 0, &cache);
+	if (r < 0)
+		return nl_result(nl, r);
+	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_route *rt = (struct rtnl_route *)o;
+		struct rtnl_nexthop *nh;
+		struct nl_addr *dst, *gw, *src;
+		struct xn_route *x;
+		int fam = rtnl_route_get_family(rt);
+
+		if ((fam != AF_INET && fam != AF_INET6) ||
+		    rtnl_route_get_table(rt) != RT_TABLE_MAIN ||
+		    rtnl_route_get_type(rt) != RTN_UNICAST ||
+		    rtnl_route_get_nnexthops(rt) != 1)
+			continue;
+		nh = rtnl_route_nexthop_n(rt, 0);
+		dst = rtnl_route_get_dst(rt);
+		if (grow((void **)&s->routes, s->n_routes, sizeof(*x)) < 0) {
+			nl_cache_free(cache);
+			return -ENOMEM;
+		}
+		x = &s->routes[s->n_routes++];
+		*x = (struct xn_route){
+			.family = fam,
+			.ifindex = rtnl_route_nh_get_ifindex(nh),
+			.table = rtnl_route_get_table(rt),
+			.priority = rtnl_route_get_priority(rt),
+			.protocol = rtnl_route_get_protocol(rt),
+			.scope = rtnl_route_get_scope(rt),
+			.type = rtnl_route_get_type(rt),
+		};
+		x->dst.family = fam;
+		if (dst && nl_addr_get_len(dst))
+			addr_from_nl(dst, nl_addr_get_prefixlen(dst), &x->dst);
+		gw = rtnl_route_nh_get_gateway(nh);
+		if (gw && nl_addr_get_len(gw)) {
+			x->has_gateway = true;
+			addr_from_nl(gw, fam == AF_INET ? 32 : 128,
+				     &x->gateway);
+		}
+		src = rtnl_route_get_pref_src(rt);
+		if (src && nl_addr_get_len(src)) {
+			x->has_prefsrc = true;
+			addr_from_nl(src, fam == AF_INET ? 32 : 128,
+				     &x->prefsrc);
+		}
+	}
+	nl_cache_free(cache);
+	return 0;
+}
+
+int xn_snapshot_take(struct xn_nl *nl, struct xn_snapshot **ret)
+{
+	struct xn_snapshot *s;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	/* A dump interrupted by a concurrent change is retried, bounded. */
+	for (int attempt = 0; attempt < 5; attempt++) {
+		r = dump_links(nl, s);
+		if (r >= 0)
+			r = dump_addrs(nl, s);
+		if (r >= 0)
+			r = dump_routes(nl, s);
+		if (r != -EINTR)
+			break;
+		free(s->links);
+		free(s->addrs);
+		free(s->routes);
+		*s = (struct xn_snapshot){ 0 };
+	}
+	if (r < 0) {
+		xn_snapshot_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+void xn_snapshot_free(struct xn_snapshot *s)
+{
+	if (!s)
+		return;
+	free(s->links);
+	free(s->addrs);
+	free(s->routes);
+	free(s);
+}
+
+const struct xn_link *xn_snapshot_link(const struct xn_snapshot *s,
+				       const char *name)
+{
+	for (size_t i = 0; i < s->n_links; i++)
+		if (strcmp(s->links[i].name, name) == 0)
+			return &s->links[i];
+	return NULL;
+}
+
+const struct xn_link *xn_snapshot_link_by_index(const struct xn_snapshot *s,
+						int ifindex)
+{
+	for (size_t i = 0; i < s->n_links; i++)
+		if (s->links[i].ifindex == ifindex)
+			return &s->links[i];
+	return NULL;
+}
+
+bool xn_snapshot_has_addr(const struct xn_snapshot *s, int ifindex,
+			  const struct xn_addr *a)
+{
+	for (size_t i = 0; i < s->n_addrs; i++)
+		if (s->addrs[i].ifindex == ifindex &&
+		    xn_addr_equal(&s->addrs[i].addr, a))
+			return true;
+	return false;
+}
+
+/* ---- links ---- */
+
+static int link_request(struct xn_nl *nl, int type, int flags,
+			const struct ifinfomsg *ifi, const char *name,
+			const char *kind, bool bridge_tune, unsigned mtu,
+			const char *newname, int master, const uint8_t *mac)
+{
+	struct nl_msg *msg;
+	int r = -EMSGSIZE;
+
+	msg = nlmsg_alloc_simple(type, flags | NLM_F_ACK);
+	if (!msg)
+		return -ENOMEM;
+	if (nlmsg_append(msg, (void *)ifi, sizeof(*ifi), NLMSG_ALIGNTO) < 0)
+		goto out;
+	if (name && nla_put_string(msg, IFLA_IFNAME, name) < 0)
+		goto out;
+	if (newname && nla_put_string(msg, IFLA_IFNAME, newname) < 0)
+		goto out;
+	if (mtu && nla_put_u32(msg, IFLA_MTU, mtu) < 0)
+		goto out;
+	if (master >= 0 && nla_put_u32(msg, IFLA_MASTER, (uint32_t)master) < 0)
+		goto out;
+	if (mac && nla_put(msg, IFLA_ADDRESS, 6, mac) < 0)
+		goto out;
+	if (kind) {
+		struct nlattr *li = nla_nest_start(msg, IFLA_LINKINFO);
+		if (!li || nla_put_string(msg, IFLA_INFO_KIND, kind) < 0)
+			goto out;
+		if (bridge_tune) {
+			struct nlattr *d = nla_nest_start(msg, IFLA_INFO_DATA);
+			if (!d ||
+			    nla_put_u32(msg, IFLA_BR_STP_STATE, 0) < 0 ||
+			    nla_put_u32(msg, IFLA_BR_FORWARD_DELAY, 0) < 0)
+				goto out;
+			nla_nest_end(msg, d);
+		}
+		nla_nest_end(msg, li);
+	}
+	nl->last_errno = 0;
+	r = nl_send_sync(nl->sk, msg); /* frees msg */
+	return nl_result(nl, r);
+out:
+	nlmsg_free(msg);
+	return r;
+}
+
+int xn_nl_bridge_create(struct xn_nl *nl, const char *name, unsigned mtu)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+
+	return link_request(nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi,
+			    name, "bridge", true, mtu, NULL, -1, NULL);
+}
+
+int xn_nl_bridge_tune(struct xn_nl *nl, int ifindex)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+
+	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, "bridge", true, 0,
+			    NULL, -1, NULL);
+}
+
+int xn_nl_link_delete(struct xn_nl *nl, int ifindex)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+
+	return link_request(nl, RTM_DELLINK, 0, &ifi, NULL, NULL, false, 0,
+			    NULL, -1, NULL);
+}
+
+int xn_nl_link_set_master(struct xn_nl *nl, int ifindex, int master)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+
+	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, NULL, false, 0,
+			    NULL, master < 0 ? 0 : master, NULL);
+}
+
+int xn_nl_link_set_up(struct xn_nl *nl, int ifindex, bool up)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC,
+				 .ifi_index = ifindex,
+				 .ifi_flags = up ? IFF_UP : 0,
+				 .ifi_change = IFF_UP };
+
+	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, NULL, false, 0,
+			    NULL, -1, NULL);
+}
+
+int xn_nl_link_set_mtu(struct xn_nl *nl, int ifindex, unsigned mtu)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+
+	if (mtu == 0)
+		return -EINVAL;
+	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, NULL, false, mtu,
+			    NULL, -1, NULL);
+}
+
+int xn_nl_link_set_name(struct xn_nl *nl, int ifindex, const char *name)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+
+	if (!xn_ifname_valid(name))
+		return -EINVAL;
+	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, NULL, false, 0,
+			    name, -1, NULL);
+}
+
+int xn_nl_link_set_mac(struct xn_nl *nl, int ifindex, const uint8_t mac[6])
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+
+	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, NULL, false, 0,
+			    NULL, -1, mac);
+}
+
+/* ---- addresses ---- */
+
+static struct nl_addr *nl_addr_from(const struct xn_addr *a, bool prefix)
+{
+	struct nl_addr *na;
+
+	na = nl_addr_build(a->family, a->bytes, a->family == AF_INET ? 4 : 16);
+	if (na)
+		nl_addr_set_prefixlen(na, prefix ? a->prefixlen
+					       : (a->family == AF_INET ? 32 : 128));
+	return na;
+}
+
+static int addr_request(struct xn_nl *nl, int ifindex, const struct xn_addr *a,
+			bool add)
+{
+	struct rtnl_addr *ra;
+	struct nl_addr *local;
+	int r;
+
+	ra = rtnl_addr_alloc();
+	if (!ra)
+		return -ENOMEM;
+	local = nl_addr_from(a, true);
+	if (!local) {
+		rtnl_addr_put(ra);
+		return -ENOMEM;
+	}
+	rtnl_addr_set_ifindex(ra, ifindex);
+	rtnl_addr_set_family(ra, a->family);
+	r = rtnl_addr_set_local(ra, local);
+	nl_addr_put(local);
+	if (r < 0) {
+		rtnl_addr_put(ra);
+		return -nle_to_errno(r);
+	}
+	rtnl_addr_set_prefixlen(ra, a->prefixlen);
+	if (add && a->family == AF_INET6)
+		rtnl_addr_set_flags(ra, IFA_F_NODAD);
+	nl->last_errno = 0;
+	r = add ? rtnl_addr_add(nl->sk, ra, NLM_F_CREATE | NLM_F_EXCL)
+		: rtnl_addr_delete(nl->sk, ra, 0);
+	rtnl_addr_put(ra);
+	return nl_result(nl, r);
+}
+
+int xn_nl_addr_add(struct xn_nl *nl, int ifindex, const struct xn_addr *a)
+{
+	return addr_request(nl, ifindex, a, true);
+}
+
+int xn_nl_addr_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a)
+{
+	return addr_request(nl, ifindex, a, false);
+}
+
+/* ---- routes ---- */
+
+static int route_build(const struct xn_route *x, struct rtnl_route **ret)
+{
+	struct rtnl_route *rt;
+	struct rtnl_nexthop *nh;
+	struct nl_addr *dst, *gw = NULL, *src = NULL;
+
+	rt = rtnl_route_alloc();
+	nh = rtnl_route_nh_alloc();
+	dst = nl_addr_from(&x->dst, true);
+	if (x->has_gateway)
+		gw = nl_addr_from(&x->gateway, false);
+	if (x->has_prefsrc)
+		src = nl_addr_from(&x->prefsrc, false);
+	if (!rt || !nh || !dst || (x->has_gateway && !gw) ||
+	    (x->has_prefsrc && !src)) {
+		rtnl_route_put(rt);
+		if (nh)
+			rtnl_route_nh_free(nh);
+		nl_addr_put(dst);
+		nl_addr_put(gw);
+		nl_addr_put(src);
+		return -ENOMEM;
+	}
+	rtnl_route_set_family(rt, (uint8_t)x->family);
+	rtnl_route_set_dst(rt, dst);
+	rtnl_route_set_table(rt, x->table ? x->table : RT_TABLE_MAIN);
+	rtnl_route_set_priority(rt, x->priority);
+	rtnl_route_set_protocol(rt, x->protocol ? x->protocol : RTPROT_BOOT);
+	rtnl_route_set_scope(rt, x->scope);
+	rtnl_route_set_type(rt, x->type ? x->type : RTN_UNICAST);
+	if (src)
+		rtnl_route_set_pref_src(rt, src);
+	rtnl_route_nh_set_ifindex(nh, x->ifindex);
+	if (gw)
+		rtnl_route_nh_set_gateway(nh, gw);
+	rtnl_route_add_nexthop(rt, nh);
+	nl_addr_put(dst);
+	nl_addr_put(gw);
+	nl_addr_put(src);
+	*ret = rt;
+	return 0;
+}
+
+int xn_nl_route_replace(struct xn_nl *nl, const struct xn_route *x)
+{
+	struct rtnl_route *rt;
+	int r;
+
+	r = route_build(x, &rt);
+	if (r < 0)
+		return r;
+	nl->last_errno = 0;
+	r = rtnl_route_add(nl->sk, rt, NLM_F_CREATE | NLM_F_REPLACE);
+	rtnl_route_put(rt);
+	return nl_result(nl, r);
+}
+
+int xn_nl_route_del(struct xn_nl *nl, const struct xn_route *x)
+{
+	struct rtnl_route *rt;
+	int r;
+
+	r = route_build(x, &rt);
+	if (r < 0)
+		return r;
+	nl->last_errno = 0;
+	r = rtnl_route_delete(nl->sk, rt, 0);
+	rtnl_route_put(rt);
+	return nl_result(nl, r);
+}
+
+/* ---- events ---- */
+
+struct event_ctx {
+	xn_link_event_fn fn;
+	void *userdata;
+};
+
+static int on_event(struct nl_msg *msg, void *arg)
+{
+	static struct nla_policy pol[IFLA_MAX + 1] = {
+		[IFLA_IFNAME] = { .type = NLA_STRING, .maxlen = IFNAMSIZ },
+	};
+	struct event_ctx *ctx = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[IFLA_MAX + 1];
+	char name[IFNAMSIZ] = "";
+	struct ifinfomsg *ifi;
+
+	if ((h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) ||
+	    !nlmsg_valid_hdr(h, sizeof(*ifi)) ||
+	    nlmsg_parse(h, sizeof(*ifi), tb, IFLA_MAX, pol) < 0)
+		return NL_SKIP;
+	ifi = nlmsg_data(h);
+	if (tb[IFLA_IFNAME])
+		nla_strlcpy(name, tb[IFLA_IFNAME], sizeof(name));
+	ctx->fn(h->nlmsg_type == RTM_NEWLINK, ifi->ifi_index, name, ctx->userdata);
+	return NL_OK;
+}
+
+int xn_nl_events_open(struct xn_nl **ret, xn_link_event_fn fn, void *userdata)
+{
+	struct event_ctx *ctx;
+	struct xn_nl *nl;
+	int r;
+
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	*ctx = (struct event_ctx){ fn, userdata };
+	r = nl_open_common(&nl, true);
+	if (r < 0) {
+		free(ctx);
+		return r;
+	}
+	nl->event_ctx = ctx;
+	nl_socket_modify_cb(nl->sk, NL_CB_VALID, NL_CB_CUSTOM, on_event, ctx);
+	*ret = nl;
+	return 0;
+}
+
+int xn_nl_events_fd(struct xn_nl *nl)
+{
+	return nl_socket_get_fd(nl->sk);
+}
+
+int xn_nl_events_drain(struct xn_nl *nl)
+{
+	for (;;) {
+		int r = nl_recvmsgs_default(nl->sk);
+
+		if (r == -NLE_AGAIN)
+			return 0;
+		if (r == -NLE_NOMEM) /* ENOBUFS: the kernel dropped events */
+			return -ENOBUFS;
+		if (r < 0)
+			return -nle_to_errno(r);
+	}
+}

@@ -1,0 +1,656 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "xennet/plan.h"
+
+#include <linux/rtnetlink.h>
+#include <string.h>
+
+#include "xennet/util.h"
+
+static const char *const SYSCTL_IP_FORWARD = "net/ipv4/ip_forward";
+
+/* ---- what the profile wants ---- */
+
+void xn_plan_nft_spec(const struct xn_profile *p, struct xn_nft_spec *spec)
+{
+	*spec = (struct xn_nft_spec){ 0 };
+	if (!p || p->mode != XN_MODE_NAT)
+		return;
+	spec->nat = true;
+	snprintf(spec->nat_uplink, sizeof(spec->nat_uplink), "%s", p->nat_uplink);
+	const struct xn_bridge_conf *br = xn_profile_bridge(p, p->nat_bridge);
+	for (size_t i = 0; br && i < br->n_addresses &&
+			   spec->n_nat_networks < XN_ARRAY_SIZE(spec->nat_networks);
+	     i++)
+		if (br->addresses[i].family == AF_INET)
+			spec->nat_networks[spec->n_nat_networks++] =
+				xn_addr_network(&br->addresses[i]);
+}
+
+size_t xn_plan_sysctls(const struct xn_profile *p,
+		       struct xn_wanted_sysctl out[XN_MAX_WANTED_SYSCTLS])
+{
+	size_t n = 0;
+
+	if (!p)
+		return 0;
+	if (p->mode == XN_MODE_ROUTED || p->mode == XN_MODE_NAT) {
+		snprintf(out[n].path, sizeof(out[n].path), "%s", SYSCTL_IP_FORWARD);
+		out[n++].value = "1";
+	}
+	if (p->mode == XN_MODE_ROUTED &&
+	    xn_sysctl_if_path("ipv4", p->routed_uplink, "proxy_arp", out[n].path,
+			      sizeof(out[n].path)) == 0)
+		out[n++].value = "1";
+	return n;
+}
+
+static bool wants_bridge(const struct xn_profile *p, const char *name)
+{
+	return p && xn_profile_bridge(p, name);
+}
+
+static bool wants_port(const struct xn_profile *p, const char *bridge,
+		       const char *port)
+{
+	const struct xn_bridge_conf *b = p ? xn_profile_bridge(p, bridge) : NULL;
+
+	return b && strcmp(b->uplink, port) == 0;
+}
+
+static bool wants_move(const struct xn_profile *p, const char *from,
+		       const char *to)
+{
+	const struct xn_bridge_conf *b = p ? xn_profile_bridge(p, to) : NULL;
+
+	return b && b->take_addresses && strcmp(b->uplink, from) == 0;
+}
+
+static bool wants_addr(const struct xn_profile *p, const char *dev,
+		       const struct xn_addr *a)
+{
+	const struct xn_bridge_conf *b = p ? xn_profile_bridge(p, dev) : NULL;
+
+	for (size_t i = 0; b && i < b->n_addresses; i++)
+		if (xn_addr_equal(&b->addresses[i], a))
+			return true;
+	return false;
+}
+
+/* ---- building ---- */
+
+static struct xn_step *push(struct xn_plan *plan, enum xn_step_op op,
+			    const char *dev, const char *dev2)
+{
+	struct xn_step *v = reallocarray(plan->steps, plan->n_steps + 1,
+					 sizeof(*v));
+	struct xn_step *st;
+
+	if (!v)
+		return NULL;
+	plan->steps = v;
+	st = &v[plan->n_steps++];
+	*st = (struct xn_step){ .op = op };
+	if (dev)
+		snprintf(st->dev, sizeof(st->dev), "%s", dev);
+	if (dev2)
+		snprintf(st->dev2, sizeof(st->dev2), "%s", dev2);
+	return st;
+}
+
+#define PUSH(plan, op, dev, dev2)                                              \
+	({                                                                     \
+		struct xn_step *_s = push(plan, op, dev, dev2);                \
+		if (!_s)                                                       \
+			return -ENOMEM;                                        \
+		_s;                                                            \
+	})
+
+static bool route_on(const struct xn_route *r, int ifindex)
+{
+	return r->ifindex == ifindex && r->protocol != RTPROT_KERNEL &&
+	       r->type == RTN_UNICAST;
+}
+
+static bool addr_movable(const struct xn_ifaddr *a)
+{
+	return a->scope == RT_SCOPE_UNIVERSE;
+}
+
+static int plan_undo(const struct xn_profile *p, const struct xn_snapshot *s,
+		     const struct xn_ledger *l, struct xn_plan *plan)
+{
+	struct xn_step *st;
+
+	/* Ports first: a moved address can only work again on a released
+	 * uplink. */
+	for (size_t i = 0; i < l->n_ports; i++) {
+		const struct xn_ledger_port *pt = &l->ports[i];
+		const struct xn_link *port = xn_snapshot_link(s, pt->port);
+		const struct xn_link *br = xn_snapshot_link(s, pt->bridge);
+
+		if (wants_port(p, pt->bridge, pt->port))
+			continue;
+		st = PUSH(plan, XN_STEP_PORT_RELEASE, pt->port, pt->bridge);
+		/* Only release it if it is still where we put it. */
+		st->record = port && br && port->master == br->ifindex;
+	}
+	for (size_t i = 0; i < l->n_moved_addrs; i++) {
+		const struct xn_ledger_moved_addr *m = &l->moved_addrs[i];
+
+		if (wants_move(p, m->from, m->to))
+			continue;
+		st = PUSH(plan, XN_STEP_ADDR_RESTORE, m->from, m->to);
+		st->addr = m->addr;
+	}
+	for (size_t i = 0; i < l->n_moved_routes; i++) {
+		const struct xn_ledger_moved_route *m = &l->moved_routes[i];
+
+		if (wants_move(p, m->from, m->to))
+			continue;
+		st = PUSH(plan, XN_STEP_ROUTE_RESTORE, m->from, m->to);
+		st->route = m->route;
+	}
+	for (size_t i = 0; i < l->n_moved_addrs; i++) {
+		const struct xn_ledger_moved_addr *m = &l->moved_addrs[i];
+		const struct xn_link *to = xn_snapshot_link(s, m->to);
+
+		if (wants_move(p, m->from, m->to) || !to ||
+		    !xn_snapshot_has_addr(s, to->ifindex, &m->addr))
+			continue;
+		st = PUSH(plan, XN_STEP_ADDR_DEL, m->to, NULL);
+		st->addr = m->addr;
+	}
+	for (size_t i = 0; i < l->n_addrs; i++) {
+		const struct xn_ledger_addr *a = &l->addrs[i];
+		const struct xn_link *dev = xn_snapshot_link(s, a->dev);
+
+		if (wants_addr(p, a->dev, &a->addr))
+			continue;
+		st = PUSH(plan, XN_STEP_ADDR_DEL, a->dev, NULL);
+		st->addr = a->addr;
+		st->record = true; /* drop from the ledger */
+		if (!dev || !xn_snapshot_has_addr(s, dev->ifindex, &a->addr))
+			st->dev2[0] = '-'; /* already gone: ledger only */
+	}
+	for (size_t i = 0; i < l->n_bridges; i++)
+		if (!wants_bridge(p, l->bridges[i]))
+			PUSH(plan, XN_STEP_BRIDGE_DELETE, l->bridges[i], NULL);
+	for (size_t i = 0; i < l->n_sysctls; i++) {
+		struct xn_wanted_sysctl w[XN_MAX_WANTED_SYSCTLS];
+		size_t n = xn_plan_sysctls(p, w);
+		bool wanted = false;
+
+		for (size_t j = 0; j < n; j++)
+			wanted |= strcmp(w[j].path, l->sysctls[i].path) == 0;
+		if (wanted)
+			continue;
+		st = PUSH(plan, XN_STEP_SYSCTL_RESTORE, NULL, NULL);
+		snprintf(st->path, sizeof(st->path), "%s", l->sysctls[i].path);
+		snprintf(st->value, sizeof(st->value), "%s", l->sysctls[i].original);
+	}
+	return 0;
+}
+
+static int plan_bridge(const struct xn_bridge_conf *b,
+		       const struct xn_snapshot *s, struct xn_plan *plan,
+		       struct xn_buf *err)
+{
+	const struct xn_link *br = xn_snapshot_link(s, b->name);
+	const struct xn_link *up = NULL;
+	struct xn_step *st;
+
+	if (br && strcmp(br->kind, "bridge") != 0) {
+		xn_buf_printf(err, "bridge %s: a device of that name exists and is not a bridge (kind \"%s\")",
+			      b->name, br->kind[0] ? br->kind : "none");
+		return -EEXIST;
+	}
+	if (b->uplink[0]) {
+		up = xn_snapshot_link(s, b->uplink);
+		if (!up) {
+			xn_buf_printf(err, "bridge %s: uplink %s does not exist",
+				      b->name, b->uplink);
+			return -ENODEV;
+		}
+		if (strcmp(up->kind, "bridge") == 0) {
+			xn_buf_printf(err, "bridge %s: uplink %s is itself a bridge",
+				      b->name, b->uplink);
+			return -EINVAL;
+		}
+	}
+
+	if (!br) {
+		st = PUSH(plan, XN_STEP_BRIDGE_CREATE, b->name, NULL);
+		st->mtu = b->mtu;
+		st->record = true;
+	} else {
+		if (br->stp_state != 0 || br->forward_delay != 0)
+			PUSH(plan, XN_STEP_BRIDGE_TUNE, b->name, NULL);
+		if (b->mtu && br->mtu != b->mtu) {
+			st = PUSH(plan, XN_STEP_LINK_MTU, b->name, NULL);
+			st->mtu = b->mtu;
+		}
+	}
+	if (up) {
+		if (!br || up->master != br->ifindex) {
+			st = PUSH(plan, XN_STEP_PORT_ADD, b->uplink, b->name);
+			st->record = true;
+		}
+		if (!up->up)
+			PUSH(plan, XN_STEP_LINK_UP, b->uplink, NULL);
+	}
+	if (!br || !br->up)
+		PUSH(plan, XN_STEP_LINK_UP, b->name, NULL);
+
+	for (size_t i = 0; i < b->n_addresses; i++) {
+		if (br && xn_snapshot_has_addr(s, br->ifindex, &b->addresses[i]))
+			continue;
+		st = PUSH(plan, XN_STEP_ADDR_ADD, b->name, NULL);
+		st->addr = b->addresses[i];
+		st->record = true;
+	}
+
+	if (b->take_addresses && up) {
+		for (size_t i = 0; i < s->n_addrs; i++) {
+			const struct xn_ifaddr *a = &s->addrs[i];
+			if (a->ifindex != up->ifindex || !addr_movable(a))
+				continue;
+			st = PUSH(plan, XN_STEP_ADDR_MOVE, b->name, b->uplink);
+			st->addr = a->addr;
+			st->record = true;
+		}
+		for (size_t i = 0; i < s->n_routes; i++) {
+			if (!route_on(&s->routes[i], up->ifindex))
+				continue;
+			st = PUSH(plan, XN_STEP_ROUTE_MOVE, b->name, b->uplink);
+			st->route = s->routes[i];
+			st->record = true;
+		}
+		for (size_t i = 0; i < s->n_addrs; i++) {
+			const struct xn_ifaddr *a = &s->addrs[i];
+			if (a->ifindex != up->ifindex || !addr_movable(a))
+				continue;
+			st = PUSH(plan, XN_STEP_ADDR_DEL, b->uplink, NULL);
+			st->addr = a->addr;
+		}
+	}
+	return 0;
+}
+
+int xn_plan_build(const struct xn_profile *p, const struct xn_snapshot *s,
+		  const struct xn_ledger *l, enum xn_nft_table_state nft_state,
+		  bool nft_unknown, struct xn_plan *plan, struct xn_buf *err)
+{
+	struct xn_wanted_sysctl w[XN_MAX_WANTED_SYSCTLS];
+	size_t nw;
+	int r;
+
+	*plan = (struct xn_plan){ .nft_unknown = nft_unknown };
+	xn_plan_nft_spec(p, &plan->nft);
+
+	if (p && p->mode == XN_MODE_ROUTED && !xn_snapshot_link(s, p->routed_uplink)) {
+		xn_buf_printf(err, "routed: uplink %s does not exist", p->routed_uplink);
+		return -ENODEV;
+	}
+	if (p && p->mode == XN_MODE_NAT && !xn_snapshot_link(s, p->nat_uplink)) {
+		xn_buf_printf(err, "nat: uplink %s does not exist", p->nat_uplink);
+		return -ENODEV;
+	}
+
+	r = plan_undo(p, s, l, plan);
+	for (size_t i = 0; r >= 0 && p && i < p->n_bridges; i++)
+		r = plan_bridge(&p->bridges[i], s, plan, err);
+	if (r < 0)
+		goto fail;
+
+	nw = xn_plan_sysctls(p, w);
+	for (size_t i = 0; i < nw; i++) {
+		const struct xn_snapshot_sysctl *cur = NULL;
+		struct xn_step *st;
+
+		for (size_t j = 0; j < s->n_sysctls; j++)
+			if (strcmp(s->sysctls[j].path, w[i].path) == 0)
+				cur = &s->sysctls[j];
+		if (cur && cur->exists && strcmp(cur->value, w[i].value) == 0)
+			continue;
+		st = push(plan, XN_STEP_SYSCTL_SET, NULL, NULL);
+		if (!st) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		snprintf(st->path, sizeof(st->path), "%s", w[i].path);
+		snprintf(st->value, sizeof(st->value), "%s", w[i].value);
+		/* Unknown when the interface only appears later in this plan:
+		 * the original value is read again when the step runs. */
+		snprintf(st->original, sizeof(st->original), "%s",
+			 cur && cur->exists ? cur->value : "?");
+		st->record = true;
+	}
+
+	if (nft_unknown ||
+	    (xn_nft_spec_empty(&plan->nft) ? nft_state != XN_NFT_ABSENT
+					    : nft_state != XN_NFT_CURRENT)) {
+		if (!push(plan, XN_STEP_NFT_INSTALL, NULL, NULL)) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	xn_plan_clear(plan);
+	return r;
+}
+
+void xn_plan_clear(struct xn_plan *plan)
+{
+	free(plan->steps);
+	plan->steps = NULL;
+	plan->n_steps = 0;
+}
+
+/* ---- describing ---- */
+
+static void describe_route(const struct xn_route *r, struct xn_buf *b)
+{
+	char d[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
+
+	if (r->dst.prefixlen == 0)
+		xn_buf_printf(b, "%s route", r->family == AF_INET6 ? "IPv6 default" : "default");
+	else
+		xn_buf_printf(b, "route %s", xn_addr_format(&r->dst, true, d));
+	if (r->has_gateway)
+		xn_buf_printf(b, " via %s", xn_addr_format(&r->gateway, false, g));
+	if (r->priority)
+		xn_buf_printf(b, " metric %u", r->priority);
+}
+
+void xn_step_describe(const struct xn_step *st, struct xn_buf *b)
+{
+	char a[XN_ADDR_STRLEN];
+
+	switch (st->op) {
+	case XN_STEP_PORT_RELEASE:
+		xn_buf_printf(b, "release %s from bridge %s%s", st->dev, st->dev2,
+			      st->record ? "" : " (already released)");
+		break;
+	case XN_STEP_ADDR_RESTORE:
+		xn_buf_printf(b, "move address %s back from %s to %s",
+			      xn_addr_format(&st->addr, true, a), st->dev2, st->dev);
+		break;
+	case XN_STEP_ROUTE_RESTORE:
+		xn_buf_printf(b, "move ");
+		describe_route(&st->route, b);
+		xn_buf_printf(b, " back from %s to %s", st->dev2, st->dev);
+		break;
+	case XN_STEP_ADDR_DEL:
+		xn_buf_printf(b, "remove address %s from %s%s",
+			      xn_addr_format(&st->addr, true, a), st->dev,
+			      st->dev2[0] == '-' ? " (already gone)" : "");
+		break;
+	case XN_STEP_BRIDGE_DELETE:
+		xn_buf_printf(b, "remove bridge %s", st->dev);
+		break;
+	case XN_STEP_SYSCTL_RESTORE:
+		xn_buf_printf(b, "restore sysctl %s to %s", st->path, st->value);
+		break;
+	case XN_STEP_BRIDGE_CREATE:
+		xn_buf_printf(b, "create bridge %s (STP off, forward delay 0", st->dev);
+		if (st->mtu)
+			xn_buf_printf(b, ", mtu %u", st->mtu);
+		xn_buf_printf(b, ")");
+		break;
+	case XN_STEP_BRIDGE_TUNE:
+		xn_buf_printf(b, "set STP off and forward delay 0 on bridge %s", st->dev);
+		break;
+	case XN_STEP_LINK_MTU:
+		xn_buf_printf(b, "set mtu %u on %s", st->mtu, st->dev);
+		break;
+	case XN_STEP_PORT_ADD:
+		xn_buf_printf(b, "add %s to bridge %s", st->dev, st->dev2);
+		break;
+	case XN_STEP_LINK_UP:
+		xn_buf_printf(b, "bring %s up", st->dev);
+		break;
+	case XN_STEP_ADDR_ADD:
+		xn_buf_printf(b, "add address %s to %s",
+			      xn_addr_format(&st->addr, true, a), st->dev);
+		break;
+	case XN_STEP_ADDR_MOVE:
+		xn_buf_printf(b, "copy address %s from %s to %s",
+			      xn_addr_format(&st->addr, true, a), st->dev2, st->dev);
+		break;
+	case XN_STEP_ROUTE_MOVE:
+		xn_buf_printf(b, "move ");
+		describe_route(&st->route, b);
+		xn_buf_printf(b, " from %s to %s", st->dev2, st->dev);
+		break;
+	case XN_STEP_SYSCTL_SET:
+		xn_buf_printf(b, "set sysctl %s = %s (now %s)", st->path, st->value,
+			      st->original);
+		break;
+	case XN_STEP_NFT_INSTALL:
+		xn_buf_printf(b, "replace nftables table inet %s (one atomic batch)",
+			      XN_NFT_TABLE);
+		break;
+	}
+}
+
+void xn_plan_print(const struct xn_plan *plan, FILE *f)
+{
+	struct xn_buf b = { 0 };
+	const char *text;
+
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		xn_buf_printf(&b, "  %zu. ", i + 1);
+		if (plan->steps[i].op == XN_STEP_NFT_INSTALL &&
+		    xn_nft_spec_empty(&plan->nft))
+			xn_buf_printf(&b, "remove nftables table inet %s", XN_NFT_TABLE);
+		else
+			xn_step_describe(&plan->steps[i], &b);
+		xn_buf_printf(&b, "\n");
+	}
+	if (plan->n_steps == 0)
+		xn_buf_printf(&b, "  nothing to change: the host already matches the profile\n");
+	if (plan->nft_unknown)
+		xn_buf_printf(&b, "  (the nftables table could not be read without privileges; shown as if it had to be replaced)\n");
+	if (!xn_nft_spec_empty(&plan->nft)) {
+		xn_buf_printf(&b, "nftables table wanted:\n");
+		xn_nft_describe(&plan->nft, &b);
+	}
+	text = xn_buf_str(&b);
+	if (text)
+		fputs(text, f);
+	xn_buf_free(&b);
+}
+
+/* ---- executing ---- */
+
+static int ifindex_of(const char *name)
+{
+	unsigned i = if_nametoindex(name);
+
+	return i ? (int)i : -ENODEV;
+}
+
+static bool same_route(const struct xn_route *a, const struct xn_route *b)
+{
+	return a->family == b->family && xn_addr_equal(&a->dst, &b->dst) &&
+	       a->priority == b->priority && a->table == b->table &&
+	       a->has_gateway == b->has_gateway &&
+	       (!a->has_gateway || xn_addr_equal(&a->gateway, &b->gateway));
+}
+
+static void ledger_drop_route(struct xn_ledger *l, const char *from,
+			      const char *to, const struct xn_route *r)
+{
+	for (size_t i = 0; i < l->n_moved_routes; i++)
+		if (strcmp(l->moved_routes[i].from, from) == 0 &&
+		    strcmp(l->moved_routes[i].to, to) == 0 &&
+		    same_route(&l->moved_routes[i].route, r)) {
+			xn_ledger_del_moved_route(l, i);
+			return;
+		}
+}
+
+static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
+		      const struct xn_step *st, struct xn_ledger *l,
+		      struct xn_buf *err)
+{
+	struct xn_route rt;
+	int idx, idx2, r = 0;
+
+	switch (st->op) {
+	case XN_STEP_PORT_RELEASE:
+		if (st->record) {
+			idx = ifindex_of(st->dev);
+			r = idx < 0 ? 0 : xn_nl_link_set_master(nl, idx, 0);
+			if (r == -ENODEV)
+				r = 0;
+		}
+		if (r >= 0)
+			xn_ledger_del_port(l, st->dev2, st->dev);
+		return r;
+	case XN_STEP_ADDR_RESTORE:
+		idx = ifindex_of(st->dev);
+		if (idx >= 0) {
+			r = xn_nl_addr_add(nl, idx, &st->addr);
+			if (r == -EEXIST)
+				r = 0;
+		}
+		if (r >= 0)
+			xn_ledger_del_moved_addr(l, st->dev, st->dev2, &st->addr);
+		return r;
+	case XN_STEP_ROUTE_RESTORE:
+		idx = ifindex_of(st->dev);
+		if (idx >= 0) {
+			rt = st->route;
+			rt.ifindex = idx;
+			r = xn_nl_route_replace(nl, &rt);
+		}
+		if (r >= 0)
+			ledger_drop_route(l, st->dev, st->dev2, &st->route);
+		return r;
+	case XN_STEP_ADDR_DEL:
+		if (st->dev2[0] != '-') {
+			idx = ifindex_of(st->dev);
+			r = idx < 0 ? 0 : xn_nl_addr_del(nl, idx, &st->addr);
+			if (r == -EADDRNOTAVAIL || r == -ENODEV || r == -ENOENT)
+				r = 0;
+		}
+		if (r >= 0 && st->record)
+			xn_ledger_del_addr(l, st->dev, &st->addr);
+		return r;
+	case XN_STEP_BRIDGE_DELETE:
+		idx = ifindex_of(st->dev);
+		r = idx < 0 ? 0 : xn_nl_link_delete(nl, idx);
+		if (r == -ENODEV)
+			r = 0;
+		if (r >= 0) {
+			xn_ledger_del_bridge(l, st->dev);
+			/* Whatever was on it went with it. */
+			for (size_t i = l->n_addrs; i-- > 0;)
+				if (strcmp(l->addrs[i].dev, st->dev) == 0)
+					xn_ledger_del_addr(l, st->dev, &l->addrs[i].addr);
+			for (size_t i = l->n_ports; i-- > 0;)
+				if (strcmp(l->ports[i].bridge, st->dev) == 0)
+					xn_ledger_del_port(l, st->dev, l->ports[i].port);
+		}
+		return r;
+	case XN_STEP_SYSCTL_RESTORE:
+		r = xn_sysctl_write(st->path, st->value);
+		if (r == -ENOENT) /* the interface is gone */
+			r = 0;
+		if (r >= 0)
+			xn_ledger_del_sysctl(l, st->path);
+		return r;
+	case XN_STEP_BRIDGE_CREATE:
+		r = xn_nl_bridge_create(nl, st->dev, st->mtu);
+		if (r >= 0)
+			r = xn_ledger_add_bridge(l, st->dev);
+		return r;
+	case XN_STEP_BRIDGE_TUNE:
+		idx = ifindex_of(st->dev);
+		return idx < 0 ? idx : xn_nl_bridge_tune(nl, idx);
+	case XN_STEP_LINK_MTU:
+		idx = ifindex_of(st->dev);
+		return idx < 0 ? idx : xn_nl_link_set_mtu(nl, idx, st->mtu);
+	case XN_STEP_PORT_ADD:
+		idx = ifindex_of(st->dev);
+		idx2 = ifindex_of(st->dev2);
+		if (idx < 0 || idx2 < 0)
+			return -ENODEV;
+		r = xn_nl_link_set_master(nl, idx, idx2);
+		if (r >= 0)
+			r = xn_ledger_add_port(l, st->dev2, st->dev);
+		return r;
+	case XN_STEP_LINK_UP:
+		idx = ifindex_of(st->dev);
+		return idx < 0 ? idx : xn_nl_link_set_up(nl, idx, true);
+	case XN_STEP_ADDR_ADD:
+		idx = ifindex_of(st->dev);
+		if (idx < 0)
+			return idx;
+		r = xn_nl_addr_add(nl, idx, &st->addr);
+		if (r == -EEXIST)
+			r = 0;
+		if (r >= 0)
+			r = xn_ledger_add_addr(l, st->dev, &st->addr);
+		return r;
+	case XN_STEP_ADDR_MOVE:
+		idx = ifindex_of(st->dev);
+		if (idx < 0)
+			return idx;
+		r = xn_nl_addr_add(nl, idx, &st->addr);
+		if (r == -EEXIST)
+			r = 0;
+		if (r >= 0)
+			r = xn_ledger_add_moved_addr(l, st->dev2, st->dev, &st->addr);
+		return r;
+	case XN_STEP_ROUTE_MOVE:
+		idx = ifindex_of(st->dev);
+		if (idx < 0)
+			return idx;
+		rt = st->route;
+		rt.ifindex = idx;
+		r = xn_nl_route_replace(nl, &rt);
+		if (r >= 0)
+			r = xn_ledger_add_moved_route(l, st->dev2, st->dev, &st->route);
+		return r;
+	case XN_STEP_SYSCTL_SET: {
+		char cur[XN_SYSCTL_VALUE_MAX];
+		/* Remember what was there before xennet, read now: an
+		 * interface created by this plan has its own default. */
+		if (!xn_ledger_sysctl(l, st->path)) {
+			r = xn_sysctl_read(st->path, cur);
+			if (r < 0)
+				return r;
+			r = xn_ledger_add_sysctl(l, st->path, cur);
+			if (r < 0)
+				return r;
+		}
+		return xn_sysctl_write(st->path, st->value);
+	}
+	case XN_STEP_NFT_INSTALL:
+		return xn_nft_install(&plan->nft, err);
+	}
+	return -EINVAL;
+}
+
+int xn_plan_apply(struct xn_nl *nl, const struct xn_plan *plan,
+		  struct xn_ledger *l, size_t *done, struct xn_buf *err)
+{
+	*done = 0;
+	for (size_t i = 0; i < plan->n_steps; i++, (*done)++) {
+		const struct xn_step *st = &plan->steps[i];
+		int r = step_apply(nl, plan, st, l, err);
+
+		if (r < 0) {
+			if (err->len)
+				xn_buf_printf(err, "; ");
+			xn_buf_printf(err, "step %zu (", i + 1);
+			xn_step_describe(st, err);
+			xn_buf_printf(err, ") failed: %s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* xennet: the command line. check works alone; the rest asks xennetd over
+ * its control socket. Exit status: 0 ok, 1 failed or invalid, 2 usage. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "xennet/control.h"
+#include "xennet/engine.h"
+#include "xennet/profile.h"
+#include "xn-config.h"
+
+struct options {
+	const char *socket_path;
+	const char *state_dir;
+	bool json;
+};
+
+static int load_or_report(const char *path, struct xn_profile **p)
+{
+	struct xn_diag diag = { 0 };
+	int r = xn_profile_load(path, p, &diag);
+
+	for (size_t i = 0; i < diag.n; i++)
+		fprintf(stderr, "%s\n", diag.lines[i]);
+	xn_diag_free(&diag);
+	return r;
+}
+
+static int call_daemon(const struct options *o, const char *const *words,
+		       size_t n)
+{
+	char *body = NULL;
+	int status = 0, r;
+
+	r = xn_ctl_call(o->socket_path, words, n, 30000, &status, &body);
+	if (r < 0) {
+		if (r == -ENOENT || r == -ECONNREFUSED)
+			fprintf(stderr, "xennet: xennetd is not running (no daemon at %s)\n",
+				o->socket_path);
+		else
+			fprintf(stderr, "xennet: talking to xennetd at %s: %s\n",
+				o->socket_path, strerror(-r));
+		return 1;
+	}
+	fputs(body, status ? stderr : stdout);
+	free(body);
+	return status ? 1 : 0;
+}
+
+static int cmd_check(const struct options *o, int argc, char **argv)
+{
+	struct xn_profile *p = NULL;
+	struct xn_engine *e = NULL;
+	struct xn_plan plan;
+	struct xn_buf err = { 0 };
+	int r;
+
+	if (argc != 1) {
+		fprintf(stderr, "Usage: xennet check FILE\n");
+		return 2;
+	}
+	if (load_or_report(argv[0], &p) < 0) {
+		fprintf(stderr, "%s: invalid profile\n", argv[0]);
+		return 1;
+	}
+	printf("%s: valid profile (%s mode)\n", argv[0], xn_mode_name(p->mode));
+	r = xn_engine_open(o->state_dir, &e, &err);
+	if (r >= 0)
+		r = xn_engine_plan(e, p, &plan, &err);
+	if (r < 0) {
+		fprintf(stderr, "xennet: this host cannot take the profile: %s\n",
+			xn_buf_str(&err));
+		r = 1;
+	} else {
+		printf("plan for this host (dry run, nothing changed):\n");
+		xn_plan_print(&plan, stdout);
+		xn_plan_clear(&plan);
+		r = 0;
+	}
+	xn_engine_close(e);
+	xn_profile_free(p);
+	xn_buf_free(&err);
+	return r;
+}
+
+static int cmd_apply(const struct options *o, int argc, char **argv)
+{
+	struct xn_profile *p = NULL;
+	char abs[PATH_MAX];
+
+	if (argc != 1) {
+		fprintf(stderr, "Usage: xennet apply FILE\n");
+		return 2;
+	}
+	if (load_or_report(argv[0], &p) < 0) {
+		fprintf(stderr, "%s: invalid profile, nothing sent to xennetd\n", argv[0]);
+		return 1;
+	}
+	xn_profile_free(p);
+	if (!realpath(argv[0], abs)) {
+		fprintf(stderr, "xennet: %s: %m\n", argv[0]);
+		return 1;
+	}
+	return call_daemon(o, (const char *const[]){ "apply", abs }, 2);
+}
+
+static int cmd_status(const struct options *o, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr, "Usage: xennet status [--json]\n");
+		return 2;
+	}
+	if (o->json)
+		return call_daemon(o, (const char *const[]){ "status", "json" }, 2);
+	return call_daemon(o, (const char *const[]){ "status" }, 1);
+}
+
+static int cmd_reload(const struct options *o, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr, "Usage: xennet reload\n");
+		return 2;
+	}
+	return call_daemon(o, (const char *const[]){ "reload" }, 1);
+}
+
+static const struct command {
+	const char *name;
+	int (*fn)(const struct options *o, int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{ "check", cmd_check, "check FILE      validate a profile and print the plan (dry run)" },
+	{ "apply", cmd_apply, "apply FILE      validate, then have xennetd apply it" },
+	{ "status", cmd_status, "status [--json] what xennetd manages, and its state" },
+	{ "reload", cmd_reload, "reload          re-read the profile in force (as SIGHUP)" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: xennet [--socket PATH] [--state-dir DIR] COMMAND [ARGS]\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %s\n", commands[i].help);
+	fprintf(f, "\nThe socket defaults to $XENNET_SOCKET or %s;\n"
+		   "the state directory (read by check) to %s.\n",
+		XN_DEFAULT_SOCKET, XN_DEFAULT_STATE_DIR);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct options o = { .socket_path = xn_ctl_default_path(),
+			     .state_dir = XN_DEFAULT_STATE_DIR };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+s:d:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': o.socket_path = optarg; break;
+		case 'd': o.state_dir = optarg; break;
+		case 'j': o.json = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("xennet %s\n", XN_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *name = argv[optind++];
+	/* Options may also follow the command: `xennet status --json`. */
+	int first = optind;
+	optind = 1;
+	char **rest = argv + first - 1;
+	int nrest = argc - first + 1;
+	while ((c = getopt_long(nrest, rest, "s:d:j", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': o.socket_path = optarg; break;
+		case 'd': o.state_dir = optarg; break;
+		case 'j': o.json = true; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0) {
+			if (o.json && commands[i].fn != cmd_status) {
+				fprintf(stderr, "xennet %s: --json is only for status\n", name);
+				return 2;
+			}
+			return commands[i].fn(&o, nrest - optind, rest + optind);
+		}
+	fprintf(stderr, "xennet: unknown command \"%s\"\n", name);
+	usage(stderr);
+	return 2;
+}

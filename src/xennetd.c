@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* xennetd: applies a profile and keeps the host converged to it. One
+ * single-threaded epoll loop: signals, the control socket, link events. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+#include "xennet/control.h"
+#include "xennet/engine.h"
+#include "xennet/log.h"
+#include "xennet/status.h"
+#include "xn-config.h"
+
+struct daemon {
+	char profile_path[PATH_MAX];
+	const char *socket_path;
+	const char *state_dir;
+	struct xn_profile *profile; /* the profile in force */
+	struct xn_engine *engine;
+	struct xn_nl *events;
+	char *last_error;
+	bool resync; /* a link we manage changed: converge again */
+	bool quit;
+};
+
+static void set_last_error(struct daemon *d, const char *msg)
+{
+	free(d->last_error);
+	d->last_error = msg ? strdup(msg) : NULL;
+}
+
+/* Load, check and apply a profile. On a bad profile nothing changes; on a
+ * kernel failure half way the previous profile is applied again. */
+static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
+{
+	struct xn_profile *p = NULL;
+	struct xn_diag diag = { 0 };
+	struct xn_buf report = { 0 }, err = { 0 };
+	int r;
+
+	r = xn_profile_load(path, &p, &diag);
+	if (r < 0) {
+		for (size_t i = 0; i < diag.n; i++)
+			xn_buf_printf(out, "%s\n", diag.lines[i]);
+		xn_buf_printf(out, "%s: profile rejected, nothing changed\n", path);
+		xn_diag_free(&diag);
+		return r;
+	}
+	r = xn_engine_apply(d->engine, p, &report, &err);
+	if (r < 0) {
+		xn_buf_printf(out, "applying %s failed: %s\n", path, xn_buf_str(&err));
+		set_last_error(d, xn_buf_str(&err));
+		log_err("applying %s failed: %s", path, xn_buf_str(&err));
+		if (d->profile) {
+			struct xn_buf err2 = { 0 };
+			int r2 = xn_engine_apply(d->engine, d->profile, NULL, &err2);
+			if (r2 < 0)
+				log_err("restoring %s failed too: %s", d->profile->path,
+					xn_buf_str(&err2));
+			else
+				xn_buf_printf(out, "restored the previous profile %s\n",
+					      d->profile->path);
+			xn_buf_free(&err2);
+		}
+		xn_profile_free(p);
+	} else {
+		size_t steps = 0;
+		for (const char *c = xn_buf_str(&report); c && *c; c++)
+			steps += *c == '\n';
+		if (steps)
+			log_info("applied %s (%s mode): %zu changes", path,
+				 xn_mode_name(p->mode), steps);
+		xn_buf_printf(out, "applied %s: %zu changes\n%s", path, steps,
+			      xn_buf_str(&report));
+		xn_profile_free(d->profile);
+		d->profile = p;
+		if (path != d->profile_path)
+			snprintf(d->profile_path, sizeof(d->profile_path), "%s", path);
+		set_last_error(d, NULL);
+	}
+	xn_buf_free(&report);
+	xn_buf_free(&err);
+	return r;
+}
+
+static void render_status(struct daemon *d, bool json, struct xn_buf *out)
+{
+	struct xn_snapshot *snap = NULL;
+	struct xn_nft_rule_info *rules = NULL;
+	struct xn_status_input in = { .pid = getpid(), .profile = d->profile,
+				      .ledger = &d->engine->ledger,
+				      .last_error = d->last_error };
+	int r;
+
+	r = xn_snapshot_take(d->engine->nl, &snap);
+	if (r < 0) {
+		xn_buf_printf(out, "reading kernel state: %s\n", strerror(-r));
+		return;
+	}
+	in.snapshot = snap;
+	in.nft_error = xn_nft_list_rules(&rules, &in.n_rules);
+	in.rules = rules;
+	xn_status_render(&in, json, out);
+	free(rules);
+	xn_snapshot_free(snap);
+}
+
+static int handle_request(struct daemon *d, char **w, size_t n, struct xn_buf *out)
+{
+	if (strcmp(w[0], "ping") == 0 && n == 1) {
+		xn_buf_printf(out, "pong\n");
+		return 0;
+	}
+	if (strcmp(w[0], "status") == 0 && n <= 2) {
+		bool json = n == 2 && strcmp(w[1], "json") == 0;
+		if (n == 2 && !json) {
+			xn_buf_printf(out, "status: unknown argument \"%s\"\n", w[1]);
+			return -EINVAL;
+		}
+		render_status(d, json, out);
+		return 0;
+	}
+	if (strcmp(w[0], "apply") == 0 && n == 2) {
+		if (w[1][0] != '/') {
+			xn_buf_printf(out, "apply: the profile path must be absolute\n");
+			return -EINVAL;
+		}
+		return apply_profile(d, w[1], out);
+	}
+	if (strcmp(w[0], "reload") == 0 && n == 1)
+		return apply_profile(d, d->profile_path, out);
+	xn_buf_printf(out, "unknown request \"%s\" with %zu arguments\n", w[0], n - 1);
+	return -EINVAL;
+}
+
+static void on_control(struct daemon *d, int lfd)
+{
+	for (;;) {
+		char buf[XN_CTL_MAX_REQUEST + 1];
+		char *words[XN_CTL_MAX_WORDS];
+		struct xn_buf out = { 0 };
+		size_t n = 0;
+		int fd, r;
+
+		fd = xn_ctl_accept(lfd);
+		if (fd == -EAGAIN || fd == -EWOULDBLOCK)
+			return;
+		if (fd == -EPERM) {
+			log_warn("control: refused a client that is not root");
+			continue;
+		}
+		if (fd < 0) {
+			log_err("control: accept: %s", strerror(-fd));
+			return;
+		}
+		r = xn_ctl_read_request(fd, buf, words, &n);
+		if (r < 0) {
+			log_warn("control: bad request: %s", strerror(-r));
+			xn_buf_printf(&out, "bad request: %s\n", strerror(-r));
+		} else {
+			r = handle_request(d, words, n, &out);
+		}
+		r = xn_ctl_write_reply(fd, r, xn_buf_str(&out) ? xn_buf_str(&out)
+							       : "out of memory\n");
+		if (r < 0)
+			log_warn("control: reply not delivered: %s", strerror(-r));
+		xn_buf_free(&out);
+		close(fd);
+	}
+}
+
+static bool managed_name(const struct xn_profile *p, const char *name)
+{
+	if (!p || !*name)
+		return false;
+	for (size_t i = 0; i < p->n_bridges; i++)
+		if (strcmp(p->bridges[i].name, name) == 0 ||
+		    strcmp(p->bridges[i].uplink, name) == 0)
+			return true;
+	return strcmp(p->routed_uplink, name) == 0 ||
+	       strcmp(p->nat_uplink, name) == 0;
+}
+
+static void on_link_event(bool added, int ifindex, const char *name, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	(void)ifindex;
+	/* A managed bridge deleted by hand, an uplink that came back: the
+	 * host drifted from the profile. */
+	if (managed_name(d->profile, name) && !d->resync) {
+		log_debug("link %s %s: converging again", name, added ? "changed" : "removed");
+		d->resync = true;
+	}
+}
+
+static void resync(struct daemon *d)
+{
+	struct xn_buf report = { 0 }, err = { 0 };
+	int r;
+
+	d->resync = false;
+	if (!d->profile)
+		return;
+	r = xn_engine_apply(d->engine, d->profile, &report, &err);
+	if (r < 0) {
+		log_err("converging to %s: %s", d->profile->path, xn_buf_str(&err));
+		set_last_error(d, xn_buf_str(&err));
+	} else if (report.len) {
+		log_info("repaired drift from %s:\n%s", d->profile->path, xn_buf_str(&report));
+	}
+	xn_buf_free(&report);
+	xn_buf_free(&err);
+}
+
+static int on_signal(struct daemon *d, int sfd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			struct xn_buf out = { 0 };
+			log_info("SIGHUP: reloading %s", d->profile_path);
+			if (apply_profile(d, d->profile_path, &out) < 0)
+				log_err("reload failed, the previous state stays:\n%s",
+					xn_buf_str(&out));
+			xn_buf_free(&out);
+		} else {
+			log_info("signal %u: exiting, the network stays as it is",
+				 si.ssi_signo);
+			d->quit = true;
+		}
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int lock_state_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	char pid[32];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/lock", dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return e;
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == 0 && write(fd, pid, strlen(pid)) < 0)
+		log_debug("cannot write pid to %s", path);
+	return fd; /* held until exit */
+}
+
+static int dirname_of(const char *path, char out[PATH_MAX])
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash || slash == path) {
+		snprintf(out, PATH_MAX, "%s", slash ? "/" : ".");
+		return 0;
+	}
+	if ((size_t)(slash - path) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(out, path, (size_t)(slash - path));
+	out[slash - path] = '\0';
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: xennetd [OPTIONS]\n"
+		"Apply a xennet profile and keep the host converged to it.\n\n"
+		"  -p, --profile FILE    profile (default %s, or the one last applied)\n"
+		"  -s, --socket PATH     control socket (default $XENNET_SOCKET or %s)\n"
+		"  -d, --state-dir DIR   state directory (default %s)\n"
+		"  -f, --foreground      stay in the foreground and log to stderr\n"
+		"  -v, --verbose         log debug messages\n"
+		"  -h, --help            this help\n"
+		"      --version         print the version\n",
+		XN_DEFAULT_PROFILE, XN_DEFAULT_SOCKET, XN_DEFAULT_STATE_DIR);
+}
+
+static int daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		return -errno;
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "profile", required_argument, NULL, 'p' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct daemon d = { .socket_path = xn_ctl_default_path(),
+			    .state_dir = XN_DEFAULT_STATE_DIR };
+	const char *profile_arg = NULL;
+	bool foreground = false, verbose = false;
+	struct epoll_event ev;
+	char sockdir[PATH_MAX];
+	struct xn_buf out = { 0 }, err = { 0 };
+	sigset_t mask;
+	int c, r, lock_fd, sfd = -1, lfd = -1, efd = -1, ret = 1;
+
+	while ((c = getopt_long(argc, argv, "p:s:d:fvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': profile_arg = optarg; break;
+		case 's': d.socket_path = optarg; break;
+		case 'd': d.state_dir = optarg; break;
+		case 'f': foreground = true; break;
+		case 'v': verbose = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("xennetd %s\n", XN_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "xennetd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	xn_log_init("xennetd", false, verbose ? LOG_DEBUG : LOG_INFO);
+
+	r = mkdir_p(d.state_dir, 0700);
+	if (r < 0) {
+		log_err("state directory %s: %s", d.state_dir, strerror(-r));
+		return 1;
+	}
+	lock_fd = lock_state_dir(d.state_dir);
+	if (lock_fd < 0) {
+		log_err("state directory %s: %s", d.state_dir,
+			lock_fd == -EBUSY ? "another xennetd is running" : strerror(-lock_fd));
+		return 1;
+	}
+	r = xn_engine_open(d.state_dir, &d.engine, &err);
+	if (r < 0) {
+		log_err("%s", xn_buf_str(&err));
+		goto out;
+	}
+	/* Without --profile, keep the profile last applied (by `xennet
+	 * apply`), so a restart does not silently switch back. */
+	if (profile_arg)
+		snprintf(d.profile_path, sizeof(d.profile_path), "%s", profile_arg);
+	else if (d.engine->ledger.profile[0])
+		snprintf(d.profile_path, sizeof(d.profile_path), "%s", d.engine->ledger.profile);
+	else
+		snprintf(d.profile_path, sizeof(d.profile_path), "%s", XN_DEFAULT_PROFILE);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Converge before taking requests: a restart reconciles with what
+	 * the kernel has, and changes nothing when nothing drifted. */
+	r = apply_profile(&d, d.profile_path, &out);
+	fputs(xn_buf_str(&out) ? xn_buf_str(&out) : "", stderr);
+	if (r < 0)
+		goto out;
+
+	if (dirname_of(d.socket_path, sockdir) == 0)
+		mkdir_p(sockdir, 0755);
+	lfd = xn_ctl_listen(d.socket_path);
+	if (lfd < 0) {
+		log_err("control socket %s: %s", d.socket_path,
+			lfd == -EADDRINUSE ? "another daemon answers there" : strerror(-lfd));
+		goto out;
+	}
+	r = xn_nl_events_open(&d.events, on_link_event, &d);
+	if (r < 0) {
+		log_err("link events: %s", strerror(-r));
+		goto out;
+	}
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	efd = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || efd < 0) {
+		log_err("signalfd/epoll: %m");
+		goto out;
+	}
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = sfd };
+	epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.fd = lfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev);
+	ev.data.fd = xn_nl_events_fd(d.events);
+	epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+
+	if (!foreground) {
+		r = daemonize();
+		if (r < 0) {
+			log_err("daemonize: %s", strerror(-r));
+			goto out;
+		}
+		xn_log_init("xennetd", true, verbose ? LOG_DEBUG : LOG_INFO);
+		/* The pid in the lock file is the daemon's. */
+		{
+			char pid[32];
+			snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+			if (ftruncate(lock_fd, 0) < 0 ||
+			    pwrite(lock_fd, pid, strlen(pid), 0) < 0)
+				log_warn("cannot record the pid: %m");
+		}
+	}
+	log_info("ready: profile %s, control socket %s", d.profile_path, d.socket_path);
+
+	while (!d.quit) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(efd, evs, 8, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("epoll_wait: %m");
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == sfd)
+				on_signal(&d, sfd);
+			else if (fd == lfd)
+				on_control(&d, lfd);
+			else if (xn_nl_events_drain(d.events) == -ENOBUFS)
+				d.resync = true;
+		}
+		if (d.resync && !d.quit)
+			resync(&d);
+	}
+	ret = 0;
+out:
+	if (lfd >= 0) {
+		close(lfd);
+		unlink(d.socket_path);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	if (efd >= 0)
+		close(efd);
+	xn_nl_close(d.events);
+	xn_engine_close(d.engine);
+	xn_profile_free(d.profile);
+	free(d.last_error);
+	xn_buf_free(&out);
+	xn_buf_free(&err);
+	close(lock_fd);
+	return ret;
+}
