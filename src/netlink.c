@@ -231,7 +231,11 @@ static int dump_links(struct xn_nl *nl, struct xn_snapshot *s)
 	r = nl_send_simple(nl->sk, RTM_GETLINK, NLM_F_DUMP, &ifi, sizeof(ifi));
 	if (r < 0)
 		return nl_result(nl, r);
-	cb = nl_cb_clone(nl_socket_get_cb(nl->sk));
+	{
+		struct nl_cb *sock_cb = nl_socket_get_cb(nl->sk); /* a reference */
+		cb = nl_cb_clone(sock_cb);
+		nl_cb_put(sock_cb);
+	}
 	if (!cb)
 		return -ENOMEM;
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_link, &ctx);

@@ -212,6 +212,9 @@ static struct nlmsghdr *batch_hdr(struct batch *bt, uint16_t type,
 
 	if (idx < XN_ARRAY_SIZE(bt->what))
 		bt->what[idx] = what;
+	/* libmnl 1.0.4 leaves attribute padding uninitialised; the tail of
+	 * a batch page always has the overrun room (one socket buffer). */
+	memset(nftnl_batch_buffer(bt->b), 0, MNL_SOCKET_BUFFER_SIZE);
 	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type,
 				     NFPROTO_INET, flags | NLM_F_ACK,
 				     bt->seq++);
@@ -664,6 +667,7 @@ static int nft_request(uint16_t type, uint16_t flags,
 	if (r < 0)
 		return r;
 	portid = mnl_socket_get_portid(nl);
+	memset(buf, 0, sizeof(buf)); /* no uninitialised padding on the wire */
 	h = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, flags | NLM_F_ACK,
 				  seq);
 	fill(h);

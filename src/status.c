@@ -87,7 +87,7 @@ static void render_text(const struct xn_status_input *in, struct xn_buf *b)
 		xn_buf_printf(b, "nftables: table inet %s present, %zu rules\n",
 			      XN_NFT_TABLE, in->n_rules);
 		for (size_t i = 0; i < in->n_rules; i++)
-			xn_buf_printf(b, "  %-12s %-10llu packets %-12llu bytes  %s\n",
+			xn_buf_printf(b, "  %-12s %10llu pkts %12llu bytes  %s\n",
 				      in->rules[i].chain,
 				      (unsigned long long)in->rules[i].packets,
 				      (unsigned long long)in->rules[i].bytes,

@@ -27,8 +27,14 @@ cleanup() {
 	set +e
 	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	if [ -n "$DPID" ]; then
-		kill "$DPID" 2>/dev/null
+		kill -TERM "$DPID" 2>/dev/null
 		wait "$DPID" 2>/dev/null
+		local drc=$?
+		# A clean exit is part of passing (valgrind/ASan report here).
+		if [ $rc = 0 ] && [ $drc != 0 ]; then
+			echo "FAIL: xennetd exited with status $drc on SIGTERM" >&2
+			rc=1
+		fi
 	fi
 	if [ $rc != 0 ] && [ -f "$T/daemon.log" ]; then
 		echo "---- xennetd log ----" >&2
