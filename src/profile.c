@@ -218,9 +218,10 @@ static void add_error(struct load_ctx *c, unsigned line, const char *fmt, ...)
 	if (c->n_errs == MAX_ERRORS) {
 		/* One last line, then stop reading: a binary file or a wrong
 		 * path should not produce a message per line. */
-		fmt = "too many errors, giving up";
 		c->stop = true;
-		r = asprintf(&msg, "%s", fmt);
+		r = asprintf(&msg, "too many errors, giving up");
+		if (line < c->lineno)
+			line = c->lineno; /* sorts after the others */
 	} else {
 		va_start(ap, fmt);
 		r = vasprintf(&msg, fmt, ap);

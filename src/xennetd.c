@@ -433,19 +433,6 @@ int main(int argc, char **argv)
 		log_err("link events: %s", strerror(-r));
 		goto out;
 	}
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	efd = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || efd < 0) {
-		log_err("signalfd/epoll: %m");
-		goto out;
-	}
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = sfd };
-	epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
-	ev.data.fd = lfd;
-	epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev);
-	ev.data.fd = xn_nl_events_fd(d.events);
-	epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
-
 	if (!foreground) {
 		r = daemonize();
 		if (r < 0) {
@@ -462,6 +449,23 @@ int main(int argc, char **argv)
 				log_warn("cannot record the pid: %m");
 		}
 	}
+	/* After daemonize: a signalfd in epoll only wakes the process that
+	 * created it. */
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	efd = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || efd < 0) {
+		log_err("signalfd/epoll: %m");
+		goto out;
+	}
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = sfd };
+	if (epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev) < 0)
+		goto epoll_fail;
+	ev.data.fd = lfd;
+	if (epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev) < 0)
+		goto epoll_fail;
+	ev.data.fd = xn_nl_events_fd(d.events);
+	if (epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0)
+		goto epoll_fail;
 	log_info("ready: profile %s, control socket %s", d.profile_path, d.socket_path);
 
 	while (!d.quit) {
@@ -487,6 +491,9 @@ int main(int argc, char **argv)
 			resync(&d);
 	}
 	ret = 0;
+	goto out;
+epoll_fail:
+	log_err("epoll_ctl: %m");
 out:
 	if (lfd >= 0) {
 		close(lfd);

@@ -73,3 +73,12 @@ set -e
 expect_eq "a non-root client is refused" 1 "$rc"
 expect "the refusal is logged" grep -q "refused a client that is not root" "$T/daemon.log"
 expect "root still gets status" xn status
+
+# A second daemon on the same state directory refuses to start.
+set +e
+out=$(in_ns "$DOM0" "$XENNETD" --foreground --profile "$T/nat.conf" --socket "$T/ctl2.sock" \
+	--state-dir "$T/state" 2>&1); rc=$?
+set -e
+expect_eq "a second xennetd on the same state exits 1" 1 "$rc"
+expect "it says why" grep -q "another xennetd is running" <<<"$out"
+expect "the first one is still running" daemon_alive

@@ -5,6 +5,11 @@
 
 make_lan_and_dom0
 make_guest 1 192.168.50.11/24 "$LAN_IP"
+# IPv6 too: Dom0 has a global address and an IPv6 default route on eth0.
+ip -n "$LAN" addr add fd00:50::1/64 dev eth0 nodad
+ip -n "$DOM0" addr add fd00:50::2/64 dev eth0 nodad
+ip -n "$DOM0" -6 route add default via fd00:50::1 dev eth0
+ip -n "$(guest 1)" addr add fd00:50::11/64 dev eth0 nodad
 
 cat >"$T/bridged.conf" <<CONF
 [xennet]
@@ -32,11 +37,19 @@ expect_eq "eth0 keeps no IPv4 address" "" \
 	"$(ip -n "$DOM0" -j addr show dev eth0 | jq -r '.[0].addr_info[] | select(.family == "inet") | .local')"
 expect_eq "default route now through xenbr0" "xenbr0 $LAN_IP" \
 	"$(ip -n "$DOM0" -j route show default | jq -r '.[0] | "\(.dev) \(.gateway)"')"
+expect_eq "Dom0's IPv6 address moved to xenbr0" "fd00:50::2/64" \
+	"$(ip -n "$DOM0" -j -6 addr show dev xenbr0 scope global | jq -r '.[0].addr_info[0] | "\(.local)/\(.prefixlen)"')"
+expect_eq "eth0 keeps no global IPv6 address" "" \
+	"$(ip -n "$DOM0" -j -6 addr show dev eth0 scope global | jq -r '.[0].addr_info[]?.local')"
+expect_eq "IPv6 default route now through xenbr0" "xenbr0 fd00:50::1" \
+	"$(ip -n "$DOM0" -j -6 route show default | jq -r '.[0] | "\(.dev) \(.gateway)"')"
 
 # Traffic.
 expect "guest pings the LAN across xenbr0" ping_from "$(guest 1)" "$LAN_IP"
 expect "the LAN pings the guest" ping_from "$LAN" 192.168.50.11
 expect "Dom0 still reaches the LAN" ping_from "$DOM0" "$LAN_IP"
+expect "Dom0 still reaches the LAN over IPv6" ping_from "$DOM0" fd00:50::1
+expect "the guest reaches the LAN over IPv6" ping_from "$(guest 1)" fd00:50::1
 src=$(exchange tcp "$(guest 1)" "$LAN" "$LAN_IP" 7001) || fail "TCP guest -> LAN"
 expect_eq "TCP guest -> LAN, seen from the guest's own address" 192.168.50.11 "$src"
 src=$(exchange udp "$LAN" "$(guest 1)" 192.168.50.11 7002) || fail "UDP LAN -> guest"

@@ -85,3 +85,15 @@ expect_eq "one xennet table, no duplicate rules" 4 \
 	"$(nft_json | jq '[.nftables[] | select(.rule.table == "xennet")] | length')"
 
 expect_eq "the foreign bridge and nft table are untouched" "$foreign_before" "$(foreign)"
+
+# Drift: someone deletes the bridge xennet manages; the daemon sees the
+# link event and puts it back.
+ip -n "$DOM0" link del xenbr0
+for _ in $(seq 50); do ip -n "$DOM0" link show xenbr0 >/dev/null 2>&1 && break; sleep 0.1; done
+expect "xenbr0 deleted by hand is recreated by the daemon" ip -n "$DOM0" link show xenbr0
+for _ in $(seq 50); do
+	ip -n "$DOM0" -j addr show dev xenbr0 | jq -e '.[0].addr_info[] | select(.local == "10.0.0.1")' >/dev/null && break
+	sleep 0.1
+done
+expect "with its gateway address" bash -c "ip -n $DOM0 -j addr show dev xenbr0 | jq -e '.[0].addr_info[] | select(.local == \"10.0.0.1\")' >/dev/null"
+grep -q "repaired drift" "$T/daemon.log" && pass "the repair is logged" || fail "the repair is logged"
