@@ -129,6 +129,8 @@ void xn_nl_close(struct xn_nl *nl)
 	free(nl);
 }
 
+static int dump_addrs(struct xn_nl *nl, struct xn_snapshot *s);
+
 /* ---- snapshot ---- */
 
 struct dump_ctx {
@@ -190,6 +192,7 @@ static int on_link(struct nl_msg *msg, void *arg)
 		[IFLA_MTU] = { .type = NLA_U32 },
 		[IFLA_MASTER] = { .type = NLA_U32 },
 		[IFLA_LINKINFO] = { .type = NLA_NESTED },
+		[IFLA_IFALIAS] = { .type = NLA_STRING },
 	};
 	struct dump_ctx *ctx = arg;
 	struct nlmsghdr *h = nlmsg_hdr(msg);
@@ -218,6 +221,8 @@ static int on_link(struct nl_msg *msg, void *arg)
 		l->master = (int)nla_get_u32(tb[IFLA_MASTER]);
 	if (tb[IFLA_LINKINFO])
 		parse_bridge_info(tb[IFLA_LINKINFO], l);
+	if (tb[IFLA_IFALIAS])
+		nla_strlcpy(l->alias, tb[IFLA_IFALIAS], sizeof(l->alias));
 	return NL_OK;
 }
 
@@ -416,10 +421,20 @@ bool xn_snapshot_has_addr(const struct xn_snapshot *s, int ifindex,
 
 /* ---- links ---- */
 
+struct link_change {
+	const char *name; /* IFLA_IFNAME to create or look up by */
+	const char *newname; /* rename */
+	const char *kind; /* IFLA_INFO_KIND */
+	bool bridge_tune; /* STP off, forward delay 0 */
+	unsigned mtu;
+	bool set_master;
+	int master; /* 0 releases */
+	const uint8_t *mac;
+	const char *alias;
+};
+
 static int link_request(struct xn_nl *nl, int type, int flags,
-			const struct ifinfomsg *ifi, const char *name,
-			const char *kind, bool bridge_tune, unsigned mtu,
-			const char *newname, int master, const uint8_t *mac)
+			const struct ifinfomsg *ifi, const struct link_change *c)
 {
 	struct nl_msg *msg;
 	int r = -EMSGSIZE;
@@ -429,21 +444,23 @@ static int link_request(struct xn_nl *nl, int type, int flags,
 		return -ENOMEM;
 	if (nlmsg_append(msg, (void *)ifi, sizeof(*ifi), NLMSG_ALIGNTO) < 0)
 		goto out;
-	if (name && nla_put_string(msg, IFLA_IFNAME, name) < 0)
+	if (c->name && nla_put_string(msg, IFLA_IFNAME, c->name) < 0)
 		goto out;
-	if (newname && nla_put_string(msg, IFLA_IFNAME, newname) < 0)
+	if (c->newname && nla_put_string(msg, IFLA_IFNAME, c->newname) < 0)
 		goto out;
-	if (mtu && nla_put_u32(msg, IFLA_MTU, mtu) < 0)
+	if (c->mtu && nla_put_u32(msg, IFLA_MTU, c->mtu) < 0)
 		goto out;
-	if (master >= 0 && nla_put_u32(msg, IFLA_MASTER, (uint32_t)master) < 0)
+	if (c->set_master && nla_put_u32(msg, IFLA_MASTER, (uint32_t)c->master) < 0)
 		goto out;
-	if (mac && nla_put(msg, IFLA_ADDRESS, 6, mac) < 0)
+	if (c->mac && nla_put(msg, IFLA_ADDRESS, 6, c->mac) < 0)
 		goto out;
-	if (kind) {
+	if (c->alias && nla_put_string(msg, IFLA_IFALIAS, c->alias) < 0)
+		goto out;
+	if (c->kind) {
 		struct nlattr *li = nla_nest_start(msg, IFLA_LINKINFO);
-		if (!li || nla_put_string(msg, IFLA_INFO_KIND, kind) < 0)
+		if (!li || nla_put_string(msg, IFLA_INFO_KIND, c->kind) < 0)
 			goto out;
-		if (bridge_tune) {
+		if (c->bridge_tune) {
 			struct nlattr *d = nla_nest_start(msg, IFLA_INFO_DATA);
 			if (!d ||
 			    nla_put_u32(msg, IFLA_BR_STP_STATE, 0) < 0 ||
@@ -461,36 +478,31 @@ out:
 	return r;
 }
 
+#define LINK_CHANGE(...) (&(const struct link_change){ __VA_ARGS__ })
+#define IFI(idx) (&(const struct ifinfomsg){ .ifi_family = AF_UNSPEC, .ifi_index = (idx) })
+
 int xn_nl_bridge_create(struct xn_nl *nl, const char *name, unsigned mtu)
 {
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
-
-	return link_request(nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi,
-			    name, "bridge", true, mtu, NULL, -1, NULL);
+	return link_request(nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFI(0),
+			    LINK_CHANGE(.name = name, .kind = "bridge",
+					.bridge_tune = true, .mtu = mtu));
 }
 
 int xn_nl_bridge_tune(struct xn_nl *nl, int ifindex)
 {
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
-
-	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, "bridge", true, 0,
-			    NULL, -1, NULL);
+	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex),
+			    LINK_CHANGE(.kind = "bridge", .bridge_tune = true));
 }
 
 int xn_nl_link_delete(struct xn_nl *nl, int ifindex)
 {
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
-
-	return link_request(nl, RTM_DELLINK, 0, &ifi, NULL, NULL, false, 0,
-			    NULL, -1, NULL);
+	return link_request(nl, RTM_DELLINK, 0, IFI(ifindex), LINK_CHANGE());
 }
 
 int xn_nl_link_set_master(struct xn_nl *nl, int ifindex, int master)
 {
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
-
-	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, NULL, false, 0,
-			    NULL, master < 0 ? 0 : master, NULL);
+	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex),
+			    LINK_CHANGE(.set_master = true, .master = master < 0 ? 0 : master));
 }
 
 int xn_nl_link_set_up(struct xn_nl *nl, int ifindex, bool up)
@@ -500,36 +512,115 @@ int xn_nl_link_set_up(struct xn_nl *nl, int ifindex, bool up)
 				 .ifi_flags = up ? IFF_UP : 0,
 				 .ifi_change = IFF_UP };
 
-	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, NULL, false, 0,
-			    NULL, -1, NULL);
+	return link_request(nl, RTM_NEWLINK, 0, &ifi, LINK_CHANGE());
 }
 
 int xn_nl_link_set_mtu(struct xn_nl *nl, int ifindex, unsigned mtu)
 {
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
-
 	if (mtu == 0)
 		return -EINVAL;
-	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, NULL, false, mtu,
-			    NULL, -1, NULL);
+	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex), LINK_CHANGE(.mtu = mtu));
 }
 
 int xn_nl_link_set_name(struct xn_nl *nl, int ifindex, const char *name)
 {
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
-
 	if (!xn_ifname_valid(name))
 		return -EINVAL;
-	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, NULL, false, 0,
-			    name, -1, NULL);
+	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex), LINK_CHANGE(.newname = name));
 }
 
 int xn_nl_link_set_mac(struct xn_nl *nl, int ifindex, const uint8_t mac[6])
 {
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex), LINK_CHANGE(.mac = mac));
+}
 
-	return link_request(nl, RTM_NEWLINK, 0, &ifi, NULL, NULL, false, 0,
-			    NULL, -1, mac);
+int xn_nl_link_set_alias(struct xn_nl *nl, int ifindex, const char *alias)
+{
+	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex), LINK_CHANGE(.alias = alias));
+}
+
+int xn_nl_link_get(struct xn_nl *nl, const char *name, struct xn_link *ret)
+{
+	struct xn_snapshot s = { 0 };
+	struct dump_ctx ctx = { .s = &s };
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct nl_msg *msg;
+	struct nl_cb *cb, *sock_cb;
+	int r;
+
+	if (!xn_ifname_valid(name))
+		return -EINVAL;
+	msg = nlmsg_alloc_simple(RTM_GETLINK, 0);
+	if (!msg)
+		return -ENOMEM;
+	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_string(msg, IFLA_IFNAME, name) < 0) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	nl->last_errno = 0;
+	r = nl_send_auto(nl->sk, msg);
+	nlmsg_free(msg);
+	if (r < 0)
+		return nl_result(nl, r);
+	sock_cb = nl_socket_get_cb(nl->sk);
+	cb = nl_cb_clone(sock_cb);
+	nl_cb_put(sock_cb);
+	if (!cb)
+		return -ENOMEM;
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_link, &ctx);
+	r = nl_recvmsgs(nl->sk, cb);
+	nl_cb_put(cb);
+	if (ctx.err) {
+		free(s.links);
+		return ctx.err;
+	}
+	r = nl_result(nl, r);
+	if (r >= 0 && s.n_links != 1)
+		r = -ENODEV;
+	if (r >= 0)
+		*ret = s.links[0];
+	free(s.links);
+	return r;
+}
+
+int xn_nl_addr_flush(struct xn_nl *nl, int ifindex)
+{
+	struct xn_snapshot s = { 0 };
+	int r;
+
+	r = dump_addrs(nl, &s);
+	for (size_t i = 0; r >= 0 && i < s.n_addrs; i++) {
+		if (s.addrs[i].ifindex != ifindex)
+			continue;
+		r = xn_nl_addr_del(nl, ifindex, &s.addrs[i].addr);
+		if (r == -EADDRNOTAVAIL)
+			r = 0;
+	}
+	free(s.addrs);
+	return r;
+}
+
+int xn_nl_primary_ipv4(struct xn_nl *nl, int ifindex, struct xn_addr *ret)
+{
+	struct xn_snapshot s = { 0 };
+	int r;
+
+	r = dump_addrs(nl, &s);
+	if (r >= 0) {
+		r = -EADDRNOTAVAIL;
+		for (size_t i = 0; i < s.n_addrs; i++)
+			if (s.addrs[i].ifindex == ifindex &&
+			    s.addrs[i].addr.family == AF_INET &&
+			    s.addrs[i].scope == RT_SCOPE_UNIVERSE &&
+			    !(s.addrs[i].flags & IFA_F_SECONDARY)) {
+				*ret = s.addrs[i].addr;
+				r = 0;
+				break;
+			}
+	}
+	free(s.addrs);
+	return r;
 }
 
 /* ---- addresses ---- */

@@ -833,9 +833,9 @@ static char *reader(char *str, int num, void *stream)
 		if (*s == '[') {
 			c->cur = CUR_SKIP;
 			c->n_broken_headers++;
-		}
-		else
+		} else {
 			count_content(c);
+		}
 		add_error(c, c->lineno, "line too long (%zu bytes, at most %zu)",
 			  len, limit);
 		return blank_line(str);

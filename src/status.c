@@ -93,6 +93,8 @@ static void render_text(const struct xn_status_input *in, struct xn_buf *b)
 				      (unsigned long long)in->rules[i].bytes,
 				      in->rules[i].comment);
 	}
+	if (in->extra)
+		in->extra(false, b, in->extra_userdata);
 }
 
 static void render_json(const struct xn_status_input *in, struct xn_buf *b)
@@ -187,7 +189,10 @@ static void render_json(const struct xn_status_input *in, struct xn_buf *b)
 			      (unsigned long long)in->rules[i].packets,
 			      (unsigned long long)in->rules[i].bytes);
 	}
-	xn_buf_printf(b, "]}}\n");
+	xn_buf_printf(b, "]}");
+	if (in->extra)
+		in->extra(true, b, in->extra_userdata);
+	xn_buf_printf(b, "}\n");
 }
 
 void xn_status_render(const struct xn_status_input *in, bool json,

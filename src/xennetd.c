@@ -10,9 +10,11 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "xennet/control.h"
 #include "xennet/engine.h"
+#include "xennet/hotplug.h"
 #include "xennet/log.h"
 #include "xennet/status.h"
 #include "xn-config.h"
@@ -24,6 +26,9 @@ struct daemon {
 	struct xn_profile *profile; /* the profile in force */
 	struct xn_engine *engine;
 	struct xn_nl *events;
+	struct xn_hotplug *hotplug; /* NULL while xenstore is unreachable */
+	int64_t xenstore_retry; /* when to try connecting again (ms) */
+	int efd;
 	char *last_error;
 	bool resync; /* a link we manage changed: converge again */
 	bool quit;
@@ -80,6 +85,8 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 			      xn_buf_str(&report));
 		xn_profile_free(d->profile);
 		d->profile = p;
+		if (d->hotplug)
+			xn_hotplug_set_profile(d->hotplug, p);
 		if (path != d->profile_path)
 			snprintf(d->profile_path, sizeof(d->profile_path), "%s", path);
 		set_last_error(d, NULL);
@@ -87,6 +94,22 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 	xn_buf_free(&report);
 	xn_buf_free(&err);
 	return r;
+}
+
+static void status_vifs(bool json, struct xn_buf *out, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	if (json) {
+		xn_buf_printf(out, ",\"xenstore\":%s,\"vifs\":[", d->hotplug ? "true" : "false");
+		if (d->hotplug)
+			xn_hotplug_status(d->hotplug, true, out);
+		xn_buf_printf(out, "]");
+	} else if (!d->hotplug) {
+		xn_buf_printf(out, "xenstore: not connected; vif hotplug starts when it is\n");
+	} else {
+		xn_hotplug_status(d->hotplug, false, out);
+	}
 }
 
 static void render_status(struct daemon *d, bool json, struct xn_buf *out)
@@ -106,12 +129,27 @@ static void render_status(struct daemon *d, bool json, struct xn_buf *out)
 	in.snapshot = snap;
 	in.nft_error = xn_nft_list_rules(&rules, &in.n_rules);
 	in.rules = rules;
+	in.extra = status_vifs;
+	in.extra_userdata = d;
 	xn_status_render(&in, json, out);
 	free(rules);
 	xn_snapshot_free(snap);
 }
 
-static int handle_request(struct daemon *d, char **w, size_t n, struct xn_buf *out)
+static int parse_id(const char *s, unsigned long max, unsigned *ret)
+{
+	unsigned long v;
+
+	if (xn_parse_uint(s, 0, max, &v) < 0)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* Returns the status to answer, or 1 when the request kept fd to answer
+ * later. */
+static int handle_request(struct daemon *d, char **w, size_t n, int fd,
+			  struct xn_buf *out)
 {
 	if (strcmp(w[0], "ping") == 0 && n == 1) {
 		xn_buf_printf(out, "pong\n");
@@ -135,6 +173,21 @@ static int handle_request(struct daemon *d, char **w, size_t n, struct xn_buf *o
 	}
 	if (strcmp(w[0], "reload") == 0 && n == 1)
 		return apply_profile(d, d->profile_path, out);
+	if (strcmp(w[0], "hotplug") == 0 && n == 4) {
+		unsigned domid, devid;
+		int status = 0;
+		if (parse_id(w[2], 0x7fef, &domid) < 0 || parse_id(w[3], 65535, &devid) < 0) {
+			xn_buf_printf(out, "hotplug: bad domid/devid \"%s/%s\"\n", w[2], w[3]);
+			return -EINVAL;
+		}
+		if (!d->hotplug) {
+			xn_buf_printf(out, "xennetd is not connected to xenstore\n");
+			return -ENOTCONN;
+		}
+		if (xn_hotplug_request(d->hotplug, w[1], domid, devid, fd, &status, out) == 0)
+			return 1;
+		return -status;
+	}
 	xn_buf_printf(out, "unknown request \"%s\" with %zu arguments\n", w[0], n - 1);
 	return -EINVAL;
 }
@@ -164,7 +217,11 @@ static void on_control(struct daemon *d, int lfd)
 			log_warn("control: bad request: %s", strerror(-r));
 			xn_buf_printf(&out, "bad request: %s\n", strerror(-r));
 		} else {
-			r = handle_request(d, words, n, &out);
+			r = handle_request(d, words, n, fd, &out);
+			if (r == 1) { /* answered later */
+				xn_buf_free(&out);
+				continue;
+			}
 		}
 		r = xn_ctl_write_reply(fd, r, xn_buf_str(&out) ? xn_buf_str(&out)
 							       : "out of memory\n");
@@ -191,7 +248,8 @@ static void on_link_event(bool added, int ifindex, const char *name, void *userd
 {
 	struct daemon *d = userdata;
 
-	(void)ifindex;
+	if (d->hotplug)
+		xn_hotplug_on_link(d->hotplug, added, ifindex, name);
 	/* A managed bridge deleted by hand, an uplink that came back: the
 	 * host drifted from the profile. */
 	if (managed_name(d->profile, name) && !d->resync) {
@@ -217,6 +275,47 @@ static void resync(struct daemon *d)
 	}
 	xn_buf_free(&report);
 	xn_buf_free(&err);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* xenstored may start after us (or restart): keep trying, quietly after
+ * the first complaint. */
+static void connect_xenstore(struct daemon *d)
+{
+	static bool complained;
+	struct xn_buf err = { 0 };
+	struct epoll_event ev = { .events = EPOLLIN };
+	int r;
+
+	r = xn_hotplug_open(d->engine->nl, &d->hotplug, &err);
+	if (r < 0) {
+		if (!complained)
+			log_warn("%s; vif hotplug waits for xenstore (retrying every 5 s)",
+				 xn_buf_str(&err));
+		complained = true;
+		d->xenstore_retry = mono_ms() + 5000;
+		xn_buf_free(&err);
+		return;
+	}
+	ev.data.fd = xn_hotplug_fd(d->hotplug);
+	if (epoll_ctl(d->efd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
+		log_err("epoll_ctl: %m");
+		xn_hotplug_close(d->hotplug);
+		d->hotplug = NULL;
+		d->xenstore_retry = mono_ms() + 5000;
+		return;
+	}
+	complained = false;
+	xn_hotplug_set_profile(d->hotplug, d->profile);
+	log_info("connected to xenstore, watching backend/vif");
+	xn_hotplug_rescan(d->hotplug);
 }
 
 static int on_signal(struct daemon *d, int sfd)
@@ -466,11 +565,19 @@ int main(int argc, char **argv)
 	ev.data.fd = xn_nl_events_fd(d.events);
 	if (epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0)
 		goto epoll_fail;
+	d.efd = efd;
+	connect_xenstore(&d);
 	log_info("ready: profile %s, control socket %s", d.profile_path, d.socket_path);
 
 	while (!d.quit) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(efd, evs, 8, -1);
+		int timeout = -1, n;
+
+		if (d.hotplug)
+			timeout = xn_hotplug_timeout_ms(d.hotplug);
+		else
+			timeout = (int)(d.xenstore_retry > mono_ms() ? d.xenstore_retry - mono_ms() : 0);
+		n = epoll_wait(efd, evs, 8, timeout);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -484,9 +591,18 @@ int main(int argc, char **argv)
 				on_signal(&d, sfd);
 			else if (fd == lfd)
 				on_control(&d, lfd);
-			else if (xn_nl_events_drain(d.events) == -ENOBUFS)
+			else if (d.hotplug && fd == xn_hotplug_fd(d.hotplug))
+				xn_hotplug_on_xenstore(d.hotplug);
+			else if (xn_nl_events_drain(d.events) == -ENOBUFS) {
 				d.resync = true;
+				if (d.hotplug) /* link events were lost */
+					xn_hotplug_rescan(d.hotplug);
+			}
 		}
+		if (d.hotplug)
+			xn_hotplug_on_timer(d.hotplug);
+		else if (mono_ms() >= d.xenstore_retry)
+			connect_xenstore(&d);
 		if (d.resync && !d.quit)
 			resync(&d);
 	}
@@ -503,6 +619,7 @@ out:
 		close(sfd);
 	if (efd >= 0)
 		close(efd);
+	xn_hotplug_close(d.hotplug);
 	xn_nl_close(d.events);
 	xn_engine_close(d.engine);
 	xn_profile_free(d.profile);

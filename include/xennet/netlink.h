@@ -24,6 +24,7 @@ struct xn_link {
 	bool up; /* IFF_UP set */
 	uint8_t stp_state; /* bridges */
 	uint32_t forward_delay; /* bridges, in centiseconds (USER_HZ) */
+	char alias[64]; /* IFLA_IFALIAS, "" if none */
 };
 
 struct xn_ifaddr {
@@ -85,6 +86,13 @@ int xn_nl_link_set_up(struct xn_nl *nl, int ifindex, bool up);
 int xn_nl_link_set_mtu(struct xn_nl *nl, int ifindex, unsigned mtu);
 int xn_nl_link_set_name(struct xn_nl *nl, int ifindex, const char *name);
 int xn_nl_link_set_mac(struct xn_nl *nl, int ifindex, const uint8_t mac[6]);
+int xn_nl_link_set_alias(struct xn_nl *nl, int ifindex, const char *alias);
+/* One link by name (RTM_GETLINK, no dump); -ENODEV when absent. */
+int xn_nl_link_get(struct xn_nl *nl, const char *name, struct xn_link *ret);
+/* Delete every address of a link. */
+int xn_nl_addr_flush(struct xn_nl *nl, int ifindex);
+/* The link's primary global IPv4 address; -EADDRNOTAVAIL when none. */
+int xn_nl_primary_ipv4(struct xn_nl *nl, int ifindex, struct xn_addr *ret);
 
 /* IPv6 addresses are added with IFA_F_NODAD. EEXIST is returned as is. */
 int xn_nl_addr_add(struct xn_nl *nl, int ifindex, const struct xn_addr *a);

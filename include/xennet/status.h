@@ -18,6 +18,10 @@ struct xn_status_input {
 	size_t n_rules;
 	int nft_error; /* 0, -ENOENT (no table) or another -errno */
 	const char *last_error; /* of the last apply, or NULL */
+	/* More to say (the vifs): text lines, or JSON members that start
+	 * with a comma. */
+	void (*extra)(bool json, struct xn_buf *out, void *userdata);
+	void *extra_userdata;
 };
 
 /* Human-readable text, or one JSON object. */

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "xennet/netlink.h"
+#include "xennet/profile.h"
+#include "xennet/util.h"
+
+/* vif hotplug: xennetd watches backend/vif in xenstore and the kernel's
+ * link events; when a vif's backend directory and its device both exist,
+ * it configures the device from the backend keys and the profile's mode
+ * and writes hotplug-status, as Xen's vif scripts do. vif-xennet asks for
+ * the same over the control socket and waits for the answer. */
+
+struct xn_hotplug;
+
+int xn_hotplug_open(struct xn_nl *nl, struct xn_hotplug **ret, struct xn_buf *err);
+void xn_hotplug_close(struct xn_hotplug *h);
+
+/* The profile in force (borrowed; set again after each reload). */
+void xn_hotplug_set_profile(struct xn_hotplug *h, const struct xn_profile *p);
+
+/* The xenstore watch fd for the event loop, and its handler. */
+int xn_hotplug_fd(struct xn_hotplug *h);
+void xn_hotplug_on_xenstore(struct xn_hotplug *h);
+void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
+			const char *name);
+
+/* Look at every backend vif and every vif device: configure what is
+ * missing, adopt what is already configured without touching it. */
+void xn_hotplug_rescan(struct xn_hotplug *h);
+
+/* A request from vif-xennet: action online|offline (the PV vif) or
+ * add|remove (the HVM -emu tap). Returns 1 when answered now (*status 0
+ * or a positive errno, message in out), 0 when the answer will come
+ * later: then the request owns fd and replies on it. */
+int xn_hotplug_request(struct xn_hotplug *h, const char *action,
+		       unsigned domid, unsigned devid, int fd, int *status,
+		       struct xn_buf *out);
+
+/* Milliseconds until the next request times out, -1 when none waits. */
+int xn_hotplug_timeout_ms(struct xn_hotplug *h);
+void xn_hotplug_on_timer(struct xn_hotplug *h);
+
+/* Each vif: domid/devid, name, mode, bridge or routes, addresses. */
+void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out);

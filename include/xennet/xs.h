@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* xenstore through libxenstore ($XENSTORED_PATH is honoured by the
+ * library). Paths may be relative to our domain's home. Values read are
+ * untrusted: bounded, NUL-terminated, and refused if they hold a NUL. */
+
+struct xn_xs;
+
+int xn_xs_open(struct xn_xs **ret);
+void xn_xs_close(struct xn_xs *xs);
+
+/* -ENOENT when the node does not exist, -EBADMSG for a value that is not
+ * text or longer than max. *ret is malloc'ed. */
+int xn_xs_read(struct xn_xs *xs, const char *path, size_t max, char **ret);
+bool xn_xs_exists(struct xn_xs *xs, const char *path);
+int xn_xs_write(struct xn_xs *xs, const char *path, const char *value);
+/* Write hotplug-error and hotplug-status=error in one transaction. */
+int xn_xs_write_error(struct xn_xs *xs, const char *dir, const char *message);
+/* Names of the children of path: one allocation, free() the array. */
+int xn_xs_directory(struct xn_xs *xs, const char *path, char ***ret, unsigned *n);
+
+int xn_xs_watch(struct xn_xs *xs, const char *path, const char *token);
+int xn_xs_fd(struct xn_xs *xs);
+/* Calls fn for every pending watch event without blocking. */
+int xn_xs_drain(struct xn_xs *xs,
+		void (*fn)(const char *path, const char *token, void *userdata),
+		void *userdata);

@@ -1,0 +1,862 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "xennet/hotplug.h"
+
+#include <linux/rtnetlink.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "xennet/control.h"
+#include "xennet/sysctl.h"
+#include "xennet/vif.h"
+#include "xennet/xs.h"
+
+#define WAIT_MS 30000 /* far below libxl's 40 s SIGKILL */
+#define ALIAS_PREFIX "xennet vif "
+
+static const uint8_t BRIDGE_PORT_MAC[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+struct waiter {
+	int fd;
+	int64_t deadline;
+	struct waiter *next;
+};
+
+enum vif_state {
+	VIF_WAITING, /* backend or device not there yet */
+	VIF_CONNECTED,
+	VIF_FAILED,
+};
+
+struct vif {
+	unsigned domid, devid;
+	bool emu; /* the HVM vifD.N-emu tap */
+	char kname[IFNAMSIZ]; /* vifD.N or vifD.N-emu */
+	char name[IFNAMSIZ]; /* the name it has now (vifname when renamed) */
+	enum vif_state state;
+	struct xn_vif_conf conf;
+	enum xn_mode mode; /* as configured */
+	char bridge[IFNAMSIZ]; /* bridged, nat */
+	struct xn_addr src; /* routed: Dom0's address used as source */
+	bool has_src;
+	char error[320];
+	struct waiter *waiters;
+};
+
+struct xn_hotplug {
+	struct xn_nl *nl;
+	struct xn_xs *xs;
+	const struct xn_profile *profile;
+	struct vif **vifs;
+	size_t n_vifs;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the table of vifs ---- */
+
+static struct vif *vif_find(struct xn_hotplug *h, unsigned domid, unsigned devid,
+			    bool emu)
+{
+	for (size_t i = 0; i < h->n_vifs; i++) {
+		struct vif *v = h->vifs[i];
+		if (v->domid == domid && v->devid == devid && v->emu == emu)
+			return v;
+	}
+	return NULL;
+}
+
+static struct vif *vif_get(struct xn_hotplug *h, unsigned domid, unsigned devid,
+			   bool emu)
+{
+	struct vif *v = vif_find(h, domid, devid, emu), **arr;
+
+	if (v)
+		return v;
+	if (xn_vif_kernel_name(domid, devid, emu, (char[IFNAMSIZ]){ 0 }) < 0)
+		return NULL;
+	v = calloc(1, sizeof(*v));
+	arr = reallocarray(h->vifs, h->n_vifs + 1, sizeof(*arr));
+	if (!v || !arr) {
+		free(v);
+		if (arr)
+			h->vifs = arr;
+		return NULL;
+	}
+	h->vifs = arr;
+	v->domid = domid;
+	v->devid = devid;
+	v->emu = emu;
+	xn_vif_kernel_name(domid, devid, emu, v->kname);
+	memcpy(v->name, v->kname, sizeof(v->name));
+	h->vifs[h->n_vifs++] = v;
+	return v;
+}
+
+static void answer(struct vif *v, int status, const char *msg)
+{
+	while (v->waiters) {
+		struct waiter *w = v->waiters;
+		v->waiters = w->next;
+		xn_ctl_write_reply(w->fd, status, msg);
+		close(w->fd);
+		free(w);
+	}
+}
+
+static void vif_drop(struct xn_hotplug *h, struct vif *v)
+{
+	answer(v, ENODEV, "the vif's backend directory is gone\n");
+	for (size_t i = 0; i < h->n_vifs; i++)
+		if (h->vifs[i] == v) {
+			h->vifs[i] = h->vifs[--h->n_vifs];
+			break;
+		}
+	free(v);
+}
+
+/* ---- xenstore ---- */
+
+static void backend_dir(const struct vif *v, char *out, size_t size)
+{
+	snprintf(out, size, "backend/vif/%u/%u", v->domid, v->devid);
+}
+
+struct key_reader {
+	struct xn_xs *xs;
+	char dir[64];
+	char *last;
+};
+
+static const char *read_key(const char *key, void *ud)
+{
+	struct key_reader *kr = ud;
+	char path[128];
+	int r;
+
+	free(kr->last);
+	kr->last = NULL;
+	snprintf(path, sizeof(path), "%s/%s", kr->dir, key);
+	r = xn_xs_read(kr->xs, path, XN_XS_VALUE_MAX, &kr->last);
+	if (r == -ENOENT)
+		return NULL;
+	if (r < 0)
+		return XN_VIF_BAD_VALUE;
+	return kr->last;
+}
+
+/* Is the backend there and online? */
+static bool backend_online(struct xn_hotplug *h, const struct vif *v)
+{
+	char path[96], *online = NULL;
+	bool ok;
+	int r;
+
+	snprintf(path, sizeof(path), "backend/vif/%u/%u/online", v->domid, v->devid);
+	r = xn_xs_read(h->xs, path, 8, &online);
+	if (r == -ENOENT) {
+		backend_dir(v, path, sizeof(path));
+		return xn_xs_exists(h->xs, path);
+	}
+	ok = r >= 0 && strcmp(online, "0") != 0;
+	free(online);
+	return ok;
+}
+
+static int write_status(struct xn_hotplug *h, const struct vif *v,
+			const char *status)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "backend/vif/%u/%u/hotplug-status", v->domid,
+		 v->devid);
+	return xn_xs_write(h->xs, path, status);
+}
+
+/* ---- configuring a device ---- */
+
+static int fail(struct vif *v, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct vif *v, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v->error, sizeof(v->error), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static void vif_alias(const struct vif *v, char out[64])
+{
+	snprintf(out, 64, ALIAS_PREFIX "%u/%u%s", v->domid, v->devid, v->emu ? " emu" : "");
+}
+
+/* Find the device: its kernel name, or the vifname we gave it (proved by
+ * the alias we set, never by the name alone). */
+static int find_device(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
+{
+	char alias[64], want[IFNAMSIZ];
+	int r;
+
+	r = xn_nl_link_get(h->nl, v->kname, l);
+	if (r != -ENODEV)
+		return r;
+	if (!v->conf.vifname[0])
+		return -ENODEV;
+	if (snprintf(want, sizeof(want), "%s%s", v->conf.vifname, v->emu ? "-emu" : "") >=
+	    (int)sizeof(want))
+		return -ENODEV;
+	r = xn_nl_link_get(h->nl, want, l);
+	if (r < 0)
+		return r;
+	vif_alias(v, alias);
+	return strcmp(l->alias, alias) == 0 ? 0 : -ENODEV;
+}
+
+static int rename_device(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
+{
+	char want[IFNAMSIZ], alias[64];
+	struct xn_link other;
+	int r;
+
+	if (!v->conf.vifname[0])
+		return 0;
+	if (snprintf(want, sizeof(want), "%s%s", v->conf.vifname, v->emu ? "-emu" : "") >=
+	    (int)sizeof(want))
+		return fail(v, -ENAMETOOLONG, "vifname %s%s is too long for an interface name",
+			    v->conf.vifname, v->emu ? "-emu" : "");
+	if (strcmp(l->name, want) == 0)
+		return 0;
+	r = xn_nl_link_get(h->nl, want, &other);
+	if (r >= 0)
+		return fail(v, -EEXIST, "Cannot rename interface %s. An interface with name %s already exists.",
+			    l->name, want);
+	r = xn_nl_link_set_up(h->nl, l->ifindex, false);
+	if (r >= 0)
+		r = xn_nl_link_set_name(h->nl, l->ifindex, want);
+	if (r < 0)
+		return fail(v, r, "renaming %s to %s: %s", l->name, want, strerror(-r));
+	vif_alias(v, alias);
+	xn_nl_link_set_alias(h->nl, l->ifindex, alias);
+	memcpy(l->name, want, sizeof(l->name));
+	memcpy(v->name, want, sizeof(v->name));
+	return 0;
+}
+
+static const char *bridge_for(const struct xn_hotplug *h, const struct vif *v)
+{
+	const struct xn_profile *p = h->profile;
+
+	if (p && p->mode == XN_MODE_NAT)
+		return p->nat_bridge;
+	if (v->conf.bridge[0])
+		return v->conf.bridge;
+	if (p && p->n_bridges)
+		return p->bridges[0].name;
+	return "xenbr0"; /* libxl's default */
+}
+
+static int write_frontend_mtu(struct xn_hotplug *h, const struct vif *v, unsigned mtu)
+{
+	char path[96], val[16];
+
+	if (v->emu)
+		return 0;
+	/* By domid/devid, not parsed out of a custom vifname (Xen's bug). */
+	snprintf(path, sizeof(path), "/local/domain/%u/device/vif/%u/mtu", v->domid, v->devid);
+	snprintf(val, sizeof(val), "%u", mtu);
+	return xn_xs_write(h->xs, path, val);
+}
+
+static int attach_to_bridge(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
+{
+	const char *brname = bridge_for(h, v);
+	struct xn_link br;
+	unsigned mtu;
+	int r;
+
+	r = xn_nl_link_get(h->nl, brname, &br);
+	if (r < 0 || strcmp(br.kind, "bridge") != 0)
+		return fail(v, -ENODEV, "Could not find bridge device %s", brname);
+	snprintf(v->bridge, sizeof(v->bridge), "%s", brname);
+
+	if (l->master == br.ifindex && l->up)
+		return 0;
+	/* As setup_virtual_bridge_port: down, a MAC the bridge will not
+	 * adopt, no addresses. */
+	r = xn_nl_link_set_up(h->nl, l->ifindex, false);
+	if (r >= 0)
+		r = xn_nl_link_set_mac(h->nl, l->ifindex, BRIDGE_PORT_MAC);
+	if (r >= 0)
+		r = xn_nl_addr_flush(h->nl, l->ifindex);
+	if (r < 0)
+		return fail(v, r, "preparing %s as a bridge port: %s", l->name, strerror(-r));
+	mtu = v->conf.mtu ? v->conf.mtu : br.mtu;
+	r = xn_nl_link_set_mtu(h->nl, l->ifindex, mtu);
+	if (r < 0)
+		return fail(v, r, "setting mtu %u on %s: %s", mtu, l->name, strerror(-r));
+	r = write_frontend_mtu(h, v, mtu);
+	if (r < 0)
+		return fail(v, r, "writing the frontend mtu of vif %u/%u: %s", v->domid,
+			    v->devid, strerror(-r));
+	r = xn_nl_link_set_master(h->nl, l->ifindex, br.ifindex);
+	if (r < 0)
+		return fail(v, r, "adding %s to bridge %s: %s", l->name, brname, strerror(-r));
+	r = xn_nl_link_set_up(h->nl, l->ifindex, true);
+	if (r < 0)
+		return fail(v, r, "bringing %s up: %s", l->name, strerror(-r));
+	return 0;
+}
+
+static struct xn_route host_route(const struct vif *v, int ifindex, const struct xn_addr *ip)
+{
+	struct xn_route rt = {
+		.ifindex = ifindex,
+		.family = ip->family,
+		.dst = *ip,
+		.table = RT_TABLE_MAIN,
+		.priority = v->emu ? 1 : 2, /* as vif-route: taps win */
+		.protocol = RTPROT_STATIC,
+		.scope = RT_SCOPE_LINK,
+		.type = RTN_UNICAST,
+	};
+
+	if (ip->family == AF_INET && v->has_src) {
+		rt.has_prefsrc = true;
+		rt.prefsrc = v->src;
+		rt.prefsrc.prefixlen = 32;
+	}
+	return rt;
+}
+
+static int attach_routed(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
+{
+	const char *uplink = v->conf.gatewaydev[0] ? v->conf.gatewaydev
+			     : h->profile ? h->profile->routed_uplink : "";
+	char path[128];
+	struct xn_link up;
+	int r;
+
+	r = xn_nl_link_get(h->nl, uplink, &up);
+	if (r < 0)
+		return fail(v, -ENODEV, "routed uplink %s does not exist", uplink);
+	r = xn_nl_primary_ipv4(h->nl, up.ifindex, &v->src);
+	v->has_src = r >= 0;
+	if (r < 0)
+		return fail(v, r, "%s has no IPv4 address to route guests with", uplink);
+	if (v->conf.mtu) {
+		r = xn_nl_link_set_mtu(h->nl, l->ifindex, v->conf.mtu);
+		if (r >= 0)
+			r = write_frontend_mtu(h, v, v->conf.mtu);
+		if (r < 0)
+			return fail(v, r, "setting mtu %u on %s: %s", v->conf.mtu, l->name,
+				    strerror(-r));
+	}
+	r = xn_nl_link_set_up(h->nl, l->ifindex, true);
+	if (r < 0)
+		return fail(v, r, "bringing %s up: %s", l->name, strerror(-r));
+	if (xn_sysctl_if_path("ipv4", l->name, "proxy_arp", path, sizeof(path)) == 0) {
+		r = xn_sysctl_write(path, "1");
+		if (r < 0)
+			return fail(v, r, "proxy_arp on %s: %s", l->name, strerror(-r));
+	}
+	for (size_t i = 0; i < v->conf.n_ips; i++) {
+		struct xn_route rt = host_route(v, l->ifindex, &v->conf.ips[i]);
+		char a[XN_ADDR_STRLEN];
+		r = xn_nl_route_replace(h->nl, &rt);
+		if (r < 0)
+			return fail(v, r, "route to %s through %s: %s",
+				    xn_addr_format(&v->conf.ips[i], true, a), l->name, strerror(-r));
+	}
+	return 0;
+}
+
+/* Undo, idempotently: whatever of it is still there goes. */
+static void detach(struct xn_hotplug *h, struct vif *v)
+{
+	struct xn_link l;
+
+	if (find_device(h, v, &l) < 0)
+		return; /* the device went, and its routes and port with it */
+	if (v->mode == XN_MODE_ROUTED) {
+		for (size_t i = 0; i < v->conf.n_ips; i++) {
+			struct xn_route rt = host_route(v, l.ifindex, &v->conf.ips[i]);
+			xn_nl_route_del(h->nl, &rt);
+		}
+	} else if (l.master) {
+		xn_nl_link_set_master(h->nl, l.ifindex, 0);
+	}
+	xn_nl_link_set_up(h->nl, l.ifindex, false);
+}
+
+static int configure(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
+{
+	int r;
+
+	v->mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
+	r = rename_device(h, v, l);
+	if (r < 0)
+		return r;
+	if (v->mode == XN_MODE_ROUTED)
+		r = attach_routed(h, v, l);
+	else
+		r = attach_to_bridge(h, v, l);
+	if (r < 0)
+		detach(h, v); /* nothing half-done stays behind */
+	return r;
+}
+
+/* Try to bring a vif to CONNECTED; answers its waiters when it gets
+ * there or fails. */
+static void vif_try(struct xn_hotplug *h, struct vif *v)
+{
+	struct key_reader kr = { .xs = h->xs };
+	struct xn_buf err = { 0 };
+	struct xn_link l;
+	int r;
+
+	if (v->state == VIF_CONNECTED || !backend_online(h, v))
+		return;
+	backend_dir(v, kr.dir, sizeof(kr.dir));
+	r = xn_vif_conf_read(v->domid, v->devid, read_key, &kr, &v->conf, &err);
+	free(kr.last);
+	if (r < 0) {
+		snprintf(v->error, sizeof(v->error), "%s", xn_buf_str(&err));
+		xn_buf_free(&err);
+		goto failed;
+	}
+	r = find_device(h, v, &l);
+	if (r == -ENODEV)
+		return; /* it arrives later: the link event brings us back */
+	if (r < 0) {
+		fail(v, r, "looking up %s: %s", v->kname, strerror(-r));
+		goto failed;
+	}
+	memcpy(v->name, l.name, sizeof(v->name));
+	r = configure(h, v, &l);
+	if (r < 0)
+		goto failed;
+	if (!v->emu) {
+		r = write_status(h, v, "connected");
+		if (r < 0) {
+			fail(v, r, "writing hotplug-status: %s", strerror(-r));
+			detach(h, v);
+			goto failed;
+		}
+	}
+	v->state = VIF_CONNECTED;
+	v->error[0] = '\0';
+	answer(v, 0, "connected\n");
+	return;
+failed:
+	v->state = VIF_FAILED;
+	if (!v->emu) {
+		char dir[64];
+		backend_dir(v, dir, sizeof(dir));
+		xn_xs_write_error(h->xs, dir, v->error);
+	}
+	{
+		char msg[sizeof(v->error) + 2];
+		snprintf(msg, sizeof(msg), "%s\n", v->error);
+		answer(v, EIO, msg);
+	}
+}
+
+static void vif_offline(struct xn_hotplug *h, struct vif *v)
+{
+	if (v->state == VIF_CONNECTED)
+		detach(h, v);
+	v->state = VIF_WAITING;
+}
+
+/* ---- events ---- */
+
+static void on_watch(const char *path, const char *token, void *ud)
+{
+	struct xn_hotplug *h = ud;
+	unsigned domid, devid;
+	const char *key;
+	char dir[64];
+
+	(void)token;
+	if (xn_vif_parse_path(path, &domid, &devid, &key) < 0) {
+		/* backend/vif itself or a domain directory: look again. */
+		if (strstr(path, "backend/vif"))
+			xn_hotplug_rescan(h);
+		return;
+	}
+	/* Our own writes, and netback's state changes, need nothing. */
+	if (strcmp(key, "hotplug-status") == 0 || strcmp(key, "hotplug-error") == 0 ||
+	    strcmp(key, "state") == 0)
+		return;
+	for (int emu = 0; emu < 2; emu++) {
+		struct vif *v = vif_find(h, domid, devid, emu);
+		snprintf(dir, sizeof(dir), "backend/vif/%u/%u", domid, devid);
+		if (!xn_xs_exists(h->xs, dir)) {
+			if (v) {
+				vif_offline(h, v);
+				vif_drop(h, v);
+			}
+			continue;
+		}
+		if (!v && !emu)
+			v = vif_get(h, domid, devid, false);
+		if (v && v->state == VIF_WAITING)
+			vif_try(h, v);
+	}
+}
+
+void xn_hotplug_on_xenstore(struct xn_hotplug *h)
+{
+	xn_xs_drain(h->xs, on_watch, h);
+}
+
+void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
+			const char *name)
+{
+	unsigned domid, devid;
+	bool emu;
+	struct vif *v;
+
+	(void)ifindex;
+	if (xn_vif_parse_kernel_name(name, &domid, &devid, &emu) < 0) {
+		/* A renamed vif: find it by its current name. */
+		v = NULL;
+		for (size_t i = 0; i < h->n_vifs; i++)
+			if (strcmp(h->vifs[i]->name, name) == 0)
+				v = h->vifs[i];
+		if (!v)
+			return;
+	} else {
+		v = added ? vif_get(h, domid, devid, emu) : vif_find(h, domid, devid, emu);
+		if (!v)
+			return;
+	}
+	if (added) {
+		if (v->state == VIF_WAITING)
+			vif_try(h, v);
+	} else if (v->state == VIF_CONNECTED) {
+		struct xn_link l;
+		/* A rename also comes as an event: only a real removal counts. */
+		if (find_device(h, v, &l) == -ENODEV) {
+			v->state = VIF_WAITING;
+			memcpy(v->name, v->kname, sizeof(v->name));
+		}
+	}
+}
+
+/* ---- requests ---- */
+
+int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
+		       unsigned devid, int fd, int *status, struct xn_buf *out)
+{
+	bool emu = strcmp(action, "add") == 0 || strcmp(action, "remove") == 0;
+	bool up = strcmp(action, "online") == 0 || strcmp(action, "add") == 0;
+	struct vif *v;
+
+	if (!up && strcmp(action, "offline") != 0 && strcmp(action, "remove") != 0) {
+		xn_buf_printf(out, "unknown hotplug action \"%s\"\n", action);
+		*status = EINVAL;
+		return 1;
+	}
+	if (domid >= XN_DOMID_FIRST_RESERVED || devid > XN_VIF_MAX_DEVID) {
+		xn_buf_printf(out, "bad vif %u/%u\n", domid, devid);
+		*status = EINVAL;
+		return 1;
+	}
+	v = up ? vif_get(h, domid, devid, emu) : vif_find(h, domid, devid, emu);
+	if (!up) {
+		if (v) {
+			if (v->state != VIF_CONNECTED) {
+				/* After a restart we may not know it yet. */
+				struct key_reader kr = { .xs = h->xs };
+				struct xn_buf err = { 0 };
+				backend_dir(v, kr.dir, sizeof(kr.dir));
+				if (xn_vif_conf_read(domid, devid, read_key, &kr, &v->conf, &err) >= 0) {
+					v->mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
+					v->state = VIF_CONNECTED;
+				}
+				free(kr.last);
+				xn_buf_free(&err);
+			}
+			vif_offline(h, v);
+		}
+		xn_buf_printf(out, "vif %u/%u%s is offline\n", domid, devid, emu ? " (emu)" : "");
+		*status = 0;
+		return 1;
+	}
+	if (!v) {
+		xn_buf_printf(out, "out of memory\n");
+		*status = ENOMEM;
+		return 1;
+	}
+	if (v->state == VIF_FAILED)
+		v->state = VIF_WAITING; /* a new request tries again */
+	vif_try(h, v);
+	if (v->state == VIF_CONNECTED) {
+		xn_buf_printf(out, "connected\n");
+		*status = 0;
+		return 1;
+	}
+	if (v->state == VIF_FAILED) {
+		xn_buf_printf(out, "%s\n", v->error);
+		*status = EIO;
+		return 1;
+	}
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (!w) {
+		xn_buf_printf(out, "out of memory\n");
+		*status = ENOMEM;
+		return 1;
+	}
+	w->fd = fd;
+	w->deadline = now_ms() + WAIT_MS;
+	w->next = v->waiters;
+	v->waiters = w;
+	return 0;
+}
+
+int xn_hotplug_timeout_ms(struct xn_hotplug *h)
+{
+	int64_t first = -1, now = now_ms();
+
+	for (size_t i = 0; i < h->n_vifs; i++)
+		for (struct waiter *w = h->vifs[i]->waiters; w; w = w->next)
+			if (first < 0 || w->deadline < first)
+				first = w->deadline;
+	if (first < 0)
+		return -1;
+	return first <= now ? 0 : (int)(first - now);
+}
+
+void xn_hotplug_on_timer(struct xn_hotplug *h)
+{
+	int64_t now = now_ms();
+
+	for (size_t i = 0; i < h->n_vifs; i++) {
+		struct vif *v = h->vifs[i];
+		struct waiter **pw = &v->waiters;
+		while (*pw) {
+			struct waiter *w = *pw;
+			if (w->deadline > now) {
+				pw = &w->next;
+				continue;
+			}
+			char msg[160];
+			snprintf(msg, sizeof(msg),
+				 "%s: the device or its backend did not appear within %d s",
+				 v->kname, WAIT_MS / 1000);
+			if (!v->emu) {
+				char dir[64];
+				backend_dir(v, dir, sizeof(dir));
+				xn_xs_write_error(h->xs, dir, msg);
+			}
+			strcat(msg, "\n");
+			xn_ctl_write_reply(w->fd, ETIMEDOUT, msg);
+			close(w->fd);
+			*pw = w->next;
+			free(w);
+		}
+	}
+}
+
+/* ---- start-up ---- */
+
+/* A vif that is already configured is adopted without touching it: no
+ * link down/up, no lost packets. */
+static bool looks_configured(struct xn_hotplug *h, struct vif *v, const struct xn_link *l)
+{
+	char path[96], *st = NULL;
+	bool connected;
+
+	snprintf(path, sizeof(path), "backend/vif/%u/%u/hotplug-status", v->domid, v->devid);
+	connected = v->emu || (xn_xs_read(h->xs, path, 32, &st) >= 0 && strcmp(st, "connected") == 0);
+	free(st);
+	if (!connected || !l->up)
+		return false;
+	if (h->profile && h->profile->mode == XN_MODE_ROUTED)
+		return l->master == 0;
+	struct xn_link br;
+	return xn_nl_link_get(h->nl, bridge_for(h, v), &br) >= 0 && l->master == br.ifindex;
+}
+
+static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool emu)
+{
+	struct vif *v = vif_find(h, domid, devid, emu);
+	struct key_reader kr = { .xs = h->xs };
+	struct xn_buf err = { 0 };
+	struct xn_link l;
+
+	if (v && v->state != VIF_WAITING)
+		return;
+	if (!v)
+		v = vif_get(h, domid, devid, emu);
+	if (!v || !backend_online(h, v))
+		return;
+	backend_dir(v, kr.dir, sizeof(kr.dir));
+	if (xn_vif_conf_read(domid, devid, read_key, &kr, &v->conf, &err) >= 0 &&
+	    find_device(h, v, &l) >= 0 && looks_configured(h, v, &l)) {
+		v->mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
+		memcpy(v->name, l.name, sizeof(v->name));
+		snprintf(v->bridge, sizeof(v->bridge), "%s", bridge_for(h, v));
+		v->state = VIF_CONNECTED;
+	} else {
+		vif_try(h, v);
+	}
+	free(kr.last);
+	xn_buf_free(&err);
+}
+
+void xn_hotplug_rescan(struct xn_hotplug *h)
+{
+	char **doms = NULL, **devs = NULL, path[64];
+	unsigned nd = 0, nv = 0;
+
+	if (xn_xs_directory(h->xs, "backend/vif", &doms, &nd) < 0)
+		return;
+	for (unsigned i = 0; i < nd; i++) {
+		unsigned domid, devid;
+		const char *key;
+		snprintf(path, sizeof(path), "backend/vif/%s", doms[i]);
+		if (xn_xs_directory(h->xs, path, &devs, &nv) < 0)
+			continue;
+		for (unsigned j = 0; j < nv; j++) {
+			char full[96];
+			snprintf(full, sizeof(full), "backend/vif/%s/%s", doms[i], devs[j]);
+			if (xn_vif_parse_path(full, &domid, &devid, &key) < 0 || *key)
+				continue;
+			scan_one(h, domid, devid, false);
+			/* An HVM guest's tap, if QEMU made one. */
+			char emu[IFNAMSIZ];
+			struct xn_link l;
+			if (xn_vif_kernel_name(domid, devid, true, emu) >= 0 &&
+			    xn_nl_link_get(h->nl, emu, &l) >= 0)
+				scan_one(h, domid, devid, true);
+		}
+		free(devs);
+	}
+	free(doms);
+}
+
+int xn_hotplug_open(struct xn_nl *nl, struct xn_hotplug **ret, struct xn_buf *err)
+{
+	struct xn_hotplug *h = calloc(1, sizeof(*h));
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	h->nl = nl;
+	r = xn_xs_open(&h->xs);
+	if (r < 0) {
+		xn_buf_printf(err, "cannot connect to xenstore: %s", strerror(-r));
+		free(h);
+		return r;
+	}
+	r = xn_xs_watch(h->xs, "backend/vif", "xennet");
+	if (r < 0) {
+		xn_buf_printf(err, "cannot watch backend/vif in xenstore: %s", strerror(-r));
+		xn_xs_close(h->xs);
+		free(h);
+		return r;
+	}
+	*ret = h;
+	return 0;
+}
+
+void xn_hotplug_close(struct xn_hotplug *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->n_vifs; i++) {
+		answer(h->vifs[i], ECANCELED, "xennetd is exiting\n");
+		free(h->vifs[i]);
+	}
+	free(h->vifs);
+	xn_xs_close(h->xs);
+	free(h);
+}
+
+void xn_hotplug_set_profile(struct xn_hotplug *h, const struct xn_profile *p)
+{
+	h->profile = p;
+}
+
+int xn_hotplug_fd(struct xn_hotplug *h)
+{
+	return xn_xs_fd(h->xs);
+}
+
+/* ---- status ---- */
+
+static const char *state_name(enum vif_state s)
+{
+	return s == VIF_CONNECTED ? "connected" : s == VIF_FAILED ? "error" : "waiting";
+}
+
+void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
+{
+	char a[XN_ADDR_STRLEN];
+
+	for (size_t i = 0; i < h->n_vifs; i++) {
+		struct vif *v = h->vifs[i];
+		char namepath[64], *dom = NULL;
+
+		snprintf(namepath, sizeof(namepath), "/local/domain/%u/name", v->domid);
+		if (xn_xs_read(h->xs, namepath, 64, &dom) < 0)
+			dom = NULL;
+		if (dom)
+			for (char *c = dom; *c; c++)
+				if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\')
+					*c = '?';
+		if (json) {
+			xn_buf_printf(out, "%s{\"domid\":%u,\"devid\":%u,\"emu\":%s,\"name\":\"%s\",\"domain\":",
+				      i ? "," : "", v->domid, v->devid, v->emu ? "true" : "false", v->name);
+			if (dom)
+				xn_buf_printf(out, "\"%s\"", dom);
+			else
+				xn_buf_printf(out, "null");
+			xn_buf_printf(out, ",\"state\":\"%s\",\"mode\":\"%s\",\"bridge\":%s%s%s,\"addresses\":[",
+				      state_name(v->state), xn_mode_name(v->mode),
+				      v->mode == XN_MODE_ROUTED ? "" : "\"",
+				      v->mode == XN_MODE_ROUTED ? "null" : v->bridge,
+				      v->mode == XN_MODE_ROUTED ? "" : "\"");
+			for (size_t j = 0; j < v->conf.n_ips; j++)
+				xn_buf_printf(out, "%s\"%s\"", j ? "," : "",
+					      xn_addr_format(&v->conf.ips[j], true, a));
+			xn_buf_printf(out, "]");
+			if (v->state == VIF_FAILED) {
+				xn_buf_printf(out, ",\"error\":\"");
+				for (const char *c = v->error; *c; c++)
+					xn_buf_printf(out, (*c == '"' || *c == '\\') ? "\\%c" : "%c", *c);
+				xn_buf_printf(out, "\"");
+			}
+			xn_buf_printf(out, "}");
+		} else {
+			xn_buf_printf(out, "vif %u/%u%s %s", v->domid, v->devid, v->emu ? " (emu)" : "", v->name);
+			if (dom)
+				xn_buf_printf(out, " (domain %s)", dom);
+			xn_buf_printf(out, ": %s", state_name(v->state));
+			if (v->state == VIF_CONNECTED) {
+				if (v->mode == XN_MODE_ROUTED)
+					xn_buf_printf(out, ", routed");
+				else
+					xn_buf_printf(out, ", bridge %s", v->bridge);
+			}
+			for (size_t j = 0; j < v->conf.n_ips; j++)
+				xn_buf_printf(out, "%s%s", j ? " " : ", addresses ",
+					      xn_addr_format(&v->conf.ips[j], true, a));
+			if (v->state == VIF_FAILED)
+				xn_buf_printf(out, ": %s", v->error);
+			xn_buf_printf(out, "\n");
+		}
+		free(dom);
+	}
+}
