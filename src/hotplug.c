@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "xennet/control.h"
+#include "xennet/nft.h"
 #include "xennet/sysctl.h"
 #include "xennet/vif.h"
 #include "xennet/xs.h"
@@ -40,6 +41,7 @@ struct vif {
 	char bridge[IFNAMSIZ]; /* bridged, nat */
 	struct xn_addr src; /* routed: Dom0's address used as source */
 	bool has_src;
+	bool filtered; /* its anti-spoofing elements are installed */
 	char error[320];
 	struct waiter *waiters;
 };
@@ -379,11 +381,73 @@ static int attach_routed(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 	return 0;
 }
 
+static bool antispoof_on(const struct xn_hotplug *h)
+{
+	return h->profile && h->profile->antispoof;
+}
+
+static void nft_vif(const struct vif *v, struct xn_nft_vif *nv)
+{
+	*nv = (struct xn_nft_vif){ .routed = v->mode == XN_MODE_ROUTED };
+	memcpy(nv->ifname, v->name, sizeof(nv->ifname));
+	memcpy(nv->mac, v->conf.mac, 6);
+	nv->n_ips = v->conf.n_ips < 16 ? v->conf.n_ips : 16;
+	memcpy(nv->ips, v->conf.ips, nv->n_ips * sizeof(nv->ips[0]));
+}
+
+/* Fail closed: without its filter a vif is not attached. */
+static int install_filter(struct xn_hotplug *h, struct vif *v)
+{
+	struct xn_nft_vif nv;
+	struct xn_buf err = { 0 };
+	int r;
+
+	if (!antispoof_on(h))
+		return 0;
+	if (!v->conf.has_mac)
+		return fail(v, -EINVAL, "backend/vif/%u/%u/mac is missing: anti-spoofing needs the vif's MAC",
+			    v->domid, v->devid);
+	nft_vif(v, &nv);
+	r = xn_nft_vif_update(&nv, NULL, &err);
+	if (r < 0) {
+		fail(v, r, "anti-spoofing filter for %s could not be installed: %s", v->name,
+		     err.len ? xn_buf_str(&err) : strerror(-r));
+		xn_buf_free(&err);
+		return r;
+	}
+	xn_buf_free(&err);
+	v->filtered = true;
+	return 0;
+}
+
+static void remove_filter(struct xn_hotplug *h, struct vif *v)
+{
+	struct xn_nft_vif nv;
+
+	if (!v->filtered)
+		return;
+	nft_vif(v, &nv);
+	if (xn_nft_vif_update(NULL, &nv, NULL) < 0) {
+		/* Some element was already gone: remove whatever is left of
+		 * this name, keeping every other vif's. */
+		char (*keep)[IFNAMSIZ] = calloc(h->n_vifs + 1, IFNAMSIZ);
+		size_t n = 0;
+		for (size_t i = 0; keep && i < h->n_vifs; i++)
+			if (h->vifs[i] != v && h->vifs[i]->filtered)
+				memcpy(keep[n++], h->vifs[i]->name, IFNAMSIZ);
+		if (keep)
+			xn_nft_purge((const char (*)[IFNAMSIZ])keep, n, NULL);
+		free(keep);
+	}
+	v->filtered = false;
+}
+
 /* Undo, idempotently: whatever of it is still there goes. */
 static void detach(struct xn_hotplug *h, struct vif *v)
 {
 	struct xn_link l;
 
+	remove_filter(h, v);
 	if (find_device(h, v, &l) < 0)
 		return; /* the device went, and its routes and port with it */
 	if (v->mode == XN_MODE_ROUTED) {
@@ -403,6 +467,10 @@ static int configure(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 
 	v->mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
 	r = rename_device(h, v, l);
+	if (r < 0)
+		return r;
+	memcpy(v->name, l->name, sizeof(v->name));
+	r = install_filter(h, v);
 	if (r < 0)
 		return r;
 	if (v->mode == XN_MODE_ROUTED)
@@ -547,6 +615,7 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 		struct xn_link l;
 		/* A rename also comes as an event: only a real removal counts. */
 		if (find_device(h, v, &l) == -ENODEV) {
+			remove_filter(h, v);
 			v->state = VIF_WAITING;
 			memcpy(v->name, v->kname, sizeof(v->name));
 		}
@@ -707,7 +776,15 @@ static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool 
 		v->mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
 		memcpy(v->name, l.name, sizeof(v->name));
 		snprintf(v->bridge, sizeof(v->bridge), "%s", bridge_for(h, v));
-		v->state = VIF_CONNECTED;
+		/* Its filter elements may have been lost with a table
+		 * replaced while we were away: adding is idempotent. */
+		if (install_filter(h, v) < 0) {
+			v->state = VIF_WAITING;
+			detach(h, v);
+			vif_try(h, v);
+		} else {
+			v->state = VIF_CONNECTED;
+		}
 	} else {
 		vif_try(h, v);
 	}
@@ -794,6 +871,34 @@ int xn_hotplug_fd(struct xn_hotplug *h)
 	return xn_xs_fd(h->xs);
 }
 
+int xn_hotplug_nft_vifs(struct xn_hotplug *h, struct xn_nft_vif **ret, size_t *n)
+{
+	struct xn_nft_vif *v = calloc(h->n_vifs + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	*n = 0;
+	for (size_t i = 0; i < h->n_vifs; i++)
+		if (h->vifs[i]->state == VIF_CONNECTED && h->vifs[i]->filtered)
+			nft_vif(h->vifs[i], &v[(*n)++]);
+	*ret = v;
+	return 0;
+}
+
+void xn_hotplug_purge_vanished(struct xn_hotplug *h)
+{
+	char (*keep)[IFNAMSIZ] = calloc(h->n_vifs + 1, IFNAMSIZ);
+	size_t n = 0;
+
+	if (!keep)
+		return;
+	for (size_t i = 0; i < h->n_vifs; i++)
+		if (h->vifs[i]->filtered)
+			memcpy(keep[n++], h->vifs[i]->name, IFNAMSIZ);
+	xn_nft_purge((const char (*)[IFNAMSIZ])keep, n, NULL);
+	free(keep);
+}
+
 /* ---- status ---- */
 
 static const char *state_name(enum vif_state s)
@@ -823,8 +928,9 @@ void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
 				xn_buf_printf(out, "\"%s\"", dom);
 			else
 				xn_buf_printf(out, "null");
-			xn_buf_printf(out, ",\"state\":\"%s\",\"mode\":\"%s\",\"bridge\":%s%s%s,\"addresses\":[",
-				      state_name(v->state), xn_mode_name(v->mode),
+			xn_buf_printf(out, ",\"state\":\"%s\",\"antispoof\":%s,\"mode\":\"%s\",\"bridge\":%s%s%s,\"addresses\":[",
+				      state_name(v->state), v->filtered ? "true" : "false",
+				      xn_mode_name(v->mode),
 				      v->mode == XN_MODE_ROUTED ? "" : "\"",
 				      v->mode == XN_MODE_ROUTED ? "null" : v->bridge,
 				      v->mode == XN_MODE_ROUTED ? "" : "\"");
@@ -853,6 +959,8 @@ void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
 			for (size_t j = 0; j < v->conf.n_ips; j++)
 				xn_buf_printf(out, "%s%s", j ? " " : ", addresses ",
 					      xn_addr_format(&v->conf.ips[j], true, a));
+			if (v->state == VIF_CONNECTED)
+				xn_buf_printf(out, ", anti-spoofing %s", v->filtered ? "on" : "off");
 			if (v->state == VIF_FAILED)
 				xn_buf_printf(out, ": %s", v->error);
 			xn_buf_printf(out, "\n");

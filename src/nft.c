@@ -26,6 +26,8 @@
 /* nft(8)'s datatype numbers, so that `nft list` prints our sets nicely. */
 enum {
 	NFT_TYPE_IPADDR = 7,
+	NFT_TYPE_IP6ADDR = 8,
+	NFT_TYPE_ETHERADDR = 9,
 	NFT_TYPE_IFNAME = 41,
 };
 /* ... and its byte orders, kept in the set's user data so that nft(8)
@@ -37,16 +39,71 @@ enum {
 
 #define FINGERPRINT_PREFIX "xennet ruleset "
 
-bool xn_nft_spec_empty(const struct xn_nft_spec *s)
+static bool want_inet(const struct xn_nft_spec *s)
 {
-	return !s->nat;
+	return s->nat || s->antispoof_routed;
 }
 
-void xn_nft_describe(const struct xn_nft_spec *s, struct xn_buf *out)
+static bool want_bridge(const struct xn_nft_spec *s)
+{
+	return s->antispoof_bridge;
+}
+
+bool xn_nft_spec_empty(const struct xn_nft_spec *s)
+{
+	return !want_inet(s) && !want_bridge(s);
+}
+
+static const char *family_name(uint16_t family)
+{
+	return family == NFPROTO_BRIDGE ? "bridge" : "inet";
+}
+
+/* Rules are the lines that start with four spaces: xn_nft_query counts
+ * them to notice rules added or removed by hand. */
+static void describe_antispoof(struct xn_buf *out, bool bridge)
+{
+	const char *v4 = bridge ? "ether type ip" : "meta nfproto ipv4";
+	const char *v6 = bridge ? "ether type ip6" : "meta nfproto ipv6";
+
+	xn_buf_printf(out,
+		      "  set as_ports { type ifname }\n"
+		      "  set as_ipless { type ifname }\n"
+		      "  set as_mac { type ifname . ether_addr }\n"
+		      "  set as_ip4 { type ifname . ipv4_addr; flags interval }\n"
+		      "  set as_ip6 { type ifname . ipv6_addr; flags interval }\n"
+		      "  chain antispoof {\n"
+		      "    iifname . ether saddr != @as_mac counter drop\n"
+		      "    iifname @as_ipless accept\n");
+	if (bridge)
+		xn_buf_printf(out,
+			      "    ether type arp arp saddr ip 0.0.0.0 accept\n"
+			      "    ether type arp iifname . arp saddr ip @as_ip4 accept\n");
+	xn_buf_printf(out,
+		      "    %s ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept\n"
+		      "    %s iifname . ip saddr @as_ip4 accept\n"
+		      "    %s ip6 saddr :: icmpv6 accept\n"
+		      "    %s ip6 saddr fe80::/10 icmpv6 accept\n"
+		      "    %s iifname . ip6 saddr @as_ip6 accept\n"
+		      "    counter drop\n  }\n"
+		      "  chain prerouting { type filter hook prerouting priority -300 }\n"
+		      "    iifname @as_ports jump antispoof\n",
+		      v4, v4, v6, v6, v6);
+}
+
+static void describe_table(const struct xn_nft_spec *s, uint16_t family,
+			   struct xn_buf *out)
 {
 	char a[XN_ADDR_STRLEN];
 
-	if (xn_nft_spec_empty(s))
+	if (family == NFPROTO_BRIDGE) {
+		if (!want_bridge(s))
+			return;
+		xn_buf_printf(out, "table bridge %s\n", XN_NFT_TABLE);
+		describe_antispoof(out, true);
+		return;
+	}
+	if (!want_inet(s))
 		return;
 	xn_buf_printf(out, "table inet %s\n", XN_NFT_TABLE);
 	if (s->nat) {
@@ -66,6 +123,14 @@ void xn_nft_describe(const struct xn_nft_spec *s, struct xn_buf *out)
 				   "    ct status dnat counter accept\n"
 				   "    iifname @nat_uplinks ip daddr @nat_networks counter drop\n");
 	}
+	if (s->antispoof_routed)
+		describe_antispoof(out, false);
+}
+
+void xn_nft_describe(const struct xn_nft_spec *s, struct xn_buf *out)
+{
+	describe_table(s, NFPROTO_INET, out);
+	describe_table(s, NFPROTO_BRIDGE, out);
 }
 
 static uint64_t fnv1a(const char *s)
@@ -79,17 +144,22 @@ static uint64_t fnv1a(const char *s)
 	return h;
 }
 
-static int fingerprint(const struct xn_nft_spec *s, char out[64])
+/* The table's comment: a fingerprint of what it was built from. */
+static int fingerprint(const struct xn_nft_spec *s, uint16_t family,
+		       char out[64], size_t *rules)
 {
 	struct xn_buf b = { 0 };
 	const char *text;
 
-	xn_nft_describe(s, &b);
+	describe_table(s, family, &b);
 	text = xn_buf_str(&b);
 	if (!text)
 		return -ENOMEM;
 	snprintf(out, 64, FINGERPRINT_PREFIX "%016llx",
 		 (unsigned long long)fnv1a(text));
+	*rules = 0;
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		*rules += strncmp(l, "    ", 4) == 0;
 	xn_buf_free(&b);
 	return 0;
 }
@@ -125,17 +195,22 @@ static struct nftnl_expr *expr_cmp(uint32_t op, const void *data, uint32_t len)
 	return e;
 }
 
-static struct nftnl_expr *expr_payload_nh(uint32_t offset, uint32_t len)
+static struct nftnl_expr *expr_payload(uint32_t base, uint32_t offset,
+				       uint32_t len, uint32_t dreg)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("payload");
 	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE,
-				   NFT_PAYLOAD_NETWORK_HEADER);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
 	}
 	return e;
+}
+
+static struct nftnl_expr *expr_payload_nh(uint32_t offset, uint32_t len)
+{
+	return expr_payload(NFT_PAYLOAD_NETWORK_HEADER, offset, len, NFT_REG_1);
 }
 
 static struct nftnl_expr *expr_lookup(const char *set, uint32_t set_id,
@@ -184,6 +259,36 @@ static int add_match_ipv4(struct nftnl_rule *r)
 	return ret < 0 ? ret : add_expr(r, expr_cmp(NFT_CMP_EQ, &proto, 1));
 }
 
+static int add_jump(struct nftnl_rule *r, const char *chain)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_JUMP);
+	nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	nftnl_rule_add_expr(r, e);
+	return 0;
+}
+
+/* reg1 & mask == value, over len bytes */
+static int add_masked_cmp(struct nftnl_rule *r, const void *mask,
+			  const void *value, uint32_t len)
+{
+	static const uint8_t zero[16];
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+	nftnl_rule_add_expr(r, e);
+	return add_expr(r, expr_cmp(NFT_CMP_EQ, value, len));
+}
+
 static int add_verdict(struct nftnl_rule *r, int verdict)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
@@ -199,6 +304,7 @@ static int add_verdict(struct nftnl_rule *r, int verdict)
 
 struct batch {
 	struct nftnl_batch *b;
+	uint16_t family; /* of the objects being added */
 	uint32_t seq_first, seq;
 	const char *what[256]; /* description per sequence number */
 	uint32_t next_set_id;
@@ -216,7 +322,7 @@ static struct nlmsghdr *batch_hdr(struct batch *bt, uint16_t type,
 	 * a batch page always has the overrun room (one socket buffer). */
 	memset(nftnl_batch_buffer(bt->b), 0, MNL_SOCKET_BUFFER_SIZE);
 	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type,
-				     NFPROTO_INET, flags | NLM_F_ACK,
+				     bt->family, flags | NLM_F_ACK,
 				     bt->seq++);
 }
 
@@ -226,13 +332,13 @@ static void batch_next(struct batch *bt)
 		bt->err = -ENOMEM;
 }
 
-static struct nftnl_table *table_new(const char *comment)
+static struct nftnl_table *table_new(uint16_t family, const char *comment)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
 
 	if (!t)
 		return NULL;
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, family);
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, XN_NFT_TABLE);
 	if (comment) {
 		struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(128);
@@ -253,7 +359,7 @@ static struct nftnl_table *table_new(const char *comment)
 static void batch_table(struct batch *bt, uint16_t type, uint16_t flags,
 			const char *comment, const char *what)
 {
-	struct nftnl_table *t = table_new(comment);
+	struct nftnl_table *t = table_new(bt->family, comment);
 
 	if (!t) {
 		bt->err = -ENOMEM;
@@ -264,6 +370,7 @@ static void batch_table(struct batch *bt, uint16_t type, uint16_t flags,
 	batch_next(bt);
 }
 
+/* A base chain (type non-NULL) or a regular one (type NULL). */
 static void batch_chain(struct batch *bt, const char *name, const char *type,
 			uint32_t hook, int32_t prio)
 {
@@ -273,13 +380,15 @@ static void batch_chain(struct batch *bt, const char *name, const char *type,
 		bt->err = -ENOMEM;
 		return;
 	}
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, bt->family);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, XN_NFT_TABLE);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	if (type) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
 	nftnl_chain_nlmsg_build_payload(
 		batch_hdr(bt, NFT_MSG_NEWCHAIN, NLM_F_CREATE, name), c);
 	nftnl_chain_free(c);
@@ -289,77 +398,127 @@ static void batch_chain(struct batch *bt, const char *name, const char *type,
 struct elem {
 	const void *key;
 	uint32_t len;
+	const void *key_end; /* concatenated ranges: the last key, inclusive */
 	bool interval_end;
 };
 
-/* A set and its elements; returns the set id for lookups in this batch. */
-static uint32_t batch_set(struct batch *bt, const char *name, uint32_t type,
-			  uint32_t keylen, bool interval,
-			  const struct elem *elems, size_t n)
+struct set_def {
+	const char *name;
+	uint32_t type; /* nft datatype, concatenations as nft encodes them */
+	uint32_t keylen;
+	uint32_t flags;
+	uint8_t fields[2]; /* concatenation field lengths, in bytes */
+	bool host_order; /* how nft(8) should print the key */
+};
+
+#define CONCAT_TYPE(a, b) (((uint32_t)(a) << 6) | (uint32_t)(b))
+
+static const struct set_def SET_NAT_UPLINKS = { "nat_uplinks", NFT_TYPE_IFNAME, IFNAMSIZ, 0, { 0 }, true };
+static const struct set_def SET_NAT_NETWORKS = { "nat_networks", NFT_TYPE_IPADDR, 4, NFT_SET_INTERVAL, { 0 }, false };
+static const struct set_def SET_AS_PORTS = { "as_ports", NFT_TYPE_IFNAME, IFNAMSIZ, 0, { 0 }, true };
+static const struct set_def SET_AS_IPLESS = { "as_ipless", NFT_TYPE_IFNAME, IFNAMSIZ, 0, { 0 }, true };
+static const struct set_def SET_AS_MAC = { "as_mac", CONCAT_TYPE(NFT_TYPE_IFNAME, NFT_TYPE_ETHERADDR),
+					   IFNAMSIZ + 8, 0, { 0 } /* a hash: no field lengths */, false };
+static const struct set_def SET_AS_IP4 = { "as_ip4", CONCAT_TYPE(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR),
+					   IFNAMSIZ + 4, NFT_SET_INTERVAL | NFT_SET_CONCAT,
+					   { IFNAMSIZ, 4 }, false };
+static const struct set_def SET_AS_IP6 = { "as_ip6", CONCAT_TYPE(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR),
+					   IFNAMSIZ + 16, NFT_SET_INTERVAL | NFT_SET_CONCAT,
+					   { IFNAMSIZ, 16 }, false };
+
+static struct nftnl_set *set_new(struct batch *bt, const struct set_def *d)
 {
 	struct nftnl_set *s = nftnl_set_alloc();
-	uint32_t id = ++bt->next_set_id;
 
 	if (!s) {
 		bt->err = -ENOMEM;
+		return NULL;
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, XN_NFT_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, d->name);
+	return s;
+}
+
+/* One message adding (or deleting) elements of a set. */
+static void batch_elems(struct batch *bt, const struct set_def *d, bool add,
+			const struct elem *elems, size_t n)
+{
+	struct nftnl_set *s;
+
+	if (n == 0)
+		return;
+	s = set_new(bt, d);
+	if (!s)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+		if (!e) {
+			bt->err = -ENOMEM;
+			break;
+		}
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key, elems[i].len);
+		if (elems[i].key_end)
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, elems[i].key_end,
+					   elems[i].len);
+		if (elems[i].interval_end)
+			nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS,
+					       NFT_SET_ELEM_INTERVAL_END);
+		nftnl_set_elem_add(s, e);
+	}
+	nftnl_set_elems_nlmsg_build_payload(
+		batch_hdr(bt, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+			  add ? NLM_F_CREATE : 0, d->name),
+		s);
+	batch_next(bt);
+	nftnl_set_free(s);
+}
+
+/* A set and its elements; returns the set id for lookups in this batch. */
+static uint32_t batch_set(struct batch *bt, const struct set_def *d,
+			  const struct elem *elems, size_t n)
+{
+	struct nftnl_set *s = set_new(bt, d);
+	uint32_t id = ++bt->next_set_id;
+	struct nftnl_udata_buf *u;
+
+	if (!s)
+		return id;
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->keylen);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, d->flags);
+	if (d->fields[0])
+		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, d->fields, 2);
+	u = nftnl_udata_buf_alloc(64);
+	if (!u || !nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER,
+				       d->host_order ? NFT_BYTEORDER_HOST
+						     : NFT_BYTEORDER_BIG)) {
+		nftnl_udata_buf_free(u);
+		nftnl_set_free(s);
+		bt->err = -ENOMEM;
 		return id;
 	}
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, XN_NFT_TABLE);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, type);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, keylen);
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, interval ? NFT_SET_INTERVAL : 0);
-	{
-		struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(64);
-		if (!u || !nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER,
-					       type == NFT_TYPE_IFNAME ? NFT_BYTEORDER_HOST
-								       : NFT_BYTEORDER_BIG)) {
-			nftnl_udata_buf_free(u);
-			nftnl_set_free(s);
-			bt->err = -ENOMEM;
-			return id;
-		}
-		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u),
-				   nftnl_udata_buf_len(u));
-		nftnl_udata_buf_free(u);
-	}
+	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u),
+			   nftnl_udata_buf_len(u));
+	nftnl_udata_buf_free(u);
 	nftnl_set_nlmsg_build_payload(
-		batch_hdr(bt, NFT_MSG_NEWSET, NLM_F_CREATE, name), s);
+		batch_hdr(bt, NFT_MSG_NEWSET, NLM_F_CREATE, d->name), s);
 	batch_next(bt);
-
-	if (n) {
-		for (size_t i = 0; i < n; i++) {
-			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
-			if (!e) {
-				bt->err = -ENOMEM;
-				break;
-			}
-			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key,
-					   elems[i].len);
-			if (elems[i].interval_end)
-				nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS,
-						       NFT_SET_ELEM_INTERVAL_END);
-			nftnl_set_elem_add(s, e);
-		}
-		nftnl_set_elems_nlmsg_build_payload(
-			batch_hdr(bt, NFT_MSG_NEWSETELEM, NLM_F_CREATE, name),
-			s);
-		batch_next(bt);
-	}
 	nftnl_set_free(s);
+	batch_elems(bt, d, true, elems, n);
 	return id;
 }
 
-static struct nftnl_rule *rule_new(const char *chain, const char *comment)
+static struct nftnl_rule *rule_new(uint16_t family, const char *chain,
+				   const char *comment)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nftnl_udata_buf *u;
 
 	if (!r)
 		return NULL;
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, family);
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, XN_NFT_TABLE);
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 	u = nftnl_udata_buf_alloc(256);
@@ -393,7 +552,7 @@ static void batch_rule(struct batch *bt, struct nftnl_rule *r, int built,
 static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 {
 	char ifname[IFNAMSIZ] = { 0 };
-	struct elem ifelem = { ifname, IFNAMSIZ, false };
+	struct elem ifelem = { ifname, IFNAMSIZ, NULL, false };
 	struct elem nets[1 + 2 * XN_ARRAY_SIZE(s->nat_networks)];
 	uint32_t starts[XN_ARRAY_SIZE(s->nat_networks)];
 	uint32_t ends[XN_ARRAY_SIZE(s->nat_networks)];
@@ -404,8 +563,7 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 	int ret;
 
 	memcpy(ifname, s->nat_uplink, strnlen(s->nat_uplink, sizeof(ifname) - 1));
-	up_id = batch_set(bt, "nat_uplinks", NFT_TYPE_IFNAME, IFNAMSIZ, false,
-			  &ifelem, 1);
+	up_id = batch_set(bt, &SET_NAT_UPLINKS, &ifelem, 1);
 
 	/* Interval set elements as nft(8) writes them: a leading end at 0,
 	 * then start and end (exclusive) of each network. */
@@ -416,22 +574,21 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 
 		starts[i] = net.v4.s_addr;
 		if (i == 0 && starts[i] != 0)
-			nets[n++] = (struct elem){ &zero, 4, true };
-		nets[n++] = (struct elem){ &starts[i], 4, false };
+			nets[n++] = (struct elem){ &zero, 4, NULL, true };
+		nets[n++] = (struct elem){ &starts[i], 4, NULL, false };
 		if (end <= UINT32_MAX) {
 			ends[i] = htonl((uint32_t)end);
-			nets[n++] = (struct elem){ &ends[i], 4, true };
+			nets[n++] = (struct elem){ &ends[i], 4, NULL, true };
 		}
 	}
-	net_id = batch_set(bt, "nat_networks", NFT_TYPE_IPADDR, 4, true, nets,
-			   n);
+	net_id = batch_set(bt, &SET_NAT_NETWORKS, nets, n);
 
 	batch_chain(bt, "postrouting", "nat", NF_INET_POST_ROUTING,
 		    NF_IP_PRI_NAT_SRC);
 	batch_chain(bt, "forward", "filter", NF_INET_FORWARD,
 		    NF_IP_PRI_FILTER);
 
-	r = rule_new("postrouting", "xennet: masquerade guest networks");
+	r = rule_new(NFPROTO_INET, "postrouting", "xennet: masquerade guest networks");
 	ret = r ? add_match_ipv4(r) : -ENOMEM;
 	if (ret >= 0)
 		ret = add_expr(r, expr_meta(NFT_META_OIFNAME));
@@ -451,7 +608,7 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 		ret = add_expr(r, nftnl_expr_alloc("masq"));
 	batch_rule(bt, r, ret, "masquerade rule");
 
-	r = rule_new("forward", "xennet: replies to guest connections");
+	r = rule_new(NFPROTO_INET, "forward", "xennet: replies to guest connections");
 	ret = r ? add_ct_bits(r, NFT_CT_STATE,
 			      NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
 				      NF_CT_STATE_BIT(IP_CT_RELATED))
@@ -462,7 +619,7 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 		ret = add_verdict(r, NF_ACCEPT);
 	batch_rule(bt, r, ret, "forward established rule");
 
-	r = rule_new("forward", "xennet: mapped (DNAT) connections");
+	r = rule_new(NFPROTO_INET, "forward", "xennet: mapped (DNAT) connections");
 	ret = r ? add_ct_bits(r, NFT_CT_STATUS, IPS_DST_NAT) : -ENOMEM;
 	if (ret >= 0)
 		ret = add_expr(r, nftnl_expr_alloc("counter"));
@@ -470,7 +627,7 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 		ret = add_verdict(r, NF_ACCEPT);
 	batch_rule(bt, r, ret, "forward dnat rule");
 
-	r = rule_new("forward",
+	r = rule_new(NFPROTO_INET, "forward",
 		     "xennet: no new connections from the uplink into the guest network");
 	ret = r ? add_expr(r, expr_meta(NFT_META_IIFNAME)) : -ENOMEM;
 	if (ret >= 0)
@@ -486,6 +643,213 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 	if (ret >= 0)
 		ret = add_verdict(r, NF_DROP);
 	batch_rule(bt, r, ret, "forward drop rule");
+}
+
+/* ---- anti-spoofing ---- */
+
+/* Keys of one vif's elements, kept alive until the batch is built. */
+struct vif_keys {
+	uint8_t name[IFNAMSIZ];
+	uint8_t mac[IFNAMSIZ + 8];
+	uint8_t lo[16][IFNAMSIZ + 16], hi[16][IFNAMSIZ + 16];
+	struct elem e4[16], e6[16];
+	size_t n4, n6;
+};
+
+static void vif_keys(const struct xn_nft_vif *v, struct vif_keys *k)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->name, v->ifname, strnlen(v->ifname, IFNAMSIZ - 1));
+	memcpy(k->mac, k->name, IFNAMSIZ);
+	memcpy(k->mac + IFNAMSIZ, v->mac, 6);
+	for (size_t i = 0; i < v->n_ips && i < 16; i++) {
+		struct xn_addr net = xn_addr_network(&v->ips[i]);
+		size_t len = net.family == AF_INET ? 4 : 16;
+		uint8_t *lo = k->lo[i], *hi = k->hi[i];
+
+		memcpy(lo, k->name, IFNAMSIZ);
+		memcpy(hi, k->name, IFNAMSIZ);
+		memcpy(lo + IFNAMSIZ, net.bytes, len);
+		memcpy(hi + IFNAMSIZ, net.bytes, len);
+		/* The last address of the network: host bits set. */
+		for (size_t bit = net.prefixlen; bit < len * 8; bit++)
+			hi[IFNAMSIZ + bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
+		if (net.family == AF_INET)
+			k->e4[k->n4++] = (struct elem){ lo, IFNAMSIZ + 4, hi, false };
+		else
+			k->e6[k->n6++] = (struct elem){ lo, IFNAMSIZ + 16, hi, false };
+	}
+}
+
+static void batch_vif(struct batch *bt, const struct xn_nft_vif *v, bool add)
+{
+	struct vif_keys *k = malloc(sizeof(*k));
+	struct elem port, mac;
+
+	if (!k) {
+		bt->err = -ENOMEM;
+		return;
+	}
+	vif_keys(v, k);
+	port = (struct elem){ k->name, IFNAMSIZ, NULL, false };
+	mac = (struct elem){ k->mac, IFNAMSIZ + 8, NULL, false };
+	batch_elems(bt, &SET_AS_MAC, add, &mac, 1);
+	if (v->n_ips == 0)
+		batch_elems(bt, &SET_AS_IPLESS, add, &port, 1);
+	batch_elems(bt, &SET_AS_IP4, add, k->e4, k->n4);
+	batch_elems(bt, &SET_AS_IP6, add, k->e6, k->n6);
+	/* Last: the port is checked only once its allow-lists exist (all in
+	 * one transaction anyway). */
+	batch_elems(bt, &SET_AS_PORTS, add, &port, 1);
+	free(k);
+}
+
+static void build_antispoof(struct batch *bt, bool bridge)
+{
+	static const uint8_t dhcp_ports[4] = { 0, 68, 0, 67 };
+	static const uint8_t zero16[16];
+	static const uint8_t ll_mask[16] = { 0xff, 0xc0 };
+	static const uint8_t ll_net[16] = { 0xfe, 0x80 };
+	static const uint8_t arp_type[2] = { 0x08, 0x06 }, ip_type[2] = { 0x08, 0x00 },
+			     ip6_type[2] = { 0x86, 0xdd };
+	uint32_t ports_id, ipless_id, mac_id, ip4_id, ip6_id;
+	struct nftnl_rule *r;
+	uint8_t udp = 17, icmp6 = 58;
+	int ret;
+
+	ports_id = batch_set(bt, &SET_AS_PORTS, NULL, 0);
+	ipless_id = batch_set(bt, &SET_AS_IPLESS, NULL, 0);
+	mac_id = batch_set(bt, &SET_AS_MAC, NULL, 0);
+	ip4_id = batch_set(bt, &SET_AS_IP4, NULL, 0);
+	ip6_id = batch_set(bt, &SET_AS_IP6, NULL, 0);
+	batch_chain(bt, "antispoof", NULL, 0, 0);
+	batch_chain(bt, "prerouting", "filter", NF_INET_PRE_ROUTING, -300);
+
+	/* Match the protocol: by ethertype on a bridge, by nfproto in inet. */
+#define PROTO(rule, etype, nfproto)                                                   \
+	(bridge ? (add_expr(rule, expr_payload(NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1)) < 0 \
+			   ? -ENOMEM                                                       \
+			   : add_expr(rule, expr_cmp(NFT_CMP_EQ, etype, 2)))               \
+		: (add_expr(rule, expr_meta(NFT_META_NFPROTO)) < 0                          \
+			   ? -ENOMEM                                                       \
+			   : add_expr(rule, expr_cmp(NFT_CMP_EQ, &(uint8_t){ nfproto }, 1))))
+#define IIFNAME_AND(rule, base, off, len)                                             \
+	(add_expr(rule, expr_meta(NFT_META_IIFNAME)) < 0                                  \
+		 ? -ENOMEM                                                                \
+		 : add_expr(rule, expr_payload(base, off, len, NFT_REG_2)))
+	uint16_t fam = bridge ? NFPROTO_BRIDGE : NFPROTO_INET;
+
+	r = rule_new(fam, "antispoof", "xennet: frames from a MAC that is not the vif's");
+	ret = r ? IIFNAME_AND(r, NFT_PAYLOAD_LL_HEADER, 6, 6) : -ENOMEM;
+	if (ret >= 0)
+		ret = add_expr(r, expr_lookup(SET_AS_MAC.name, mac_id, true));
+	if (ret >= 0)
+		ret = add_expr(r, nftnl_expr_alloc("counter"));
+	if (ret >= 0)
+		ret = add_verdict(r, NF_DROP);
+	batch_rule(bt, r, ret, "anti-spoofing MAC rule");
+
+	r = rule_new(fam, "antispoof", "xennet: vifs without addresses are checked by MAC only");
+	ret = r ? add_expr(r, expr_meta(NFT_META_IIFNAME)) : -ENOMEM;
+	if (ret >= 0)
+		ret = add_expr(r, expr_lookup(SET_AS_IPLESS.name, ipless_id, false));
+	if (ret >= 0)
+		ret = add_verdict(r, NF_ACCEPT);
+	batch_rule(bt, r, ret, "anti-spoofing MAC-only rule");
+
+	if (bridge) {
+		r = rule_new(fam, "antispoof", "xennet: ARP probes");
+		ret = r ? PROTO(r, arp_type, 0) : -ENOMEM;
+		if (ret >= 0)
+			ret = add_expr(r, expr_payload_nh(14, 4));
+		if (ret >= 0)
+			ret = add_expr(r, expr_cmp(NFT_CMP_EQ, zero16, 4));
+		if (ret >= 0)
+			ret = add_verdict(r, NF_ACCEPT);
+		batch_rule(bt, r, ret, "anti-spoofing ARP probe rule");
+
+		r = rule_new(fam, "antispoof", "xennet: ARP for the vif's own addresses");
+		ret = r ? PROTO(r, arp_type, 0) : -ENOMEM;
+		if (ret >= 0)
+			ret = IIFNAME_AND(r, NFT_PAYLOAD_NETWORK_HEADER, 14, 4);
+		if (ret >= 0)
+			ret = add_expr(r, expr_lookup(SET_AS_IP4.name, ip4_id, false));
+		if (ret >= 0)
+			ret = add_verdict(r, NF_ACCEPT);
+		batch_rule(bt, r, ret, "anti-spoofing ARP rule");
+	}
+
+	r = rule_new(fam, "antispoof", "xennet: DHCP client");
+	ret = r ? PROTO(r, ip_type, NFPROTO_IPV4) : -ENOMEM;
+	if (ret >= 0)
+		ret = add_expr(r, expr_payload_nh(12, 4));
+	if (ret >= 0)
+		ret = add_expr(r, expr_cmp(NFT_CMP_EQ, zero16, 4));
+	if (ret >= 0)
+		ret = add_expr(r, expr_meta(NFT_META_L4PROTO));
+	if (ret >= 0)
+		ret = add_expr(r, expr_cmp(NFT_CMP_EQ, &udp, 1));
+	if (ret >= 0)
+		ret = add_expr(r, expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 4, NFT_REG_1));
+	if (ret >= 0)
+		ret = add_expr(r, expr_cmp(NFT_CMP_EQ, dhcp_ports, 4));
+	if (ret >= 0)
+		ret = add_verdict(r, NF_ACCEPT);
+	batch_rule(bt, r, ret, "anti-spoofing DHCP rule");
+
+	r = rule_new(fam, "antispoof", "xennet: IPv4 from the vif's own addresses");
+	ret = r ? PROTO(r, ip_type, NFPROTO_IPV4) : -ENOMEM;
+	if (ret >= 0)
+		ret = IIFNAME_AND(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4);
+	if (ret >= 0)
+		ret = add_expr(r, expr_lookup(SET_AS_IP4.name, ip4_id, false));
+	if (ret >= 0)
+		ret = add_verdict(r, NF_ACCEPT);
+	batch_rule(bt, r, ret, "anti-spoofing IPv4 rule");
+
+	for (int ll = 0; ll < 2; ll++) {
+		r = rule_new(fam, "antispoof", ll ? "xennet: IPv6 neighbour discovery from link-local"
+						  : "xennet: IPv6 duplicate address detection");
+		ret = r ? PROTO(r, ip6_type, NFPROTO_IPV6) : -ENOMEM;
+		if (ret >= 0)
+			ret = add_expr(r, expr_meta(NFT_META_L4PROTO));
+		if (ret >= 0)
+			ret = add_expr(r, expr_cmp(NFT_CMP_EQ, &icmp6, 1));
+		if (ret >= 0)
+			ret = add_expr(r, expr_payload_nh(8, 16));
+		if (ret >= 0)
+			ret = ll ? add_masked_cmp(r, ll_mask, ll_net, 16)
+				 : add_expr(r, expr_cmp(NFT_CMP_EQ, zero16, 16));
+		if (ret >= 0)
+			ret = add_verdict(r, NF_ACCEPT);
+		batch_rule(bt, r, ret, "anti-spoofing IPv6 ND rule");
+	}
+
+	r = rule_new(fam, "antispoof", "xennet: IPv6 from the vif's own addresses");
+	ret = r ? PROTO(r, ip6_type, NFPROTO_IPV6) : -ENOMEM;
+	if (ret >= 0)
+		ret = IIFNAME_AND(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16);
+	if (ret >= 0)
+		ret = add_expr(r, expr_lookup(SET_AS_IP6.name, ip6_id, false));
+	if (ret >= 0)
+		ret = add_verdict(r, NF_ACCEPT);
+	batch_rule(bt, r, ret, "anti-spoofing IPv6 rule");
+
+	r = rule_new(fam, "antispoof", "xennet: spoofed packets");
+	ret = r ? add_expr(r, nftnl_expr_alloc("counter")) : -ENOMEM;
+	if (ret >= 0)
+		ret = add_verdict(r, NF_DROP);
+	batch_rule(bt, r, ret, "anti-spoofing drop rule");
+
+	r = rule_new(fam, "prerouting", "xennet: vifs under anti-spoofing");
+	ret = r ? add_expr(r, expr_meta(NFT_META_IIFNAME)) : -ENOMEM;
+	if (ret >= 0)
+		ret = add_expr(r, expr_lookup(SET_AS_PORTS.name, ports_id, false));
+	if (ret >= 0)
+		ret = add_jump(r, "antispoof");
+	batch_rule(bt, r, ret, "anti-spoofing hook rule");
+#undef PROTO
+#undef IIFNAME_AND
 }
 
 /* ---- talking to the kernel ---- */
@@ -587,41 +951,98 @@ out:
 	return r;
 }
 
-int xn_nft_install(const struct xn_nft_spec *s, struct xn_buf *err)
+static int batch_open(struct batch *bt)
 {
-	struct batch bt = { 0 };
-	char fp[64];
+	*bt = (struct batch){ 0 };
+	bt->b = nftnl_batch_alloc(MNL_SOCKET_BUFFER_SIZE, MNL_SOCKET_BUFFER_SIZE);
+	if (!bt->b)
+		return -ENOMEM;
+	bt->seq = (uint32_t)time(NULL);
+	memset(nftnl_batch_buffer(bt->b), 0, MNL_SOCKET_BUFFER_SIZE);
+	nftnl_batch_begin(nftnl_batch_buffer(bt->b), bt->seq++);
+	bt->seq_first = bt->seq;
+	batch_next(bt);
+	return 0;
+}
+
+static int batch_close_and_send(struct batch *bt, struct xn_buf *err)
+{
 	int r;
 
-	r = fingerprint(s, fp);
+	memset(nftnl_batch_buffer(bt->b), 0, MNL_SOCKET_BUFFER_SIZE);
+	nftnl_batch_end(nftnl_batch_buffer(bt->b), bt->seq);
+	batch_next(bt);
+	r = bt->err;
+	if (r >= 0 && bt->seq != bt->seq_first)
+		r = batch_talk(bt, err);
+	nftnl_batch_free(bt->b);
+	return r;
+}
+
+int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_vif *vifs,
+		   size_t n_vifs, struct xn_buf *err)
+{
+	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
+	struct batch bt;
+	int r;
+
+	r = batch_open(&bt);
 	if (r < 0)
 		return r;
-	bt.b = nftnl_batch_alloc(MNL_SOCKET_BUFFER_SIZE, MNL_SOCKET_BUFFER_SIZE);
-	if (!bt.b)
-		return -ENOMEM;
-	bt.seq_first = bt.seq = (uint32_t)time(NULL);
+	for (size_t f = 0; f < XN_ARRAY_SIZE(families); f++) {
+		bool bridge = families[f] == NFPROTO_BRIDGE;
+		bool want = bridge ? want_bridge(s) : want_inet(s);
+		bool antispoof = bridge ? s->antispoof_bridge : s->antispoof_routed;
+		char fp[64];
+		size_t nrules;
 
-	nftnl_batch_begin(nftnl_batch_buffer(bt.b), bt.seq++);
-	bt.seq_first = bt.seq;
-	batch_next(&bt);
-	/* "add; delete" removes the table whether or not it existed, all in
-	 * the same transaction as the new one: readers never see a gap. */
-	batch_table(&bt, NFT_MSG_NEWTABLE, NLM_F_CREATE, NULL, "table (probe)");
-	batch_table(&bt, NFT_MSG_DELTABLE, 0, NULL, "table (delete old)");
-	if (!xn_nft_spec_empty(s)) {
+		bt.family = families[f];
+		/* "add; delete" removes the table whether or not it existed,
+		 * in the same transaction as the new one: packets never see
+		 * a moment without it. */
+		batch_table(&bt, NFT_MSG_NEWTABLE, NLM_F_CREATE, NULL, "table (probe)");
+		batch_table(&bt, NFT_MSG_DELTABLE, 0, NULL, "table (delete old)");
+		if (!want)
+			continue;
+		r = fingerprint(s, families[f], fp, &nrules);
+		if (r < 0)
+			break;
 		batch_table(&bt, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, fp,
-			    "table inet " XN_NFT_TABLE);
-		if (s->nat)
+			    bridge ? "table bridge " XN_NFT_TABLE : "table inet " XN_NFT_TABLE);
+		if (!bridge && s->nat)
 			build_nat(&bt, s);
+		if (antispoof) {
+			build_antispoof(&bt, bridge);
+			for (size_t i = 0; i < n_vifs; i++)
+				if (vifs[i].routed == !bridge)
+					batch_vif(&bt, &vifs[i], true);
+		}
 	}
-	nftnl_batch_end(nftnl_batch_buffer(bt.b), bt.seq);
-	batch_next(&bt);
+	if (r < 0) {
+		nftnl_batch_free(bt.b);
+		return r;
+	}
+	return batch_close_and_send(&bt, err);
+}
 
-	r = bt.err;
-	if (r >= 0)
-		r = batch_talk(&bt, err);
-	nftnl_batch_free(bt.b);
-	return r;
+int xn_nft_vif_update(const struct xn_nft_vif *add, const struct xn_nft_vif *del,
+		      struct xn_buf *err)
+{
+	struct batch bt;
+	int r;
+
+	r = batch_open(&bt);
+	if (r < 0)
+		return r;
+	if (del) {
+		bt.family = del->routed ? NFPROTO_INET : NFPROTO_BRIDGE;
+		batch_vif(&bt, del, false);
+	}
+	if (add) {
+		bt.family = add->routed ? NFPROTO_INET : NFPROTO_BRIDGE;
+		batch_vif(&bt, add, true);
+	}
+	return batch_close_and_send(&bt, err);
 }
 
 /* ---- reading back ---- */
@@ -648,13 +1069,14 @@ static const char *udata_comment(const void *data, uint32_t len)
 	return c;
 }
 
-struct dump {
+struct request {
+	uint16_t type, flags, family;
+	const char *set; /* GETSETELEM */
 	int (*cb)(const struct nlmsghdr *h, void *data);
 	void *data;
 };
 
-static int nft_request(uint16_t type, uint16_t flags,
-		       void (*fill)(struct nlmsghdr *h), struct dump *d)
+static int nft_request(const struct request *q)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct mnl_socket *nl = NULL;
@@ -668,9 +1090,37 @@ static int nft_request(uint16_t type, uint16_t flags,
 		return r;
 	portid = mnl_socket_get_portid(nl);
 	memset(buf, 0, sizeof(buf)); /* no uninitialised padding on the wire */
-	h = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, flags | NLM_F_ACK,
-				  seq);
-	fill(h);
+	h = nftnl_nlmsg_build_hdr(buf, q->type, q->family, q->flags | NLM_F_ACK, seq);
+	if (q->type == NFT_MSG_GETTABLE) {
+		struct nftnl_table *t = table_new(q->family, NULL);
+		if (!t) {
+			r = -ENOMEM;
+			goto out;
+		}
+		nftnl_table_nlmsg_build_payload(h, t);
+		nftnl_table_free(t);
+	} else if (q->type == NFT_MSG_GETRULE) {
+		struct nftnl_rule *rl = nftnl_rule_alloc();
+		if (!rl) {
+			r = -ENOMEM;
+			goto out;
+		}
+		nftnl_rule_set_u32(rl, NFTNL_RULE_FAMILY, q->family);
+		nftnl_rule_set_str(rl, NFTNL_RULE_TABLE, XN_NFT_TABLE);
+		nftnl_rule_nlmsg_build_payload(h, rl);
+		nftnl_rule_free(rl);
+	} else {
+		struct nftnl_set *st = nftnl_set_alloc();
+		if (!st) {
+			r = -ENOMEM;
+			goto out;
+		}
+		nftnl_set_set_u32(st, NFTNL_SET_FAMILY, q->family);
+		nftnl_set_set_str(st, NFTNL_SET_TABLE, XN_NFT_TABLE);
+		nftnl_set_set_str(st, NFTNL_SET_NAME, q->set);
+		nftnl_set_elems_nlmsg_build_payload(h, st);
+		nftnl_set_free(st);
+	}
 	if (mnl_socket_sendto(nl, h, h->nlmsg_len) < 0) {
 		r = -errno;
 		goto out;
@@ -681,7 +1131,7 @@ static int nft_request(uint16_t type, uint16_t flags,
 			r = -errno;
 			goto out;
 		}
-		r = mnl_cb_run(buf, (size_t)n, seq, portid, d->cb, d->data);
+		r = mnl_cb_run(buf, (size_t)n, seq, portid, q->cb, q->data);
 		if (r < 0) {
 			r = -errno;
 			goto out;
@@ -693,28 +1143,6 @@ static int nft_request(uint16_t type, uint16_t flags,
 out:
 	mnl_socket_close(nl);
 	return r;
-}
-
-static void fill_table(struct nlmsghdr *h)
-{
-	struct nftnl_table *t = table_new(NULL);
-
-	if (t) {
-		nftnl_table_nlmsg_build_payload(h, t);
-		nftnl_table_free(t);
-	}
-}
-
-static void fill_rules(struct nlmsghdr *h)
-{
-	struct nftnl_rule *r = nftnl_rule_alloc();
-
-	if (r) {
-		nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, XN_NFT_TABLE);
-		nftnl_rule_nlmsg_build_payload(h, r);
-		nftnl_rule_free(r);
-	}
 }
 
 struct table_info {
@@ -745,9 +1173,18 @@ static int on_table(const struct nlmsghdr *h, void *data)
 	return MNL_CB_OK;
 }
 
+static int get_table(uint16_t family, struct table_info *ti)
+{
+	struct request q = { NFT_MSG_GETTABLE, 0, family, NULL, on_table, ti };
+
+	*ti = (struct table_info){ 0 };
+	return nft_request(&q);
+}
+
 struct rules_acc {
 	struct xn_nft_rule_info *v;
 	size_t n;
+	uint16_t family;
 	int err;
 };
 
@@ -785,6 +1222,7 @@ static int on_rule(const struct nlmsghdr *h, void *data)
 	acc->v = v;
 	ri = &v[acc->n++];
 	*ri = (struct xn_nft_rule_info){ 0 };
+	snprintf(ri->family, sizeof(ri->family), "%s", family_name(acc->family));
 	chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
 	snprintf(ri->chain, sizeof(ri->chain), "%s", chain ? chain : "?");
 	ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
@@ -798,58 +1236,207 @@ out:
 
 int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n)
 {
-	struct table_info ti = { 0 };
-	struct dump d = { on_table, &ti };
+	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
 	struct rules_acc acc = { 0 };
-	int r;
+	bool any = false;
+	int r = 0;
 
-	r = nft_request(NFT_MSG_GETTABLE, 0, fill_table, &d);
-	if (r < 0)
-		return r;
-	d = (struct dump){ on_rule, &acc };
-	r = nft_request(NFT_MSG_GETRULE, NLM_F_DUMP, fill_rules, &d);
-	if (r < 0 || acc.err < 0) {
+	for (size_t f = 0; f < XN_ARRAY_SIZE(families); f++) {
+		struct table_info ti;
+		struct request q = { NFT_MSG_GETRULE, NLM_F_DUMP, families[f], NULL, on_rule, &acc };
+
+		r = get_table(families[f], &ti);
+		if (r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			break;
+		any = true;
+		acc.family = families[f];
+		r = nft_request(&q);
+		if (r < 0 || acc.err < 0)
+			break;
+	}
+	if (r >= 0 && acc.err < 0)
+		r = acc.err;
+	if (r >= 0 && !any)
+		r = -ENOENT;
+	if (r < 0) {
 		free(acc.v);
-		return r < 0 ? r : acc.err;
+		return r;
 	}
 	*ret = acc.v;
 	*n = acc.n;
 	return 0;
 }
 
-static size_t spec_rule_count(const struct xn_nft_spec *s)
+static int count_rules(uint16_t family, size_t *n)
 {
-	return s->nat ? 4 : 0;
+	struct rules_acc acc = { .family = family };
+	struct request q = { NFT_MSG_GETRULE, NLM_F_DUMP, family, NULL, on_rule, &acc };
+	int r = nft_request(&q);
+
+	*n = acc.n;
+	free(acc.v);
+	return r < 0 ? r : acc.err;
 }
 
 int xn_nft_query(const struct xn_nft_spec *s, enum xn_nft_table_state *ret)
 {
-	struct table_info ti = { 0 };
-	struct dump d = { on_table, &ti };
-	struct xn_nft_rule_info *rules = NULL;
-	size_t n = 0;
-	char fp[64];
+	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
+	bool any_present = false, stale = false;
+
+	for (size_t f = 0; f < XN_ARRAY_SIZE(families); f++) {
+		bool want = families[f] == NFPROTO_BRIDGE ? want_bridge(s) : want_inet(s);
+		struct table_info ti;
+		char fp[64];
+		size_t want_rules, have_rules;
+		int r = get_table(families[f], &ti);
+
+		if (r == -ENOENT) {
+			stale |= want;
+			continue;
+		}
+		if (r < 0)
+			return r;
+		any_present = true;
+		if (!want) {
+			stale = true;
+			continue;
+		}
+		r = fingerprint(s, families[f], fp, &want_rules);
+		if (r < 0)
+			return r;
+		if (strcmp(ti.comment, fp) != 0) {
+			stale = true;
+			continue;
+		}
+		/* Same fingerprint: make sure nobody edited the rules. */
+		r = count_rules(families[f], &have_rules);
+		if (r < 0)
+			return r;
+		stale |= have_rules != want_rules;
+	}
+	*ret = !any_present && !stale ? XN_NFT_ABSENT : stale ? XN_NFT_STALE : XN_NFT_CURRENT;
+	if (!any_present && xn_nft_spec_empty(s))
+		*ret = XN_NFT_ABSENT;
+	return 0;
+}
+
+/* ---- purging vanished vifs ---- */
+
+struct purge_acc {
+	const char (*keep)[IFNAMSIZ];
+	size_t n_keep;
+	struct nftnl_set *dead; /* elements to delete */
+	size_t n_dead;
+	char purged[64][IFNAMSIZ];
+	size_t n_purged;
+	int err;
+};
+
+static bool kept(const struct purge_acc *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_keep; i++)
+		if (strncmp(p->keep[i], name, IFNAMSIZ) == 0)
+			return true;
+	return false;
+}
+
+static int on_elems(const struct nlmsghdr *h, void *data)
+{
+	struct purge_acc *p = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_elems_nlmsg_parse(h, s) < 0) {
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	it = nftnl_set_elems_iter_create(s);
+	for (e = it ? nftnl_set_elems_iter_next(it) : NULL; e; e = nftnl_set_elems_iter_next(it)) {
+		uint32_t len = 0, elen = 0;
+		const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+		const void *key_end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen);
+		char name[IFNAMSIZ] = "";
+		struct nftnl_set_elem *d;
+
+		if (!key || len < IFNAMSIZ)
+			continue;
+		memcpy(name, key, IFNAMSIZ - 1);
+		if (kept(p, name))
+			continue;
+		d = nftnl_set_elem_alloc();
+		if (!d) {
+			p->err = -ENOMEM;
+			break;
+		}
+		nftnl_set_elem_set(d, NFTNL_SET_ELEM_KEY, key, len);
+		if (key_end && elen)
+			nftnl_set_elem_set(d, NFTNL_SET_ELEM_KEY_END, key_end, elen);
+		nftnl_set_elem_add(p->dead, d);
+		p->n_dead++;
+		bool seen = false;
+		for (size_t i = 0; i < p->n_purged; i++)
+			seen |= strcmp(p->purged[i], name) == 0;
+		if (!seen && p->n_purged < XN_ARRAY_SIZE(p->purged))
+			memcpy(p->purged[p->n_purged++], name, IFNAMSIZ);
+	}
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err)
+{
+	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
+	static const struct set_def *const sets[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
+						      &SET_AS_IP4, &SET_AS_IP6 };
+	struct purge_acc p = { .keep = keep, .n_keep = n_keep };
+	struct batch bt;
+	size_t purged = 0;
 	int r;
 
-	r = nft_request(NFT_MSG_GETTABLE, 0, fill_table, &d);
-	if (r == -ENOENT) {
-		*ret = XN_NFT_ABSENT;
-		return 0;
+	r = batch_open(&bt);
+	if (r < 0)
+		return r;
+	for (size_t f = 0; f < XN_ARRAY_SIZE(families) && r >= 0; f++) {
+		struct table_info ti;
+		if (get_table(families[f], &ti) < 0)
+			continue;
+		bt.family = families[f];
+		for (size_t i = 0; i < XN_ARRAY_SIZE(sets) && r >= 0; i++) {
+			struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, families[f], sets[i]->name,
+					     on_elems, &p };
+			p.dead = set_new(&bt, sets[i]);
+			p.n_dead = 0;
+			if (!p.dead) {
+				r = -ENOMEM;
+				break;
+			}
+			r = nft_request(&q);
+			if (r == -ENOENT) /* a table without that set */
+				r = 0;
+			if (r >= 0 && p.err < 0)
+				r = p.err;
+			if (r >= 0 && p.n_dead) {
+				nftnl_set_elems_nlmsg_build_payload(
+					batch_hdr(&bt, NFT_MSG_DELSETELEM, 0, sets[i]->name), p.dead);
+				batch_next(&bt);
+			}
+			nftnl_set_free(p.dead);
+			p.dead = NULL;
+		}
 	}
-	if (r < 0)
+	if (r < 0) {
+		nftnl_batch_free(bt.b);
 		return r;
-	r = fingerprint(s, fp);
-	if (r < 0)
-		return r;
-	if (xn_nft_spec_empty(s) || strcmp(ti.comment, fp) != 0) {
-		*ret = XN_NFT_STALE;
-		return 0;
 	}
-	/* Same fingerprint: make sure nobody edited the rules by hand. */
-	r = xn_nft_list_rules(&rules, &n);
-	if (r < 0)
-		return r;
-	*ret = n == spec_rule_count(s) ? XN_NFT_CURRENT : XN_NFT_STALE;
-	free(rules);
-	return 0;
+	purged = p.n_purged;
+	r = batch_close_and_send(&bt, err);
+	return r < 0 ? r : (int)purged;
 }

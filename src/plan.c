@@ -13,7 +13,11 @@ static const char *const SYSCTL_IP_FORWARD = "net/ipv4/ip_forward";
 void xn_plan_nft_spec(const struct xn_profile *p, struct xn_nft_spec *spec)
 {
 	*spec = (struct xn_nft_spec){ 0 };
-	if (!p || p->mode != XN_MODE_NAT)
+	if (!p)
+		return;
+	spec->antispoof_bridge = p->antispoof && p->mode != XN_MODE_ROUTED;
+	spec->antispoof_routed = p->antispoof && p->mode == XN_MODE_ROUTED;
+	if (p->mode != XN_MODE_NAT)
 		return;
 	spec->nat = true;
 	snprintf(spec->nat_uplink, sizeof(spec->nat_uplink), "%s", p->nat_uplink);
@@ -428,7 +432,7 @@ void xn_step_describe(const struct xn_step *st, struct xn_buf *b)
 			      st->original);
 		break;
 	case XN_STEP_NFT_INSTALL:
-		xn_buf_printf(b, "replace nftables table inet %s (one atomic batch)",
+		xn_buf_printf(b, "replace the nftables tables named %s (one atomic batch)",
 			      XN_NFT_TABLE);
 		break;
 	}
@@ -443,7 +447,7 @@ void xn_plan_print(const struct xn_plan *plan, FILE *f)
 		xn_buf_printf(&b, "  %zu. ", i + 1);
 		if (plan->steps[i].op == XN_STEP_NFT_INSTALL &&
 		    xn_nft_spec_empty(&plan->nft))
-			xn_buf_printf(&b, "remove nftables table inet %s", XN_NFT_TABLE);
+			xn_buf_printf(&b, "remove the nftables tables named %s", XN_NFT_TABLE);
 		else
 			xn_step_describe(&plan->steps[i], &b);
 		xn_buf_printf(&b, "\n");
@@ -453,7 +457,7 @@ void xn_plan_print(const struct xn_plan *plan, FILE *f)
 	if (plan->nft_unknown)
 		xn_buf_printf(&b, "  (the nftables table could not be read without privileges; shown as if it had to be replaced)\n");
 	if (!xn_nft_spec_empty(&plan->nft)) {
-		xn_buf_printf(&b, "nftables table wanted:\n");
+		xn_buf_printf(&b, "nftables tables wanted:\n");
 		xn_nft_describe(&plan->nft, &b);
 	}
 	text = xn_buf_str(&b);
@@ -630,7 +634,7 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		return xn_sysctl_write(st->path, st->value);
 	}
 	case XN_STEP_NFT_INSTALL:
-		return xn_nft_install(&plan->nft, err);
+		return xn_nft_install(&plan->nft, plan->vifs, plan->n_vifs, err);
 	}
 	return -EINVAL;
 }

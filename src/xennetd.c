@@ -16,6 +16,7 @@
 #include "xennet/engine.h"
 #include "xennet/hotplug.h"
 #include "xennet/log.h"
+#include "xennet/nft.h"
 #include "xennet/status.h"
 #include "xn-config.h"
 
@@ -40,6 +41,21 @@ static void set_last_error(struct daemon *d, const char *msg)
 	d->last_error = msg ? strdup(msg) : NULL;
 }
 
+/* Apply p keeping the connected vifs' filter elements. */
+static int engine_apply(struct daemon *d, const struct xn_profile *p,
+			struct xn_buf *report, struct xn_buf *err)
+{
+	struct xn_nft_vif *vifs = NULL;
+	size_t n = 0;
+	int r;
+
+	if (d->hotplug && xn_hotplug_nft_vifs(d->hotplug, &vifs, &n) < 0)
+		return -ENOMEM;
+	r = xn_engine_apply(d->engine, p, vifs, n, report, err);
+	free(vifs);
+	return r;
+}
+
 /* Load, check and apply a profile. On a bad profile nothing changes; on a
  * kernel failure half way the previous profile is applied again. */
 static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
@@ -57,14 +73,14 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 		xn_diag_free(&diag);
 		return r;
 	}
-	r = xn_engine_apply(d->engine, p, &report, &err);
+	r = engine_apply(d, p, &report, &err);
 	if (r < 0) {
 		xn_buf_printf(out, "applying %s failed: %s\n", path, xn_buf_str(&err));
 		set_last_error(d, xn_buf_str(&err));
 		log_err("applying %s failed: %s", path, xn_buf_str(&err));
 		if (d->profile) {
 			struct xn_buf err2 = { 0 };
-			int r2 = xn_engine_apply(d->engine, d->profile, NULL, &err2);
+			int r2 = engine_apply(d, d->profile, NULL, &err2);
 			if (r2 < 0)
 				log_err("restoring %s failed too: %s", d->profile->path,
 					xn_buf_str(&err2));
@@ -266,7 +282,7 @@ static void resync(struct daemon *d)
 	d->resync = false;
 	if (!d->profile)
 		return;
-	r = xn_engine_apply(d->engine, d->profile, &report, &err);
+	r = engine_apply(d, d->profile, &report, &err);
 	if (r < 0) {
 		log_err("converging to %s: %s", d->profile->path, xn_buf_str(&err));
 		set_last_error(d, xn_buf_str(&err));
@@ -316,6 +332,7 @@ static void connect_xenstore(struct daemon *d)
 	xn_hotplug_set_profile(d->hotplug, d->profile);
 	log_info("connected to xenstore, watching backend/vif");
 	xn_hotplug_rescan(d->hotplug);
+	xn_hotplug_purge_vanished(d->hotplug);
 }
 
 static int on_signal(struct daemon *d, int sfd)

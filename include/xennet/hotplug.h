@@ -43,5 +43,12 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action,
 int xn_hotplug_timeout_ms(struct xn_hotplug *h);
 void xn_hotplug_on_timer(struct xn_hotplug *h);
 
+/* The anti-spoofing content of the connected vifs, for a table
+ * replacement to keep (free() the array). */
+struct xn_nft_vif;
+int xn_hotplug_nft_vifs(struct xn_hotplug *h, struct xn_nft_vif **ret, size_t *n);
+/* Remove filter elements of interfaces that are not connected vifs. */
+void xn_hotplug_purge_vanished(struct xn_hotplug *h);
+
 /* Each vif: domid/devid, name, mode, bridge or routes, addresses. */
 void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out);

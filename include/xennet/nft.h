@@ -8,9 +8,11 @@
 #include "xennet/addr.h"
 #include "xennet/util.h"
 
-/* xennet owns exactly one nftables table, "inet xennet", and never touches
- * another. Its rules are fixed; what varies lives in sets. The whole table
- * is installed as one atomic batch. */
+/* xennet owns the nftables tables named "xennet": "inet xennet" (NAT, and
+ * anti-spoofing of routed vifs) and "bridge xennet" (anti-spoofing of
+ * vifs that are bridge ports), and never touches another. Their rules are
+ * fixed; what varies (the vifs) lives in sets. Every change is one atomic
+ * batch. */
 
 #define XN_NFT_TABLE "xennet"
 
@@ -22,9 +24,22 @@ struct xn_nft_spec {
 	char nat_uplink[IFNAMSIZ];
 	struct xn_addr nat_networks[4]; /* IPv4 networks */
 	size_t n_nat_networks;
+	/* Anti-spoofing of vifs: on bridge ports, on routed vifs. */
+	bool antispoof_bridge;
+	bool antispoof_routed;
 };
 
 bool xn_nft_spec_empty(const struct xn_nft_spec *s);
+
+/* What anti-spoofing lets a vif send: frames from its MAC and packets from
+ * its addresses (networks); with no address, MAC-only. */
+struct xn_nft_vif {
+	char ifname[IFNAMSIZ];
+	bool routed; /* inet table (routed) or bridge table (port) */
+	uint8_t mac[6];
+	struct xn_addr ips[16];
+	size_t n_ips;
+};
 
 /* The canonical, human-readable description of the table the spec makes,
  * one line per object; also the input of the fingerprint. */
@@ -39,16 +54,27 @@ enum xn_nft_table_state {
 /* Compare the kernel's table with the spec. Needs CAP_NET_ADMIN. */
 int xn_nft_query(const struct xn_nft_spec *s, enum xn_nft_table_state *ret);
 
-/* Replace the table with the one the spec makes (or delete it if the spec
- * is empty), in one atomic batch. On failure the kernel keeps the old
- * table; err (if not NULL) names the object the kernel refused. */
-int xn_nft_install(const struct xn_nft_spec *s, struct xn_buf *err);
+/* Replace the tables with the ones the spec makes (deleting those it does
+ * not want) and fill the vif sets, in one atomic batch. On failure the
+ * kernel keeps the old tables; err (if not NULL) names the object the
+ * kernel refused. */
+int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_vif *vifs,
+		   size_t n_vifs, struct xn_buf *err);
+
+/* Add and/or remove one vif's elements, in one batch. */
+int xn_nft_vif_update(const struct xn_nft_vif *add, const struct xn_nft_vif *del,
+		      struct xn_buf *err);
+
+/* Remove the elements of every interface not in keep (vifs that vanished
+ * while the daemon was away). Returns how many interfaces were purged. */
+int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err);
 
 /* Rule counters of the table, for status. */
 struct xn_nft_rule_info {
+	char family[8]; /* "inet", "bridge" */
 	char chain[32];
 	char comment[128];
 	uint64_t packets, bytes;
 };
-/* Returns -ENOENT when there is no table. */
+/* All rules of xennet's tables; -ENOENT when there is none. */
 int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n);

@@ -48,7 +48,11 @@ struct xn_step {
 struct xn_plan {
 	struct xn_step *steps;
 	size_t n_steps;
-	struct xn_nft_spec nft; /* wanted table */
+	struct xn_nft_spec nft; /* wanted tables */
+	/* The vifs whose anti-spoofing elements a table replacement keeps
+	 * (borrowed from the caller). */
+	const struct xn_nft_vif *vifs;
+	size_t n_vifs;
 	bool nft_unknown; /* the table could not be read (no privilege) */
 };
 

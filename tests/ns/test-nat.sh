@@ -29,7 +29,7 @@ expect_eq "Dom0 keeps its uplink address" "$DOM0_IP" \
 	"$(ip -n "$DOM0" -j addr show dev eth0 | jq -r '.[0].addr_info[] | select(.family == "inet") | .local')"
 expect_eq "forwarding on" 1 "$(sysctl_in "$DOM0" net/ipv4/ip_forward)"
 rules=$(nft_json)
-expect_eq "one xennet table" 1 "$(jq '[.nftables[] | select(.table.name == "xennet")] | length' <<<"$rules")"
+expect_eq "one inet xennet table" 1 "$(jq '[.nftables[] | select(.table.name == "xennet" and .table.family == "inet")] | length' <<<"$rules")"
 expect "masquerade rule in postrouting" \
 	jq -e '[.nftables[] | select(.rule.chain == "postrouting") | .rule.expr[] | select(has("masquerade"))] | length == 1' <<<"$rules"
 expect_eq "guest network in the set" "10.0.0.0/24" \

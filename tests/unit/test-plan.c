@@ -142,16 +142,18 @@ static void test_examples(const char *dir)
 		    "bring xenbr0 up\n"
 		    "copy address 192.168.1.2/24 from eth0 to xenbr0\n"
 		    "move default route via 192.168.1.1 from eth0 to xenbr0\n"
-		    "remove address 192.168.1.2/24 from eth0\n");
+		    "remove address 192.168.1.2/24 from eth0\n"
+		    "replace the nftables tables named xennet (one atomic batch)\n");
 	expect_plan("routed on a fresh host", routed, &empty, XN_NFT_ABSENT,
 		    "set sysctl net/ipv4/ip_forward = 1 (now 0)\n"
-		    "set sysctl net/ipv4/conf/eth0/proxy_arp = 1 (now 0)\n");
+		    "set sysctl net/ipv4/conf/eth0/proxy_arp = 1 (now 0)\n"
+		    "replace the nftables tables named xennet (one atomic batch)\n");
 	expect_plan("nat on a fresh host", nat, &empty, XN_NFT_ABSENT,
 		    "create bridge xenbr0 (STP off, forward delay 0)\n"
 		    "bring xenbr0 up\n"
 		    "add address 10.0.0.1/24 to xenbr0\n"
 		    "set sysctl net/ipv4/ip_forward = 1 (now 0)\n"
-		    "replace nftables table inet xennet (one atomic batch)\n");
+		    "replace the nftables tables named xennet (one atomic batch)\n");
 
 	/* Applied already: nothing to do. A stale table is replaced. */
 	struct xn_ledger l = { 0 };
@@ -162,24 +164,24 @@ static void test_examples(const char *dir)
 	host_nat_applied();
 	expect_plan("nat applied twice", nat, &l, XN_NFT_CURRENT, "");
 	expect_plan("nat with a tampered table", nat, &l, XN_NFT_STALE,
-		    "replace nftables table inet xennet (one atomic batch)\n");
+		    "replace the nftables tables named xennet (one atomic batch)\n");
 
 	/* nat -> bridged: the gateway address and the sysctl are undone, the
 	 * bridge (wanted by both) stays, the table goes. */
-	expect_plan("nat then bridged", bridged, &l, XN_NFT_CURRENT,
+	expect_plan("nat then bridged", bridged, &l, XN_NFT_STALE,
 		    "remove address 10.0.0.1/24 from xenbr0\n"
 		    "restore sysctl net/ipv4/ip_forward to 0\n"
 		    "add eth0 to bridge xenbr0\n"
 		    "copy address 192.168.1.2/24 from eth0 to xenbr0\n"
 		    "move default route via 192.168.1.1 from eth0 to xenbr0\n"
 		    "remove address 192.168.1.2/24 from eth0\n"
-		    "replace nftables table inet xennet (one atomic batch)\n");
+		    "replace the nftables tables named xennet (one atomic batch)\n");
 	/* Nothing wanted: everything xennet made goes, nothing else. */
 	expect_plan("remove all", NULL, &l, XN_NFT_CURRENT,
 		    "remove address 10.0.0.1/24 from xenbr0\n"
 		    "remove bridge xenbr0\n"
 		    "restore sysctl net/ipv4/ip_forward to 0\n"
-		    "replace nftables table inet xennet (one atomic batch)\n");
+		    "replace the nftables tables named xennet (one atomic batch)\n");
 	/* A bridge xennet did not create is kept, even when unwanted. */
 	struct xn_ledger none = { 0 };
 	expect_plan("remove all with an empty ledger", NULL, &none, XN_NFT_ABSENT, "");
@@ -197,7 +199,7 @@ static void test_examples(const char *dir)
 	snap.n_links = 3;
 	addrs[0].ifindex = 3;
 	routes[0].ifindex = 3;
-	expect_plan("bridged applied twice", bridged, &moved, XN_NFT_ABSENT, "");
+	expect_plan("bridged applied twice", bridged, &moved, XN_NFT_CURRENT, "");
 	expect_plan("bridged then routed", routed, &moved, XN_NFT_ABSENT,
 		    "release eth0 from bridge xenbr0\n"
 		    "move address 192.168.1.2/24 back from xenbr0 to eth0\n"
@@ -205,7 +207,8 @@ static void test_examples(const char *dir)
 		    "remove address 192.168.1.2/24 from xenbr0\n"
 		    "remove bridge xenbr0\n"
 		    "set sysctl net/ipv4/ip_forward = 1 (now 0)\n"
-		    "set sysctl net/ipv4/conf/eth0/proxy_arp = 1 (now 0)\n");
+		    "set sysctl net/ipv4/conf/eth0/proxy_arp = 1 (now 0)\n"
+		    "replace the nftables tables named xennet (one atomic batch)\n");
 
 	xn_ledger_clear(&moved);
 	xn_ledger_clear(&l);
