@@ -28,6 +28,8 @@ enum vif_state {
 	VIF_WAITING, /* backend or device not there yet */
 	VIF_CONNECTED,
 	VIF_FAILED,
+	VIF_OFFLINE, /* taken down by an offline/remove request: stays down
+			until the next online/add request */
 };
 
 struct vif {
@@ -491,7 +493,7 @@ static void vif_try(struct xn_hotplug *h, struct vif *v)
 	struct xn_link l;
 	int r;
 
-	if (v->state == VIF_CONNECTED || !backend_online(h, v))
+	if (v->state == VIF_CONNECTED || v->state == VIF_OFFLINE || !backend_online(h, v))
 		return;
 	backend_dir(v, kr.dir, sizeof(kr.dir));
 	r = xn_vif_conf_read(v->domid, v->devid, read_key, &kr, &v->conf, &err);
@@ -542,7 +544,7 @@ static void vif_offline(struct xn_hotplug *h, struct vif *v)
 {
 	if (v->state == VIF_CONNECTED)
 		detach(h, v);
-	v->state = VIF_WAITING;
+	v->state = VIF_OFFLINE;
 }
 
 /* ---- events ---- */
@@ -667,7 +669,7 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 		*status = ENOMEM;
 		return 1;
 	}
-	if (v->state == VIF_FAILED)
+	if (v->state == VIF_FAILED || v->state == VIF_OFFLINE)
 		v->state = VIF_WAITING; /* a new request tries again */
 	vif_try(h, v);
 	if (v->state == VIF_CONNECTED) {
@@ -903,7 +905,8 @@ void xn_hotplug_purge_vanished(struct xn_hotplug *h)
 
 static const char *state_name(enum vif_state s)
 {
-	return s == VIF_CONNECTED ? "connected" : s == VIF_FAILED ? "error" : "waiting";
+	return s == VIF_CONNECTED ? "connected" : s == VIF_FAILED ? "error"
+	       : s == VIF_OFFLINE ? "offline" : "waiting";
 }
 
 void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)

@@ -571,6 +571,11 @@ int xn_nl_link_get(struct xn_nl *nl, const char *name, struct xn_link *ret)
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_link, &ctx);
 	r = nl_recvmsgs(nl->sk, cb);
 	nl_cb_put(cb);
+	/* libnl asked for an ACK too: read it, or the next request on this
+	 * socket would take it for its own answer. (An error reply comes
+	 * alone, without an ACK.) */
+	if (r >= 0)
+		r = nl_wait_for_ack(nl->sk);
 	if (ctx.err) {
 		free(s.links);
 		return ctx.err;

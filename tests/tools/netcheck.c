@@ -5,7 +5,9 @@
  *       saw), answers "echo:" + the message, exits 0; 1 on timeout.
  *   netcheck send tcp|udp ADDR PORT MESSAGE [TIMEOUT_S]
  *       Retries until the server answers (it may start later), prints the
- *       answer, exits 0 if it is "echo:" + MESSAGE, 1 otherwise. */
+ *       answer, exits 0 if it is "echo:" + MESSAGE, 1 otherwise.
+ *       NETCHECK_SRC=ADDR in the environment binds the source address
+ *       first (to send from an address that is not the default one). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -128,6 +130,18 @@ static int sendit(bool tcp, struct sockaddr_storage *ss, socklen_t len,
 	while (now() < deadline) {
 		int fd = socket(ss->ss_family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
 		ssize_t n = -1;
+		const char *src = getenv("NETCHECK_SRC");
+
+		if (src && *src) {
+			struct sockaddr_storage sa;
+			socklen_t salen;
+			if (parse(src, "0", &sa, &salen) < 0 ||
+			    bind(fd, (struct sockaddr *)&sa, salen) < 0) {
+				perror("netcheck: bind source");
+				close(fd);
+				return 2;
+			}
+		}
 
 		if (tcp) {
 			if (connect(fd, (struct sockaddr *)ss, len) == 0 &&
