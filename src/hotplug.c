@@ -44,6 +44,7 @@ struct vif {
 	struct xn_addr src; /* routed: Dom0's address used as source */
 	bool has_src;
 	bool filtered; /* its anti-spoofing elements are installed */
+	char uplink[IFNAMSIZ]; /* routed: where its neighbour proxies live */
 	char error[320];
 	struct waiter *waiters;
 };
@@ -372,13 +373,23 @@ static int attach_routed(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 		if (r < 0)
 			return fail(v, r, "proxy_arp on %s: %s", l->name, strerror(-r));
 	}
+	snprintf(v->uplink, sizeof(v->uplink), "%s", uplink);
 	for (size_t i = 0; i < v->conf.n_ips; i++) {
-		struct xn_route rt = host_route(v, l->ifindex, &v->conf.ips[i]);
+		const struct xn_addr *ip = &v->conf.ips[i];
+		struct xn_route rt = host_route(v, l->ifindex, ip);
 		char a[XN_ADDR_STRLEN];
 		r = xn_nl_route_replace(h->nl, &rt);
 		if (r < 0)
 			return fail(v, r, "route to %s through %s: %s",
-				    xn_addr_format(&v->conf.ips[i], true, a), l->name, strerror(-r));
+				    xn_addr_format(ip, true, a), l->name, strerror(-r));
+		/* The LAN finds an IPv6 guest by neighbour discovery on the
+		 * uplink: Dom0 answers for it (proxy_ndp). */
+		if (ip->family == AF_INET6 && ip->prefixlen == 128) {
+			r = xn_nl_neigh_proxy_add(h->nl, up.ifindex, ip);
+			if (r < 0)
+				return fail(v, r, "neighbour proxy for %s on %s: %s",
+					    xn_addr_format(ip, false, a), uplink, strerror(-r));
+		}
 	}
 	return 0;
 }
@@ -450,6 +461,17 @@ static void detach(struct xn_hotplug *h, struct vif *v)
 	struct xn_link l;
 
 	remove_filter(h, v);
+	if (v->mode == XN_MODE_ROUTED && !v->uplink[0]) /* adopted after a restart */
+		snprintf(v->uplink, sizeof(v->uplink), "%s",
+			 v->conf.gatewaydev[0] ? v->conf.gatewaydev
+			 : h->profile ? h->profile->routed_uplink : "");
+	if (v->mode == XN_MODE_ROUTED && v->uplink[0]) {
+		struct xn_link up;
+		if (xn_nl_link_get(h->nl, v->uplink, &up) >= 0)
+			for (size_t i = 0; i < v->conf.n_ips; i++)
+				if (v->conf.ips[i].family == AF_INET6)
+					xn_nl_neigh_proxy_del(h->nl, up.ifindex, &v->conf.ips[i]);
+	}
 	if (find_device(h, v, &l) < 0)
 		return; /* the device went, and its routes and port with it */
 	if (v->mode == XN_MODE_ROUTED) {

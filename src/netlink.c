@@ -15,6 +15,7 @@
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 #include <stdlib.h>
 #include <string.h>
@@ -755,6 +756,45 @@ int xn_nl_route_del(struct xn_nl *nl, const struct xn_route *x)
 	r = rtnl_route_delete(nl->sk, rt, 0);
 	rtnl_route_put(rt);
 	return nl_result(nl, r);
+}
+
+/* ---- neighbour proxies ---- */
+
+static int neigh_proxy(struct xn_nl *nl, int ifindex, const struct xn_addr *a, bool add)
+{
+	struct rtnl_neigh *n = rtnl_neigh_alloc();
+	struct nl_addr *dst = nl_addr_from(a, false);
+	int r;
+
+	if (!n || !dst) {
+		rtnl_neigh_put(n);
+		nl_addr_put(dst);
+		return -ENOMEM;
+	}
+	rtnl_neigh_set_family(n, a->family);
+	rtnl_neigh_set_ifindex(n, ifindex);
+	rtnl_neigh_set_flags(n, NTF_PROXY);
+	r = rtnl_neigh_set_dst(n, dst);
+	nl_addr_put(dst);
+	if (r < 0) {
+		rtnl_neigh_put(n);
+		return -nle_to_errno(r);
+	}
+	nl->last_errno = 0;
+	r = add ? rtnl_neigh_add(nl->sk, n, NLM_F_CREATE | NLM_F_REPLACE)
+		: rtnl_neigh_delete(nl->sk, n, 0);
+	rtnl_neigh_put(n);
+	return nl_result(nl, r);
+}
+
+int xn_nl_neigh_proxy_add(struct xn_nl *nl, int ifindex, const struct xn_addr *a)
+{
+	return neigh_proxy(nl, ifindex, a, true);
+}
+
+int xn_nl_neigh_proxy_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a)
+{
+	return neigh_proxy(nl, ifindex, a, false);
 }
 
 /* ---- events ---- */

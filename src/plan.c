@@ -45,6 +45,15 @@ size_t xn_plan_sysctls(const struct xn_profile *p,
 	    xn_sysctl_if_path("ipv4", p->routed_uplink, "proxy_arp", out[n].path,
 			      sizeof(out[n].path)) == 0)
 		out[n++].value = "1";
+	/* Routed guests with IPv6 addresses: forwarding, and proxy NDP on
+	 * the uplink for the neighbour proxies each vif adds. */
+	if (p->mode == XN_MODE_ROUTED) {
+		snprintf(out[n].path, sizeof(out[n].path), "net/ipv6/conf/all/forwarding");
+		out[n++].value = "1";
+		if (xn_sysctl_if_path("ipv6", p->routed_uplink, "proxy_ndp", out[n].path,
+				      sizeof(out[n].path)) == 0)
+			out[n++].value = "1";
+	}
 	return n;
 }
 

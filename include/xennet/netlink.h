@@ -102,6 +102,11 @@ int xn_nl_addr_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a);
 int xn_nl_route_replace(struct xn_nl *nl, const struct xn_route *r);
 int xn_nl_route_del(struct xn_nl *nl, const struct xn_route *r);
 
+/* Proxy neighbour entries (ip neigh add proxy ADDR dev DEV): the uplink
+ * answers neighbour solicitations for a routed guest's IPv6 address. */
+int xn_nl_neigh_proxy_add(struct xn_nl *nl, int ifindex, const struct xn_addr *a);
+int xn_nl_neigh_proxy_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a);
+
 /* A second socket subscribed to link events (RTNLGRP_LINK), for the
  * event loop: poll its fd, then xn_nl_events_drain() calls fn for each
  * event. -ENOBUFS from drain means events were lost: resynchronise. */

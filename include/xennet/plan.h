@@ -57,7 +57,7 @@ struct xn_plan {
 };
 
 /* The sysctls a profile wants, with their values. */
-#define XN_MAX_WANTED_SYSCTLS 2
+#define XN_MAX_WANTED_SYSCTLS 4
 struct xn_wanted_sysctl {
 	char path[128];
 	const char *value;

@@ -78,6 +78,8 @@ new_ns() {
 	ip netns add "$1"
 	NAMESPACES+=("$1")
 	ip -n "$1" link set lo up
+	# No duplicate address detection delay for the test's IPv6 addresses.
+	ip netns exec "$1" sh -c 'echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad'
 }
 
 in_ns() {

@@ -62,6 +62,15 @@ expect_eq "web0 mtu from the backend key" 1400 "$(ip -n "$DOM0" -j link show web
 expect_eq "frontend mtu written by domid/devid, not vifname" 1400 "$(xs_read /local/domain/3/device/vif/0/mtu)"
 ip -n "$(guest 3)" link set eth0 mtu 1400
 expect "guest 3 (MAC-only filter) reaches the LAN" ping_from "$(guest 3)" "$LAN_IP"
+# Removing the backend directory (the domain was destroyed) undoes it too.
+libxl_destroy_vif 3 0
+for _ in $(seq 50); do
+	[ "$(ip -n "$DOM0" -j link show web0 | jq -r '.[0].master')" = null ] && break
+	sleep 0.1
+done
+expect_eq "backend gone: web0 released" null "$(ip -n "$DOM0" -j link show web0 | jq -r '.[0].master')"
+expect_eq "backend gone: its filter elements too" 0 \
+	"$(nft_json | jq '[.nftables[] | select(.set.family == "bridge") | .set.elem[]? | tostring | select(test("web0"))] | length')"
 # A second vif asking for a name that is taken.
 make_guest 4 192.168.50.14/24
 libxl_add_vif 4 0 bridge=xenbr0 "mac=$(mac_of "$(guest 4)" eth0)" vifname=web0 script="$VIF_XENNET"

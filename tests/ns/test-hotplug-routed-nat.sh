@@ -17,14 +17,31 @@ mode = routed
 uplink = eth0
 CONF
 start_daemon "$T/routed.conf"
+expect_eq "routed: IPv6 forwarding on" 1 "$(sysctl_in "$DOM0" net/ipv6/conf/all/forwarding)"
+expect_eq "routed: proxy NDP on the uplink" 1 "$(sysctl_in "$DOM0" net/ipv6/conf/eth0/proxy_ndp)"
+ip -n "$LAN" addr add fd00:50::1/64 dev eth0
+ip -n "$DOM0" addr add fd00:50::2/64 dev eth0
 make_guest 1 192.168.50.21/24 "$DOM0_IP"
-libxl_add_vif 1 0 "mac=$(mac_of "$(guest 1)" eth0)" ip=192.168.50.21 script="$VIF_XENNET"
+ip -n "$(guest 1)" addr add fd00:50::21/128 dev eth0
+libxl_add_vif 1 0 "mac=$(mac_of "$(guest 1)" eth0)" "ip=192.168.50.21 fd00:50::21" script="$VIF_XENNET"
 expect "routed: online exits 0" run_hotplug "$VIF_XENNET" online 1 0
 expect_eq "routed: hotplug-status connected" connected "$(xs_read backend/vif/1/0/hotplug-status)"
 route=$(ip -n "$DOM0" -j route show 192.168.50.21)
 expect_eq "routed: host route through vif1.0 from Dom0's address" "vif1.0 $DOM0_IP" \
 	"$(jq -r '.[0] | "\(.dev) \(.prefsrc)"' <<<"$route")"
 expect_eq "routed: proxy_arp on the vif" 1 "$(sysctl_in "$DOM0" net/ipv4/conf/vif1.0/proxy_arp)"
+expect_eq "routed: IPv6 host route through vif1.0" vif1.0 \
+	"$(ip -n "$DOM0" -j -6 route show fd00:50::21 | jq -r '.[0].dev')"
+expect_eq "routed: neighbour proxy on the uplink" eth0 \
+	"$(ip -n "$DOM0" -j -6 neigh show proxy | jq -r '.[] | select(.dst == "fd00:50::21") | .dev')"
+# The guest routes IPv6 through Dom0's link-local address on its vif.
+for _ in $(seq 50); do
+	ll=$(ip -n "$DOM0" -j -6 addr show dev vif1.0 scope link | jq -r '.[0].addr_info[0].local // empty')
+	[ -n "$ll" ] && break
+	sleep 0.1
+done
+ip -n "$(guest 1)" -6 route add default via "$ll" dev eth0
+expect "routed: the LAN reaches the guest over IPv6" ping_from "$LAN" fd00:50::21
 expect "routed: the LAN reaches the guest" ping_from "$LAN" 192.168.50.21
 src=$(exchange tcp "$LAN" "$(guest 1)" 192.168.50.21 7501) || fail "routed TCP LAN -> guest"
 expect_eq "routed: the guest sees the LAN's address" "$LAN_IP" "$src"
@@ -41,6 +58,8 @@ libxl_remove_vif 1 0
 expect "routed: offline exits 0" run_hotplug "$VIF_XENNET" offline 1 0
 expect_eq "routed: host route removed" "" "$(ip -n "$DOM0" -j route show 192.168.50.21 | jq -r '.[0].dev // empty')"
 expect_not "routed: the LAN no longer reaches the guest" in_ns "$LAN" ping -c 1 -W 1 -q 192.168.50.21
+expect_eq "routed: the neighbour proxy is gone" "" \
+	"$(ip -n "$DOM0" -j -6 neigh show proxy | jq -r '.[] | select(.dst == "fd00:50::21") | .dev')"
 stop_daemon
 
 # ---- nat ----

@@ -147,6 +147,8 @@ static void test_examples(const char *dir)
 	expect_plan("routed on a fresh host", routed, &empty, XN_NFT_ABSENT,
 		    "set sysctl net/ipv4/ip_forward = 1 (now 0)\n"
 		    "set sysctl net/ipv4/conf/eth0/proxy_arp = 1 (now 0)\n"
+		    "set sysctl net/ipv6/conf/all/forwarding = 1 (now ?)\n"
+		    "set sysctl net/ipv6/conf/eth0/proxy_ndp = 1 (now ?)\n"
 		    "replace the nftables tables named xennet (one atomic batch)\n");
 	expect_plan("nat on a fresh host", nat, &empty, XN_NFT_ABSENT,
 		    "create bridge xenbr0 (STP off, forward delay 0)\n"
@@ -208,6 +210,8 @@ static void test_examples(const char *dir)
 		    "remove bridge xenbr0\n"
 		    "set sysctl net/ipv4/ip_forward = 1 (now 0)\n"
 		    "set sysctl net/ipv4/conf/eth0/proxy_arp = 1 (now 0)\n"
+		    "set sysctl net/ipv6/conf/all/forwarding = 1 (now ?)\n"
+		    "set sysctl net/ipv6/conf/eth0/proxy_ndp = 1 (now ?)\n"
 		    "replace the nftables tables named xennet (one atomic batch)\n");
 
 	xn_ledger_clear(&moved);

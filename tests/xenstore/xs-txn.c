@@ -23,6 +23,7 @@
 #define MAX_PERMS 16
 
 struct op {
+	char *line;		/* owns the strings below */
 	char kind;		/* 'm', 'r', 'w', 'c' */
 	char *path;
 	char *value;		/* write: the value; chmod: the perms */
@@ -151,24 +152,34 @@ int main(void)
 			continue;
 		if (nops == MAX_OPS) {
 			fprintf(stderr, "xs-txn: too many operations\n");
+			free(line);
+			while (nops)
+				free(ops[--nops].line);
 			return 2;
 		}
 		if (parse_line(line, &ops[nops]) < 0) {
 			fprintf(stderr, "xs-txn: bad line %u\n", nops + 1);
+			free(line);
+			while (nops)
+				free(ops[--nops].line);
 			return 2;
 		}
-		nops++;
-		line = NULL;	/* ops point into it */
+		ops[nops++].line = line;
+		line = NULL;	/* now owned by the op */
 		cap = 0;
 	}
+	free(line);
 	h = xs_open(0);
 	if (!h) {
 		perror("xs-txn: xs_open");
-		return 1;
+		rc = EIO;
+	} else {
+		for (attempt = 0; rc == EAGAIN && attempt < 100; attempt++)
+			rc = run(h, ops, nops);
+		xs_close(h);
 	}
-	for (attempt = 0; rc == EAGAIN && attempt < 100; attempt++)
-		rc = run(h, ops, nops);
-	xs_close(h);
+	while (nops)
+		free(ops[--nops].line);
 	if (rc) {
 		fprintf(stderr, "xs-txn: transaction failed: %s\n", strerror(rc));
 		return 1;
