@@ -9,6 +9,8 @@
  *   write  PATH  VALUE          (VALUE may be empty or contain spaces)
  *   chmod  PATH  PERM [PERM...] (as xenstore-chmod: n0 r5 w3 b7; the
  *                                first one names the owner)
+ *   cleanup PATH                libxl__xs_path_cleanup: rm PATH, then its
+ *                                parents while they are empty
  * The transaction is retried on EAGAIN, like libxl's. Honours
  * XENSTORED_PATH like every libxenstore client. Exit 0 on success.
  */
@@ -24,7 +26,7 @@
 
 struct op {
 	char *line;		/* owns the strings below */
-	char kind;		/* 'm', 'r', 'w', 'c' */
+	char kind;		/* 'm', 'r', 'w', 'c', 'x' */
 	char *path;
 	char *value;		/* write: the value; chmod: the perms */
 };
@@ -78,9 +80,40 @@ static int parse_line(char *line, struct op *op)
 		op->kind = 'w';
 	else if (!strcmp(line, "chmod") && op->value)
 		op->kind = 'c';
+	else if (!strcmp(line, "cleanup") && !op->value)
+		op->kind = 'x';
 	else
 		return -1;
 	return 0;
+}
+
+/* libxl__xs_path_cleanup: remove PATH (a missing PATH is not an error,
+ * but then nothing else is removed), then each parent while it has no
+ * children left. */
+static bool path_cleanup(struct xs_handle *h, xs_transaction_t t,
+			 const char *path)
+{
+	char buf[XENSTORE_ABS_PATH_MAX + 1];
+	char *last;
+
+	if (!xs_rm(h, t, path))
+		return errno == ENOENT;
+	snprintf(buf, sizeof(buf), "%s", path);
+	while ((last = strrchr(buf, '/')) != NULL) {
+		unsigned int n = 0;
+		char **dir;
+
+		*last = 0;
+		if (!*buf)
+			break;
+		dir = xs_directory(h, t, buf, &n);
+		free(dir);
+		if (!dir || n)
+			break;
+		if (!xs_rm(h, t, buf))
+			return false;
+	}
+	return true;
 }
 
 /* 0: committed, EAGAIN: retry, other: error (errno value). */
@@ -109,6 +142,9 @@ static int run(struct xs_handle *h, struct op *ops, unsigned int nops)
 		case 'w':
 			ok = xs_write(h, t, op->path, op->value, strlen(op->value));
 			break;
+		case 'x':
+			ok = path_cleanup(h, t, op->path);
+			break;
 		default:
 			snprintf(spec, sizeof(spec), "%s", op->value);
 			if (parse_perms(spec, perms, &nperms) < 0) {
@@ -124,7 +160,8 @@ static int run(struct xs_handle *h, struct op *ops, unsigned int nops)
 
 			fprintf(stderr, "xs-txn: %s %s: %s\n",
 				op->kind == 'm' ? "mkdir" : op->kind == 'r' ? "rm" :
-				op->kind == 'w' ? "write" : "chmod",
+				op->kind == 'w' ? "write" : op->kind == 'x' ? "cleanup" :
+				"chmod",
 				op->path, strerror(err));
 			xs_transaction_end(h, t, true);
 			return err ? err : EIO;
