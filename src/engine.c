@@ -87,7 +87,7 @@ int xn_engine_plan(struct xn_engine *e, const struct xn_profile *profile,
 }
 
 int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
-		    const struct xn_nft_vif *vifs, size_t n_vifs,
+		    const struct xn_nft_dynamic *dyn,
 		    struct xn_buf *report, struct xn_buf *err)
 {
 	struct xn_plan plan;
@@ -97,8 +97,7 @@ int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
 	r = xn_engine_plan(e, profile, &plan, err);
 	if (r < 0)
 		return r;
-	plan.vifs = vifs;
-	plan.n_vifs = n_vifs;
+	plan.dyn = dyn;
 	r = xn_plan_apply(e->nl, &plan, &e->ledger, &done, err);
 	if (report) {
 		for (size_t i = 0; i < done; i++) {

@@ -116,7 +116,18 @@ static void describe_table(const struct xn_nft_spec *s, uint16_t family,
 				      xn_addr_format(&n, true, a));
 		}
 		xn_buf_printf(out, " } }\n");
+		xn_buf_printf(out, "  map map_dnat { type ipv4_addr : ipv4_addr }\n"
+				   "  map map_snat { type ipv4_addr : ipv4_addr }\n"
+				   "  map fwd_dnat { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }\n");
+		for (int out_chain = 0; out_chain < 2; out_chain++)
+			xn_buf_printf(out, "  chain %s { type nat hook %s priority dstnat }\n"
+					   "    dnat ip to ip daddr . meta l4proto . th dport map @fwd_dnat counter\n"
+					   "    dnat ip to ip daddr map @map_dnat counter\n",
+				      out_chain ? "dnat_output" : "dnat_prerouting",
+				      out_chain ? "output" : "prerouting");
 		xn_buf_printf(out, "  chain postrouting { type nat hook postrouting priority srcnat }\n"
+				   "    ct status dnat ip saddr @nat_networks ip daddr @nat_networks counter masquerade\n"
+				   "    oifname @nat_uplinks snat ip to ip saddr map @map_snat counter\n"
 				   "    oifname @nat_uplinks ip saddr @nat_networks ip daddr != @nat_networks counter masquerade\n");
 		xn_buf_printf(out, "  chain forward { type filter hook forward priority filter; policy accept }\n"
 				   "    ct state established,related counter accept\n"
@@ -181,6 +192,14 @@ static struct nftnl_expr *expr_meta(uint32_t key)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
 	}
+	return e;
+}
+
+static struct nftnl_expr *expr_meta_reg(uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = expr_meta(key);
+	if (e)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
 	return e;
 }
 
@@ -257,6 +276,29 @@ static int add_match_ipv4(struct nftnl_rule *r)
 
 	int ret = add_expr(r, expr_meta(NFT_META_NFPROTO));
 	return ret < 0 ? ret : add_expr(r, expr_cmp(NFT_CMP_EQ, &proto, 1));
+}
+
+static struct nftnl_expr *expr_lookup_map(const char *set, uint32_t set_id)
+{
+	struct nftnl_expr *e = expr_lookup(set, set_id, false);
+	if (e)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
+	return e;
+}
+
+/* nat to the address in reg 1 (and the port in reg 9, the second 32-bit
+ * word, when with_port). */
+static struct nftnl_expr *expr_nat(uint32_t type, bool with_port)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("nat");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, type);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+		if (with_port)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_01);
+	}
+	return e;
 }
 
 static int add_jump(struct nftnl_rule *r, const char *chain)
@@ -400,6 +442,8 @@ struct elem {
 	uint32_t len;
 	const void *key_end; /* concatenated ranges: the last key, inclusive */
 	bool interval_end;
+	const void *data; /* maps */
+	uint32_t dlen;
 };
 
 struct set_def {
@@ -409,22 +453,44 @@ struct set_def {
 	uint32_t flags;
 	uint8_t fields[2]; /* concatenation field lengths, in bytes */
 	bool host_order; /* how nft(8) should print the key */
+	uint32_t data_type, data_len; /* maps */
 };
 
 #define CONCAT_TYPE(a, b) (((uint32_t)(a) << 6) | (uint32_t)(b))
 
-static const struct set_def SET_NAT_UPLINKS = { "nat_uplinks", NFT_TYPE_IFNAME, IFNAMSIZ, 0, { 0 }, true };
-static const struct set_def SET_NAT_NETWORKS = { "nat_networks", NFT_TYPE_IPADDR, 4, NFT_SET_INTERVAL, { 0 }, false };
-static const struct set_def SET_AS_PORTS = { "as_ports", NFT_TYPE_IFNAME, IFNAMSIZ, 0, { 0 }, true };
-static const struct set_def SET_AS_IPLESS = { "as_ipless", NFT_TYPE_IFNAME, IFNAMSIZ, 0, { 0 }, true };
-static const struct set_def SET_AS_MAC = { "as_mac", CONCAT_TYPE(NFT_TYPE_IFNAME, NFT_TYPE_ETHERADDR),
-					   IFNAMSIZ + 8, 0, { 0 } /* a hash: no field lengths */, false };
-static const struct set_def SET_AS_IP4 = { "as_ip4", CONCAT_TYPE(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR),
-					   IFNAMSIZ + 4, NFT_SET_INTERVAL | NFT_SET_CONCAT,
-					   { IFNAMSIZ, 4 }, false };
-static const struct set_def SET_AS_IP6 = { "as_ip6", CONCAT_TYPE(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR),
-					   IFNAMSIZ + 16, NFT_SET_INTERVAL | NFT_SET_CONCAT,
-					   { IFNAMSIZ, 16 }, false };
+static const struct set_def SET_NAT_UPLINKS = {
+	.name = "nat_uplinks", .type = NFT_TYPE_IFNAME, .keylen = IFNAMSIZ, .host_order = true };
+static const struct set_def SET_NAT_NETWORKS = {
+	.name = "nat_networks", .type = NFT_TYPE_IPADDR, .keylen = 4, .flags = NFT_SET_INTERVAL };
+#define NFT_TYPE_INET_PROTOCOL 12
+#define NFT_TYPE_INET_SERVICE 13
+static const struct set_def MAP_DNAT = {
+	.name = "map_dnat", .type = NFT_TYPE_IPADDR, .keylen = 4, .flags = NFT_SET_MAP,
+	.data_type = NFT_TYPE_IPADDR, .data_len = 4 };
+static const struct set_def MAP_SNAT = {
+	.name = "map_snat", .type = NFT_TYPE_IPADDR, .keylen = 4, .flags = NFT_SET_MAP,
+	.data_type = NFT_TYPE_IPADDR, .data_len = 4 };
+static const struct set_def MAP_FWD = {
+	.name = "fwd_dnat",
+	.type = CONCAT_TYPE(CONCAT_TYPE(NFT_TYPE_IPADDR, NFT_TYPE_INET_PROTOCOL), NFT_TYPE_INET_SERVICE),
+	.keylen = 12, .flags = NFT_SET_MAP,
+	.data_type = CONCAT_TYPE(NFT_TYPE_IPADDR, NFT_TYPE_INET_SERVICE), .data_len = 8 };
+static const struct set_def SET_AS_PORTS = {
+	.name = "as_ports", .type = NFT_TYPE_IFNAME, .keylen = IFNAMSIZ, .host_order = true };
+static const struct set_def SET_AS_IPLESS = {
+	.name = "as_ipless", .type = NFT_TYPE_IFNAME, .keylen = IFNAMSIZ, .host_order = true };
+/* A hash: no concatenation field lengths (those are for intervals). */
+static const struct set_def SET_AS_MAC = {
+	.name = "as_mac", .type = CONCAT_TYPE(NFT_TYPE_IFNAME, NFT_TYPE_ETHERADDR),
+	.keylen = IFNAMSIZ + 8 };
+static const struct set_def SET_AS_IP4 = {
+	.name = "as_ip4", .type = CONCAT_TYPE(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR),
+	.keylen = IFNAMSIZ + 4, .flags = NFT_SET_INTERVAL | NFT_SET_CONCAT,
+	.fields = { IFNAMSIZ, 4 } };
+static const struct set_def SET_AS_IP6 = {
+	.name = "as_ip6", .type = CONCAT_TYPE(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR),
+	.keylen = IFNAMSIZ + 16, .flags = NFT_SET_INTERVAL | NFT_SET_CONCAT,
+	.fields = { IFNAMSIZ, 16 } };
 
 static struct nftnl_set *set_new(struct batch *bt, const struct set_def *d)
 {
@@ -440,38 +506,45 @@ static struct nftnl_set *set_new(struct batch *bt, const struct set_def *d)
 	return s;
 }
 
-/* One message adding (or deleting) elements of a set. */
+/* Messages adding (or deleting) elements of a set: at most 64 elements a
+ * message, so that each fits a batch page (10,000 mappings are ~160
+ * messages in the same transaction). */
+#define ELEMS_PER_MSG 64
+
 static void batch_elems(struct batch *bt, const struct set_def *d, bool add,
 			const struct elem *elems, size_t n)
 {
-	struct nftnl_set *s;
+	for (size_t first = 0; first < n; first += ELEMS_PER_MSG) {
+		size_t last = first + ELEMS_PER_MSG < n ? first + ELEMS_PER_MSG : n;
+		struct nftnl_set *s = set_new(bt, d);
 
-	if (n == 0)
-		return;
-	s = set_new(bt, d);
-	if (!s)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		struct nftnl_set_elem *e = nftnl_set_elem_alloc();
-		if (!e) {
-			bt->err = -ENOMEM;
-			break;
+		if (!s)
+			return;
+		for (size_t i = first; i < last; i++) {
+			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+			if (!e) {
+				bt->err = -ENOMEM;
+				break;
+			}
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key, elems[i].len);
+			if (elems[i].key_end)
+				nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, elems[i].key_end,
+						   elems[i].len);
+			if (elems[i].data && add)
+				nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, elems[i].data,
+						   elems[i].dlen);
+			if (elems[i].interval_end)
+				nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS,
+						       NFT_SET_ELEM_INTERVAL_END);
+			nftnl_set_elem_add(s, e);
 		}
-		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key, elems[i].len);
-		if (elems[i].key_end)
-			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, elems[i].key_end,
-					   elems[i].len);
-		if (elems[i].interval_end)
-			nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS,
-					       NFT_SET_ELEM_INTERVAL_END);
-		nftnl_set_elem_add(s, e);
+		nftnl_set_elems_nlmsg_build_payload(
+			batch_hdr(bt, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+				  add ? NLM_F_CREATE : 0, d->name),
+			s);
+		batch_next(bt);
+		nftnl_set_free(s);
 	}
-	nftnl_set_elems_nlmsg_build_payload(
-		batch_hdr(bt, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
-			  add ? NLM_F_CREATE : 0, d->name),
-		s);
-	batch_next(bt);
-	nftnl_set_free(s);
 }
 
 /* A set and its elements; returns the set id for lookups in this batch. */
@@ -488,6 +561,10 @@ static uint32_t batch_set(struct batch *bt, const struct set_def *d,
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->type);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->keylen);
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, d->flags);
+	if (d->flags & NFT_SET_MAP) {
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, d->data_type);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, d->data_len);
+	}
 	if (d->fields[0])
 		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, d->fields, 2);
 	u = nftnl_udata_buf_alloc(64);
@@ -552,7 +629,7 @@ static void batch_rule(struct batch *bt, struct nftnl_rule *r, int built,
 static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 {
 	char ifname[IFNAMSIZ] = { 0 };
-	struct elem ifelem = { ifname, IFNAMSIZ, NULL, false };
+	struct elem ifelem = { .key = ifname, .len = IFNAMSIZ };
 	struct elem nets[1 + 2 * XN_ARRAY_SIZE(s->nat_networks)];
 	uint32_t starts[XN_ARRAY_SIZE(s->nat_networks)];
 	uint32_t ends[XN_ARRAY_SIZE(s->nat_networks)];
@@ -574,19 +651,95 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 
 		starts[i] = net.v4.s_addr;
 		if (i == 0 && starts[i] != 0)
-			nets[n++] = (struct elem){ &zero, 4, NULL, true };
-		nets[n++] = (struct elem){ &starts[i], 4, NULL, false };
+			nets[n++] = (struct elem){ .key = &zero, .len = 4, .interval_end = true };
+		nets[n++] = (struct elem){ .key = &starts[i], .len = 4 };
 		if (end <= UINT32_MAX) {
 			ends[i] = htonl((uint32_t)end);
-			nets[n++] = (struct elem){ &ends[i], 4, NULL, true };
+			nets[n++] = (struct elem){ .key = &ends[i], .len = 4, .interval_end = true };
 		}
 	}
 	net_id = batch_set(bt, &SET_NAT_NETWORKS, nets, n);
 
+	uint32_t dnat_id = batch_set(bt, &MAP_DNAT, NULL, 0);
+	uint32_t snat_id = batch_set(bt, &MAP_SNAT, NULL, 0);
+	uint32_t fwd_id = batch_set(bt, &MAP_FWD, NULL, 0);
+
+	batch_chain(bt, "dnat_prerouting", "nat", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST);
+	batch_chain(bt, "dnat_output", "nat", NF_INET_LOCAL_OUT, NF_IP_PRI_NAT_DST);
 	batch_chain(bt, "postrouting", "nat", NF_INET_POST_ROUTING,
 		    NF_IP_PRI_NAT_SRC);
 	batch_chain(bt, "forward", "filter", NF_INET_FORWARD,
 		    NF_IP_PRI_FILTER);
+
+	/* Public addresses: port forwards first, then 1:1 mappings; in
+	 * prerouting for the LAN and other guests, in output for Dom0. */
+	for (int out_chain = 0; out_chain < 2; out_chain++) {
+		const char *chain = out_chain ? "dnat_output" : "dnat_prerouting";
+
+		r = rule_new(NFPROTO_INET, chain, "xennet: port forwards to guests");
+		ret = r ? add_match_ipv4(r) : -ENOMEM;
+		if (ret >= 0)
+			ret = add_expr(r, expr_payload_nh(16, 4));
+		if (ret >= 0)
+			ret = add_expr(r, expr_meta_reg(NFT_META_L4PROTO, NFT_REG32_01));
+		if (ret >= 0)
+			ret = add_expr(r, expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_02));
+		if (ret >= 0)
+			ret = add_expr(r, expr_lookup_map(MAP_FWD.name, fwd_id));
+		if (ret >= 0)
+			ret = add_expr(r, nftnl_expr_alloc("counter"));
+		if (ret >= 0)
+			ret = add_expr(r, expr_nat(NFT_NAT_DNAT, true));
+		batch_rule(bt, r, ret, "port forward rule");
+
+		r = rule_new(NFPROTO_INET, chain, "xennet: public addresses mapped 1:1 to guests");
+		ret = r ? add_match_ipv4(r) : -ENOMEM;
+		if (ret >= 0)
+			ret = add_expr(r, expr_payload_nh(16, 4));
+		if (ret >= 0)
+			ret = add_expr(r, expr_lookup_map(MAP_DNAT.name, dnat_id));
+		if (ret >= 0)
+			ret = add_expr(r, nftnl_expr_alloc("counter"));
+		if (ret >= 0)
+			ret = add_expr(r, expr_nat(NFT_NAT_DNAT, false));
+		batch_rule(bt, r, ret, "1:1 DNAT rule");
+	}
+
+	/* Hairpin: a guest reaching another through its public address is
+	 * answered through Dom0, not directly on the bridge. */
+	r = rule_new(NFPROTO_INET, "postrouting", "xennet: hairpin to public addresses");
+	ret = r ? add_match_ipv4(r) : -ENOMEM;
+	if (ret >= 0)
+		ret = add_ct_bits(r, NFT_CT_STATUS, IPS_DST_NAT);
+	if (ret >= 0)
+		ret = add_expr(r, expr_payload_nh(12, 4));
+	if (ret >= 0)
+		ret = add_expr(r, expr_lookup("nat_networks", net_id, false));
+	if (ret >= 0)
+		ret = add_expr(r, expr_payload_nh(16, 4));
+	if (ret >= 0)
+		ret = add_expr(r, expr_lookup("nat_networks", net_id, false));
+	if (ret >= 0)
+		ret = add_expr(r, nftnl_expr_alloc("counter"));
+	if (ret >= 0)
+		ret = add_expr(r, nftnl_expr_alloc("masq"));
+	batch_rule(bt, r, ret, "hairpin rule");
+
+	r = rule_new(NFPROTO_INET, "postrouting", "xennet: mapped guests leave with their public address");
+	ret = r ? add_match_ipv4(r) : -ENOMEM;
+	if (ret >= 0)
+		ret = add_expr(r, expr_meta(NFT_META_OIFNAME));
+	if (ret >= 0)
+		ret = add_expr(r, expr_lookup("nat_uplinks", up_id, false));
+	if (ret >= 0)
+		ret = add_expr(r, expr_payload_nh(12, 4));
+	if (ret >= 0)
+		ret = add_expr(r, expr_lookup_map(MAP_SNAT.name, snat_id));
+	if (ret >= 0)
+		ret = add_expr(r, nftnl_expr_alloc("counter"));
+	if (ret >= 0)
+		ret = add_expr(r, expr_nat(NFT_NAT_SNAT, false));
+	batch_rule(bt, r, ret, "1:1 SNAT rule");
 
 	r = rule_new(NFPROTO_INET, "postrouting", "xennet: masquerade guest networks");
 	ret = r ? add_match_ipv4(r) : -ENOMEM;
@@ -675,9 +828,9 @@ static void vif_keys(const struct xn_nft_vif *v, struct vif_keys *k)
 		for (size_t bit = net.prefixlen; bit < len * 8; bit++)
 			hi[IFNAMSIZ + bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
 		if (net.family == AF_INET)
-			k->e4[k->n4++] = (struct elem){ lo, IFNAMSIZ + 4, hi, false };
+			k->e4[k->n4++] = (struct elem){ .key = lo, .len = IFNAMSIZ + 4, .key_end = hi };
 		else
-			k->e6[k->n6++] = (struct elem){ lo, IFNAMSIZ + 16, hi, false };
+			k->e6[k->n6++] = (struct elem){ .key = lo, .len = IFNAMSIZ + 16, .key_end = hi };
 	}
 }
 
@@ -691,8 +844,8 @@ static void batch_vif(struct batch *bt, const struct xn_nft_vif *v, bool add)
 		return;
 	}
 	vif_keys(v, k);
-	port = (struct elem){ k->name, IFNAMSIZ, NULL, false };
-	mac = (struct elem){ k->mac, IFNAMSIZ + 8, NULL, false };
+	port = (struct elem){ .key = k->name, .len = IFNAMSIZ };
+	mac = (struct elem){ .key = k->mac, .len = IFNAMSIZ + 8 };
 	batch_elems(bt, &SET_AS_MAC, add, &mac, 1);
 	if (v->n_ips == 0)
 		batch_elems(bt, &SET_AS_IPLESS, add, &port, 1);
@@ -979,9 +1132,271 @@ static int batch_close_and_send(struct batch *bt, struct xn_buf *err)
 	return r;
 }
 
-int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_vif *vifs,
-		   size_t n_vifs, struct xn_buf *err)
+struct request {
+	uint16_t type, flags, family;
+	const char *set; /* GETSETELEM */
+	int (*cb)(const struct nlmsghdr *h, void *data);
+	void *data;
+};
+
+static int nft_request(const struct request *q);
+
+/* ---- public IP mappings ---- */
+
+struct map_entry {
+	uint8_t key[12], data[8];
+};
+
+static void map_keys(const struct xn_mapping *m, struct map_entry *dnat, struct map_entry *snat)
 {
+	memset(dnat, 0, sizeof(*dnat));
+	memset(snat, 0, sizeof(*snat));
+	memcpy(dnat->key, &m->public_addr.v4, 4);
+	memcpy(dnat->data, &m->guest.v4, 4);
+	memcpy(snat->key, &m->guest.v4, 4);
+	memcpy(snat->data, &m->public_addr.v4, 4);
+}
+
+static void fwd_key(const struct xn_forward *f, struct map_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	memcpy(e->key, &f->public_addr.v4, 4);
+	e->key[4] = f->proto;
+	e->key[8] = (uint8_t)(f->public_port >> 8);
+	e->key[9] = (uint8_t)f->public_port;
+	memcpy(e->data, &f->guest.v4, 4);
+	e->data[4] = (uint8_t)(f->guest_port >> 8);
+	e->data[5] = (uint8_t)f->guest_port;
+}
+
+/* Add (or delete) the elements of some mappings and forwards. */
+static void batch_mappings(struct batch *bt, const struct xn_mapping *maps, size_t n_maps,
+			   const struct xn_forward *fwds, size_t n_fwds, bool add)
+{
+	struct map_entry *ent = calloc(2 * n_maps + n_fwds + 1, sizeof(*ent));
+	struct elem *el = calloc(2 * n_maps + n_fwds + 1, sizeof(*el));
+
+	if (!ent || !el) {
+		bt->err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n_maps; i++) {
+		map_keys(&maps[i], &ent[i], &ent[n_maps + i]);
+		el[i] = (struct elem){ .key = ent[i].key, .len = 4, .data = ent[i].data, .dlen = 4 };
+		el[n_maps + i] = (struct elem){ .key = ent[n_maps + i].key, .len = 4,
+						.data = ent[n_maps + i].data, .dlen = 4 };
+	}
+	for (size_t i = 0; i < n_fwds; i++) {
+		struct map_entry *e = &ent[2 * n_maps + i];
+		fwd_key(&fwds[i], e);
+		el[2 * n_maps + i] = (struct elem){ .key = e->key, .len = 12, .data = e->data, .dlen = 8 };
+	}
+	batch_elems(bt, &MAP_DNAT, add, el, n_maps);
+	batch_elems(bt, &MAP_SNAT, add, el + n_maps, n_maps);
+	batch_elems(bt, &MAP_FWD, add, el + 2 * n_maps, n_fwds);
+out:
+	free(ent);
+	free(el);
+}
+
+struct elem_dump {
+	struct map_entry *v;
+	size_t n;
+	int err;
+};
+
+static int on_map_elems(const struct nlmsghdr *h, void *data)
+{
+	struct elem_dump *d = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_elems_nlmsg_parse(h, s) < 0) {
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	it = nftnl_set_elems_iter_create(s);
+	for (e = it ? nftnl_set_elems_iter_next(it) : NULL; e; e = nftnl_set_elems_iter_next(it)) {
+		uint32_t klen = 0, dlen = 0;
+		const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+		const void *val = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
+		struct map_entry *v;
+
+		if (!key || klen > 12 || dlen > 8)
+			continue;
+		v = reallocarray(d->v, d->n + 1, sizeof(*v));
+		if (!v) {
+			d->err = -ENOMEM;
+			break;
+		}
+		d->v = v;
+		memset(&v[d->n], 0, sizeof(*v));
+		memcpy(v[d->n].key, key, klen);
+		if (val)
+			memcpy(v[d->n].data, val, dlen);
+		d->n++;
+	}
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+static int dump_map(const struct set_def *d, struct elem_dump *out)
+{
+	struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, NFPROTO_INET, d->name, on_map_elems, out };
+	int r;
+
+	*out = (struct elem_dump){ 0 };
+	r = nft_request(&q);
+	if (r >= 0 && out->err < 0)
+		r = out->err;
+	if (r < 0) {
+		free(out->v);
+		out->v = NULL;
+	}
+	return r;
+}
+
+static const struct map_entry *find_entry(const struct elem_dump *d, const uint8_t *key)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (memcmp(d->v[i].key, key, 12) == 0)
+			return &d->v[i];
+	return NULL;
+}
+
+static int add_changed(struct xn_addr **v, size_t *n, const uint8_t *ip)
+{
+	struct xn_addr *a = reallocarray(*v, *n + 1, sizeof(**v));
+
+	if (!a)
+		return -ENOMEM;
+	*v = a;
+	a[*n] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
+	memcpy(&a[*n].v4, ip, 4);
+	(*n)++;
+	return 0;
+}
+
+int xn_nft_maps_sync(const struct xn_mapset *want, struct xn_addr **changed,
+		     size_t *n_changed, struct xn_buf *err)
+{
+	struct elem_dump have_dnat, have_fwd;
+	struct xn_mapping *add_m = NULL, *del_m = NULL;
+	struct xn_forward *add_f = NULL, *del_f = NULL;
+	size_t n_add_m = 0, n_del_m = 0, n_add_f = 0, n_del_f = 0;
+	struct batch bt;
+	int r;
+
+	*changed = NULL;
+	*n_changed = 0;
+	r = dump_map(&MAP_DNAT, &have_dnat);
+	if (r < 0)
+		return r;
+	r = dump_map(&MAP_FWD, &have_fwd);
+	if (r < 0) {
+		free(have_dnat.v);
+		return r;
+	}
+	add_m = calloc(want->n_maps + 1, sizeof(*add_m));
+	del_m = calloc(have_dnat.n + 1, sizeof(*del_m));
+	add_f = calloc(want->n_fwds + 1, sizeof(*add_f));
+	del_f = calloc(have_fwd.n + 1, sizeof(*del_f));
+	if (!add_m || !del_m || !add_f || !del_f) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* Wanted and missing or different: (delete and) add. */
+	for (size_t i = 0; i < want->n_maps && r >= 0; i++) {
+		struct map_entry dn, sn;
+		const struct map_entry *h;
+		map_keys(&want->maps[i], &dn, &sn);
+		h = find_entry(&have_dnat, dn.key);
+		if (h && memcmp(h->data, dn.data, 4) == 0)
+			continue;
+		if (h) {
+			del_m[n_del_m] = (struct xn_mapping){ .public_addr = want->maps[i].public_addr };
+			memcpy(&del_m[n_del_m].guest.v4, h->data, 4);
+			n_del_m++;
+		}
+		add_m[n_add_m++] = want->maps[i];
+		r = add_changed(changed, n_changed, dn.key);
+	}
+	/* There and not wanted: delete. */
+	for (size_t i = 0; i < have_dnat.n && r >= 0; i++) {
+		bool wanted = false;
+		for (size_t j = 0; j < want->n_maps; j++)
+			wanted |= memcmp(&want->maps[j].public_addr.v4, have_dnat.v[i].key, 4) == 0;
+		if (wanted)
+			continue;
+		del_m[n_del_m] = (struct xn_mapping){ .public_addr = { .family = AF_INET },
+						      .guest = { .family = AF_INET } };
+		memcpy(&del_m[n_del_m].public_addr.v4, have_dnat.v[i].key, 4);
+		memcpy(&del_m[n_del_m].guest.v4, have_dnat.v[i].data, 4);
+		n_del_m++;
+		r = add_changed(changed, n_changed, have_dnat.v[i].key);
+	}
+	for (size_t i = 0; i < want->n_fwds && r >= 0; i++) {
+		struct map_entry e;
+		const struct map_entry *h;
+		fwd_key(&want->fwds[i], &e);
+		h = find_entry(&have_fwd, e.key);
+		if (h && memcmp(h->data, e.data, 8) == 0)
+			continue;
+		if (h)
+			del_f[n_del_f++] = want->fwds[i];
+		add_f[n_add_f++] = want->fwds[i];
+		r = add_changed(changed, n_changed, e.key);
+	}
+	for (size_t i = 0; i < have_fwd.n && r >= 0; i++) {
+		struct map_entry e;
+		bool wanted = false;
+		for (size_t j = 0; j < want->n_fwds; j++) {
+			fwd_key(&want->fwds[j], &e);
+			wanted |= memcmp(e.key, have_fwd.v[i].key, 12) == 0;
+		}
+		if (wanted)
+			continue;
+		/* Deleting needs only the key. */
+		struct xn_forward *f = &del_f[n_del_f++];
+		*f = (struct xn_forward){ .public_addr = { .family = AF_INET }, .proto = have_fwd.v[i].key[4] };
+		memcpy(&f->public_addr.v4, have_fwd.v[i].key, 4);
+		f->public_port = (uint16_t)(have_fwd.v[i].key[8] << 8 | have_fwd.v[i].key[9]);
+		r = add_changed(changed, n_changed, have_fwd.v[i].key);
+	}
+	if (r < 0 || (!n_add_m && !n_del_m && !n_add_f && !n_del_f))
+		goto out;
+	r = batch_open(&bt);
+	if (r < 0)
+		goto out;
+	bt.family = NFPROTO_INET;
+	batch_mappings(&bt, del_m, n_del_m, del_f, n_del_f, false);
+	batch_mappings(&bt, add_m, n_add_m, add_f, n_add_f, true);
+	r = batch_close_and_send(&bt, err);
+out:
+	free(have_dnat.v);
+	free(have_fwd.v);
+	free(add_m);
+	free(del_m);
+	free(add_f);
+	free(del_f);
+	if (r < 0) {
+		free(*changed);
+		*changed = NULL;
+		*n_changed = 0;
+	}
+	return r;
+}
+
+int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
+		   struct xn_buf *err)
+{
+	const struct xn_nft_vif *vifs = dyn ? dyn->vifs : NULL;
+	size_t n_vifs = dyn ? dyn->n_vifs : 0;
+
 	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
 	struct batch bt;
 	int r;
@@ -1009,8 +1424,12 @@ int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_vif *vifs,
 			break;
 		batch_table(&bt, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, fp,
 			    bridge ? "table bridge " XN_NFT_TABLE : "table inet " XN_NFT_TABLE);
-		if (!bridge && s->nat)
+		if (!bridge && s->nat) {
 			build_nat(&bt, s);
+			if (dyn && dyn->maps)
+				batch_mappings(&bt, dyn->maps->maps, dyn->maps->n_maps,
+					       dyn->maps->fwds, dyn->maps->n_fwds, true);
+		}
 		if (antispoof) {
 			build_antispoof(&bt, bridge);
 			for (size_t i = 0; i < n_vifs; i++)
@@ -1068,13 +1487,6 @@ static const char *udata_comment(const void *data, uint32_t len)
 		nftnl_udata_parse(data, len, udata_comment_cb, &c);
 	return c;
 }
-
-struct request {
-	uint16_t type, flags, family;
-	const char *set; /* GETSETELEM */
-	int (*cb)(const struct nlmsghdr *h, void *data);
-	void *data;
-};
 
 static int nft_request(const struct request *q)
 {

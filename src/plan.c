@@ -643,7 +643,7 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		return xn_sysctl_write(st->path, st->value);
 	}
 	case XN_STEP_NFT_INSTALL:
-		return xn_nft_install(&plan->nft, plan->vifs, plan->n_vifs, err);
+		return xn_nft_install(&plan->nft, plan->dyn, err);
 	}
 	return -EINVAL;
 }

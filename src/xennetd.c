@@ -28,6 +28,9 @@ struct daemon {
 	struct xn_engine *engine;
 	struct xn_nl *events;
 	struct xn_hotplug *hotplug; /* NULL while xenstore is unreachable */
+	struct xn_mapset mappings; /* in force: the profile's and the CLI's */
+	struct xn_mapset cli_mappings; /* made with `xennet map|forward add` */
+	char mappings_path[PATH_MAX];
 	int64_t xenstore_retry; /* when to try connecting again (ms) */
 	int efd;
 	char *last_error;
@@ -51,7 +54,8 @@ static int engine_apply(struct daemon *d, const struct xn_profile *p,
 
 	if (d->hotplug && xn_hotplug_nft_vifs(d->hotplug, &vifs, &n) < 0)
 		return -ENOMEM;
-	r = xn_engine_apply(d->engine, p, vifs, n, report, err);
+	struct xn_nft_dynamic dyn = { .vifs = vifs, .n_vifs = n, .maps = &d->mappings };
+	r = xn_engine_apply(d->engine, p, &dyn, report, err);
 	free(vifs);
 	return r;
 }

@@ -28,5 +28,5 @@ int xn_engine_plan(struct xn_engine *e, const struct xn_profile *profile,
 /* Plan and apply; the steps done are listed in report (one per line). The
  * ledger is saved whatever happens, so that it always tells the truth. */
 int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
-		    const struct xn_nft_vif *vifs, size_t n_vifs,
+		    const struct xn_nft_dynamic *dyn,
 		    struct xn_buf *report, struct xn_buf *err);

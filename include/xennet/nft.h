@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "xennet/addr.h"
+#include "xennet/mapping.h"
 #include "xennet/util.h"
 
 /* xennet owns the nftables tables named "xennet": "inet xennet" (NAT, and
@@ -58,8 +59,23 @@ int xn_nft_query(const struct xn_nft_spec *s, enum xn_nft_table_state *ret);
  * not want) and fill the vif sets, in one atomic batch. On failure the
  * kernel keeps the old tables; err (if not NULL) names the object the
  * kernel refused. */
-int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_vif *vifs,
-		   size_t n_vifs, struct xn_buf *err);
+/* What lives in the sets and maps: the connected vifs and the public IP
+ * mappings. A table replacement re-adds it in the same batch. */
+struct xn_nft_dynamic {
+	const struct xn_nft_vif *vifs;
+	size_t n_vifs;
+	const struct xn_mapset *maps; /* NULL: none */
+};
+
+int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
+		   struct xn_buf *err);
+
+/* Make the NAT maps hold exactly want (dumped and diffed: unchanged
+ * entries are not touched), in one batch. The public addresses whose
+ * translation changed or went are listed in changed (caller frees) so
+ * that their conntrack entries can be dropped. */
+int xn_nft_maps_sync(const struct xn_mapset *want, struct xn_addr **changed,
+		     size_t *n_changed, struct xn_buf *err);
 
 /* Add and/or remove one vif's elements, in one batch. */
 int xn_nft_vif_update(const struct xn_nft_vif *add, const struct xn_nft_vif *del,

@@ -49,10 +49,9 @@ struct xn_plan {
 	struct xn_step *steps;
 	size_t n_steps;
 	struct xn_nft_spec nft; /* wanted tables */
-	/* The vifs whose anti-spoofing elements a table replacement keeps
-	 * (borrowed from the caller). */
-	const struct xn_nft_vif *vifs;
-	size_t n_vifs;
+	/* What a table replacement keeps: vif elements, mappings
+	 * (borrowed from the caller, may be NULL). */
+	const struct xn_nft_dynamic *dyn;
 	bool nft_unknown; /* the table could not be read (no privilege) */
 };
 

@@ -3,7 +3,7 @@
 # real xenstored, the device created, then vif-xennet run with libxl's argv
 # and environment. Exit status, hotplug-status, kernel state and traffic.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/xs-lib.sh"
+. "$(dirname "$0")/xenstore.sh"
 : "${VIF_XENNET:?}"
 export XENNET_SOCKET=$T/ctl.sock
 

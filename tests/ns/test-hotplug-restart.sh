@@ -3,7 +3,7 @@
 # nothing duplicated; a vif removed while the daemon was away is cleaned
 # up; one that appeared meanwhile is configured.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/xs-lib.sh"
+. "$(dirname "$0")/xenstore.sh"
 : "${VIF_XENNET:?}"
 export XENNET_SOCKET=$T/ctl.sock
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # vif hotplug in routed and NAT mode, replayed as libxl does it.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/xs-lib.sh"
+. "$(dirname "$0")/xenstore.sh"
 : "${VIF_XENNET:?}"
 export XENNET_SOCKET=$T/ctl.sock
 

@@ -3,7 +3,7 @@
 # domains in parallel: the scripts start before netback has made the
 # devices, so every request waits in the daemon until its device appears.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/xs-lib.sh"
+. "$(dirname "$0")/xenstore.sh"
 : "${VIF_XENNET:?}"
 export XENNET_SOCKET=$T/ctl.sock
 N=${XENNET_SCALE_VIFS:-200}

@@ -30,8 +30,8 @@ expect_eq "Dom0 keeps its uplink address" "$DOM0_IP" \
 expect_eq "forwarding on" 1 "$(sysctl_in "$DOM0" net/ipv4/ip_forward)"
 rules=$(nft_json)
 expect_eq "one inet xennet table" 1 "$(jq '[.nftables[] | select(.table.name == "xennet" and .table.family == "inet")] | length' <<<"$rules")"
-expect "masquerade rule in postrouting" \
-	jq -e '[.nftables[] | select(.rule.chain == "postrouting") | .rule.expr[] | select(has("masquerade"))] | length == 1' <<<"$rules"
+expect "masquerade rule for the guest network in postrouting" \
+	jq -e '[.nftables[] | select(.rule.chain == "postrouting" and .rule.comment == "xennet: masquerade guest networks") | .rule.expr[] | select(has("masquerade"))] | length == 1' <<<"$rules"
 expect_eq "guest network in the set" "10.0.0.0/24" \
 	"$(jq -r '.nftables[] | select(.set.name == "nat_networks") | .set.elem[0].prefix | "\(.addr)/\(.len)"' <<<"$rules")"
 
@@ -48,7 +48,7 @@ ip -n "$LAN" route add 10.0.0.0/24 via "$DOM0_IP"
 expect_not "the LAN cannot open connections into the guest network" \
 	in_ns "$LAN" ping -c 1 -W 1 -q 10.0.0.11
 
-packets=$(nft_json | jq '[.nftables[] | select(.rule.chain == "postrouting") | .rule.expr[] | select(has("counter")) | .counter.packets] | add')
+packets=$(nft_json | jq '[.nftables[] | select(.rule.comment == "xennet: masquerade guest networks") | .rule.expr[] | select(has("counter")) | .counter.packets] | add')
 expect "masquerade counter counted the guests' flows" test "$packets" -ge 2
 status=$(xn status)
 expect "status shows the table and its counters" grep -q "table inet xennet present" <<<"$status"

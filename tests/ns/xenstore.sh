@@ -10,7 +10,7 @@
 #   xs_read PATH                       xs_exists PATH       xs_perms PATH
 #   xs_txn < OPS                       (one transaction, see xs-txn.c)
 #   xs_domain_exists DOMID             xs_domain_vanish DOMID
-#   libxl_add_domain DOMID [NAME]
+#   libxl_add_domain DOMID [NAME [pv|pvh|hvm]]
 #   libxl_add_vif DOMID DEVID [key=value ...]
 #   netback_connect DOMID DEVID
 #   run_hotplug SCRIPT ACTION DOMID DEVID [TYPE_IF]
@@ -41,11 +41,24 @@ for _t in xenstore-read xenstore-write xenstore-ls xenstore-watch; do
 done
 unset _t
 
-# lib.sh's cleanup runs from the EXIT trap; ours stops xenstored first and,
-# when the test failed, shows its log and what the hotplug scripts logged.
+# lib.sh's cleanup runs from the EXIT trap; ours runs first. It stops
+# xennetd (as cleanup would: status 0 required) while xenstored still
+# answers, then xenstored, and when the test failed shows xenstored's log
+# and what the hotplug scripts appended to theirs (concurrent tests
+# included).
 _xs_cleanup() {
 	local rc=$?
 	set +e
+	if [ -n "${DPID:-}" ]; then
+		kill -TERM "$DPID" 2>/dev/null
+		wait "$DPID" 2>/dev/null
+		local drc=$?
+		DPID=
+		if [ "$rc" = 0 ] && [ "$drc" != 0 ]; then
+			echo "FAIL: xennetd exited with status $drc on SIGTERM" >&2
+			rc=1
+		fi
+	fi
 	if [ -n "$XS_PID" ]; then
 		kill -TERM "$XS_PID" 2>/dev/null
 		wait "$XS_PID" 2>/dev/null
@@ -55,7 +68,8 @@ _xs_cleanup() {
 			echo "---- xenstored log (tail) ----" >&2
 			tail -n 40 "$T/xs/log" >&2
 		fi
-		if [ -n "$_XS_HOTPLUG_LOG_START" ] && [ -f "$XEN_HOTPLUG_LOG" ]; then
+		if [ -n "$_XS_HOTPLUG_LOG_START" ] && [ -f "$XEN_HOTPLUG_LOG" ] &&
+			[ "$(stat -c %s "$XEN_HOTPLUG_LOG")" -gt "$_XS_HOTPLUG_LOG_START" ]; then
 			echo "---- $XEN_HOTPLUG_LOG (this test) ----" >&2
 			tail -c +"$((_XS_HOTPLUG_LOG_START + 1))" "$XEN_HOTPLUG_LOG" >&2
 		fi
@@ -148,13 +162,14 @@ xs_domain_vanish() {
 	kill -USR1 "$XS_PID"
 }
 
-# libxl_add_domain DOMID [NAME]: the part of libxl__domain_make and
+# libxl_add_domain DOMID [NAME [TYPE]]: the part of libxl__domain_make and
 # libxl__build_post a vif relies on: /local/domain/D (dom0 owns, guest
 # reads) with name and vm, its device dir (guest owns), /vm/UUID, the
-# /libxl/D dir (dom0 only), one transaction; then XS_INTRODUCE as
+# /libxl/D dir (dom0 only) with the domain TYPE (default pv), one
+# transaction; then XS_INTRODUCE as
 # xs_introduce_domain does (@introduceDomain fires).
 libxl_add_domain() {
-	local d=$1 name=${2:-guest$1}
+	local d=$1 name=${2:-guest$1} type=${3:-pv}
 	local dp=/local/domain/$d vm
 	vm=/vm/$(printf '00000000-0000-0000-0000-%012x' "$d")
 	xs_domain_exists "$d"
@@ -167,7 +182,7 @@ libxl_add_domain() {
 			"$vm/uuid" "${vm#/vm/}" "$vm/name" "$name"
 		printf 'mkdir\t%s\nchmod\t%s\tn%s\n' "$dp/device" "$dp/device" "$d"
 		printf 'rm\t%s\nmkdir\t%s\nchmod\t%s\tn0\n' "/libxl/$d" "/libxl/$d" "/libxl/$d"
-		printf 'write\t%s\t%s\n' "/libxl/$d/type" pv
+		printf 'write\t%s\t%s\n' "/libxl/$d/type" "$type"
 	} | xs_txn || fail "libxl_add_domain $d: xenstore transaction failed"
 	"$XS_TOOLS/xs-introduce" "$d" || fail "libxl_add_domain $d: XS_INTRODUCE failed"
 }
@@ -183,7 +198,8 @@ libxl_add_domain() {
 #   gatewaydev=DEV   rate=BYTES,USECS   mtu=N (backend key only if != 1500)
 #   type=vif|vif_ioemu|ioemu   trusted=1|0   forwarddev=DEV
 #   model=M (accepted, but libxl never writes it to xenstore)
-# The domain's own nodes (libxl_add_domain) are made first if missing.
+# The domain's own nodes (libxl_add_domain) are made first if missing
+# (an hvm domain for type vif_ioemu).
 libxl_add_vif() {
 	local d=$1 n=$2
 	shift 2
@@ -212,7 +228,13 @@ libxl_add_vif() {
 	esac
 	[ "${k[script]#/}" != "${k[script]}" ] || k[script]=$XEN_SCRIPT_DIR/${k[script]}
 
-	xs_exists "/local/domain/$d/name" || libxl_add_domain "$d"
+	if ! xs_exists "/local/domain/$d/name"; then
+		if [ "${k[type]}" = vif_ioemu ]; then
+			libxl_add_domain "$d" "guest$d" hvm
+		else
+			libxl_add_domain "$d"
+		fi
+	fi
 
 	local be=/local/domain/0/backend/vif/$d/$n fe=/local/domain/$d/device/vif/$n
 	local lp=/libxl/$d/device/vif/$n
@@ -312,6 +334,7 @@ run_hotplug() {
 		timeout -s KILL "$LIBXL_HOTPLUG_TIMEOUT" "$script" "$action" "type_if=$type_if" \
 		</dev/null >&2 || rc=$?
 	t1=$(date +%s%N)
+	# shellcheck disable=SC2034 # for the tests
 	HOTPLUG_MS=$(((t1 - t0) / 1000000))
 	if [ "$rc" != 0 ]; then
 		[ "$rc" = 137 ] && echo "libxl: error: killing execution of $script because of timeout" >&2

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "xennet/addr.h"
+#include "xennet/profile.h"
+#include "xennet/util.h"
+
+/* Per-VM public IPv4 mappings of a NAT host: 1:1 (public <-> guest, every
+ * protocol) and port forwards (public:port/proto -> guest:port). They come
+ * from the profile ([map NAME]) or from `xennet map|forward add`, which are
+ * kept in the state directory. */
+
+#define XN_MAPPING_NAME_MAX 63
+
+struct xn_mapping {
+	struct xn_addr public_addr, guest;
+	char name[XN_MAPPING_NAME_MAX + 1];
+	bool from_profile;
+};
+
+struct xn_forward {
+	struct xn_addr public_addr, guest;
+	uint16_t public_port, guest_port;
+	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	char name[XN_MAPPING_NAME_MAX + 1];
+	bool from_profile;
+};
+
+struct xn_mapset {
+	struct xn_mapping *maps;
+	size_t n_maps;
+	struct xn_forward *fwds;
+	size_t n_fwds;
+};
+
+void xn_mapset_clear(struct xn_mapset *s);
+
+/* "192.0.2.10:80/tcp" and "10.0.0.10:8080". Strict. */
+int xn_parse_public_port(const char *s, struct xn_addr *a, uint16_t *port, uint8_t *proto);
+int xn_parse_host_port(const char *s, struct xn_addr *a, uint16_t *port);
+bool xn_mapping_name_valid(const char *name);
+const char *xn_proto_name(uint8_t proto);
+
+/* Would adding m (or f) to s be consistent with the NAT profile p? On a
+ * conflict returns -EEXIST or -EINVAL with the reason in err. */
+int xn_mapset_check_map(const struct xn_mapset *s, const struct xn_profile *p,
+			const struct xn_mapping *m, struct xn_buf *err);
+int xn_mapset_check_forward(const struct xn_mapset *s, const struct xn_profile *p,
+			    const struct xn_forward *f, struct xn_buf *err);
+
+int xn_mapset_add_map(struct xn_mapset *s, const struct xn_mapping *m);
+int xn_mapset_add_forward(struct xn_mapset *s, const struct xn_forward *f);
+/* Remove by public address (maps) or public address, port and protocol
+ * (forwards); -ENOENT when there is none. The removed entry is copied out. */
+int xn_mapset_del_map(struct xn_mapset *s, const struct xn_addr *public_addr,
+		      struct xn_mapping *removed);
+int xn_mapset_del_forward(struct xn_mapset *s, const struct xn_addr *public_addr,
+			  uint16_t port, uint8_t proto, struct xn_forward *removed);
+
+/* The mappings made with the CLI, kept in a file (temporary file, fsync,
+ * rename). A missing file is an empty set; a bad line is -EBADMSG. */
+int xn_mapset_load(const char *path, struct xn_mapset *s, unsigned *bad_line);
+int xn_mapset_save(const char *path, const struct xn_mapset *s);

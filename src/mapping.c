@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "xennet/mapping.h"
+
+#include <ctype.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+void xn_mapset_clear(struct xn_mapset *s)
+{
+	free(s->maps);
+	free(s->fwds);
+	*s = (struct xn_mapset){ 0 };
+}
+
+const char *xn_proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
+}
+
+bool xn_mapping_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > XN_MAPPING_NAME_MAX)
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!isascii((unsigned char)*c) ||
+		    !(isalnum((unsigned char)*c) || *c == '_' || *c == '.' || *c == '-'))
+			return false;
+	return true;
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v;
+
+	if (xn_parse_uint(s, 1, 65535, &v) < 0)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int xn_parse_host_port(const char *s, struct xn_addr *a, uint16_t *port)
+{
+	char host[32];
+	const char *colon = strrchr(s, ':');
+
+	if (!colon || (size_t)(colon - s) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	if (xn_addr_parse_ipv4_host(host, a) < 0 || parse_port(colon + 1, port) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+int xn_parse_public_port(const char *s, struct xn_addr *a, uint16_t *port, uint8_t *proto)
+{
+	char hp[48];
+	const char *slash = strrchr(s, '/');
+
+	if (!slash || (size_t)(slash - s) >= sizeof(hp))
+		return -EINVAL;
+	if (strcmp(slash + 1, "tcp") == 0)
+		*proto = IPPROTO_TCP;
+	else if (strcmp(slash + 1, "udp") == 0)
+		*proto = IPPROTO_UDP;
+	else
+		return -EINVAL;
+	memcpy(hp, s, (size_t)(slash - s));
+	hp[slash - s] = '\0';
+	return xn_parse_host_port(hp, a, port);
+}
+
+static bool same_ip(const struct xn_addr *a, const struct xn_addr *b)
+{
+	return a->family == b->family && memcmp(a->bytes, b->bytes, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+/* Shared checks: NAT mode, public outside the guest network and not an
+ * address of a bridge, guest inside it and not the gateway. */
+static int check_addresses(const struct xn_profile *p, const struct xn_addr *pub,
+			   const struct xn_addr *guest, struct xn_buf *err)
+{
+	const struct xn_addr *gw = p ? xn_profile_nat_gateway(p) : NULL;
+	char a[XN_ADDR_STRLEN], b[XN_ADDR_STRLEN];
+
+	if (!gw) {
+		xn_buf_printf(err, "public IP mappings need a profile in nat mode");
+		return -EINVAL;
+	}
+	struct xn_addr net = xn_addr_network(gw);
+	if (xn_addr_in_network(&net, pub)) {
+		xn_buf_printf(err, "public address %s is inside the guest network %s",
+			      xn_addr_format(pub, false, a), xn_addr_format(&net, true, b));
+		return -EINVAL;
+	}
+	if (!xn_addr_in_network(&net, guest)) {
+		xn_buf_printf(err, "guest address %s is outside the guest network %s",
+			      xn_addr_format(guest, false, a), xn_addr_format(&net, true, b));
+		return -EINVAL;
+	}
+	if (same_ip(guest, gw) || xn_addr_is_network_or_broadcast(&(struct xn_addr){
+					  .family = AF_INET, .v4 = guest->v4, .prefixlen = net.prefixlen })) {
+		xn_buf_printf(err, "guest address %s is the gateway, network or broadcast address of %s",
+			      xn_addr_format(guest, false, a), xn_addr_format(&net, true, b));
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < p->n_bridges; i++)
+		for (size_t j = 0; j < p->bridges[i].n_addresses; j++)
+			if (same_ip(&p->bridges[i].addresses[j], pub)) {
+				xn_buf_printf(err, "public address %s is an address of bridge %s",
+					      xn_addr_format(pub, false, a), p->bridges[i].name);
+				return -EINVAL;
+			}
+	return 0;
+}
+
+int xn_mapset_check_map(const struct xn_mapset *s, const struct xn_profile *p,
+			const struct xn_mapping *m, struct xn_buf *err)
+{
+	char a[XN_ADDR_STRLEN];
+	int r = check_addresses(p, &m->public_addr, &m->guest, err);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s->n_maps; i++) {
+		if (same_ip(&s->maps[i].public_addr, &m->public_addr)) {
+			xn_buf_printf(err, "public address %s is already mapped to %s (%s)",
+				      xn_addr_format(&m->public_addr, false, a),
+				      xn_addr_format(&s->maps[i].guest, false, (char[XN_ADDR_STRLEN]){ 0 }),
+				      s->maps[i].name[0] ? s->maps[i].name : "unnamed");
+			return -EEXIST;
+		}
+		if (same_ip(&s->maps[i].guest, &m->guest)) {
+			xn_buf_printf(err, "guest %s already has the public address %s",
+				      xn_addr_format(&m->guest, false, a),
+				      xn_addr_format(&s->maps[i].public_addr, false, (char[XN_ADDR_STRLEN]){ 0 }));
+			return -EEXIST;
+		}
+	}
+	for (size_t i = 0; i < s->n_fwds; i++)
+		if (same_ip(&s->fwds[i].public_addr, &m->public_addr)) {
+			xn_buf_printf(err, "public address %s already has port forwards (%u/%s); a 1:1 mapping would take all its ports",
+				      xn_addr_format(&m->public_addr, false, a), s->fwds[i].public_port,
+				      xn_proto_name(s->fwds[i].proto));
+			return -EEXIST;
+		}
+	return 0;
+}
+
+int xn_mapset_check_forward(const struct xn_mapset *s, const struct xn_profile *p,
+			    const struct xn_forward *f, struct xn_buf *err)
+{
+	char a[XN_ADDR_STRLEN];
+	int r = check_addresses(p, &f->public_addr, &f->guest, err);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s->n_maps; i++)
+		if (same_ip(&s->maps[i].public_addr, &f->public_addr)) {
+			xn_buf_printf(err, "public address %s is mapped 1:1 to %s: a port forward would collide with it",
+				      xn_addr_format(&f->public_addr, false, a),
+				      xn_addr_format(&s->maps[i].guest, false, (char[XN_ADDR_STRLEN]){ 0 }));
+			return -EEXIST;
+		}
+	for (size_t i = 0; i < s->n_fwds; i++)
+		if (same_ip(&s->fwds[i].public_addr, &f->public_addr) &&
+		    s->fwds[i].public_port == f->public_port && s->fwds[i].proto == f->proto) {
+			xn_buf_printf(err, "%s:%u/%s is already forwarded",
+				      xn_addr_format(&f->public_addr, false, a), f->public_port,
+				      xn_proto_name(f->proto));
+			return -EEXIST;
+		}
+	return 0;
+}
+
+int xn_mapset_add_map(struct xn_mapset *s, const struct xn_mapping *m)
+{
+	struct xn_mapping *v = reallocarray(s->maps, s->n_maps + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	s->maps = v;
+	s->maps[s->n_maps++] = *m;
+	return 0;
+}
+
+int xn_mapset_add_forward(struct xn_mapset *s, const struct xn_forward *f)
+{
+	struct xn_forward *v = reallocarray(s->fwds, s->n_fwds + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	s->fwds = v;
+	s->fwds[s->n_fwds++] = *f;
+	return 0;
+}
+
+int xn_mapset_del_map(struct xn_mapset *s, const struct xn_addr *pub, struct xn_mapping *removed)
+{
+	for (size_t i = 0; i < s->n_maps; i++)
+		if (same_ip(&s->maps[i].public_addr, pub)) {
+			if (removed)
+				*removed = s->maps[i];
+			s->maps[i] = s->maps[--s->n_maps];
+			return 0;
+		}
+	return -ENOENT;
+}
+
+int xn_mapset_del_forward(struct xn_mapset *s, const struct xn_addr *pub, uint16_t port,
+			  uint8_t proto, struct xn_forward *removed)
+{
+	for (size_t i = 0; i < s->n_fwds; i++)
+		if (same_ip(&s->fwds[i].public_addr, pub) && s->fwds[i].public_port == port &&
+		    s->fwds[i].proto == proto) {
+			if (removed)
+				*removed = s->fwds[i];
+			s->fwds[i] = s->fwds[--s->n_fwds];
+			return 0;
+		}
+	return -ENOENT;
+}
+
+int xn_mapset_save(const char *path, const struct xn_mapset *s)
+{
+	struct xn_buf b = { 0 };
+	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
+	const char *text;
+	int r;
+
+	xn_buf_printf(&b, "# xennet public IP mappings made with `xennet map|forward add`. Do not edit.\n");
+	for (size_t i = 0; i < s->n_maps; i++)
+		if (!s->maps[i].from_profile)
+			xn_buf_printf(&b, "map %s %s %s\n", xn_addr_format(&s->maps[i].public_addr, false, a),
+				      xn_addr_format(&s->maps[i].guest, false, g),
+				      s->maps[i].name[0] ? s->maps[i].name : "-");
+	for (size_t i = 0; i < s->n_fwds; i++)
+		if (!s->fwds[i].from_profile)
+			xn_buf_printf(&b, "forward %s %u %s %s %u %s\n",
+				      xn_addr_format(&s->fwds[i].public_addr, false, a), s->fwds[i].public_port,
+				      xn_proto_name(s->fwds[i].proto), xn_addr_format(&s->fwds[i].guest, false, g),
+				      s->fwds[i].guest_port, s->fwds[i].name[0] ? s->fwds[i].name : "-");
+	text = xn_buf_str(&b);
+	r = text ? xn_write_file_atomic(path, text, strlen(text)) : -ENOMEM;
+	xn_buf_free(&b);
+	return r;
+}
+
+static int parse_line(struct xn_mapset *s, char *line)
+{
+	char *w[8], *save = NULL;
+	size_t n = 0;
+
+	for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		if (n == XN_ARRAY_SIZE(w))
+			return -EBADMSG;
+		w[n++] = t;
+	}
+	if (n == 0)
+		return 0;
+	if (strcmp(w[0], "map") == 0 && n == 4) {
+		struct xn_mapping m = { 0 };
+		if (xn_addr_parse_ipv4_host(w[1], &m.public_addr) < 0 ||
+		    xn_addr_parse_ipv4_host(w[2], &m.guest) < 0 ||
+		    (strcmp(w[3], "-") != 0 && !xn_mapping_name_valid(w[3])))
+			return -EBADMSG;
+		if (strcmp(w[3], "-") != 0)
+			snprintf(m.name, sizeof(m.name), "%s", w[3]);
+		return xn_mapset_add_map(s, &m);
+	}
+	if (strcmp(w[0], "forward") == 0 && n == 7) {
+		struct xn_forward f = { 0 };
+		if (xn_addr_parse_ipv4_host(w[1], &f.public_addr) < 0 || parse_port(w[2], &f.public_port) < 0 ||
+		    xn_addr_parse_ipv4_host(w[4], &f.guest) < 0 || parse_port(w[5], &f.guest_port) < 0 ||
+		    (strcmp(w[6], "-") != 0 && !xn_mapping_name_valid(w[6])))
+			return -EBADMSG;
+		if (strcmp(w[3], "tcp") == 0)
+			f.proto = IPPROTO_TCP;
+		else if (strcmp(w[3], "udp") == 0)
+			f.proto = IPPROTO_UDP;
+		else
+			return -EBADMSG;
+		if (strcmp(w[6], "-") != 0)
+			snprintf(f.name, sizeof(f.name), "%s", w[6]);
+		return xn_mapset_add_forward(s, &f);
+	}
+	return -EBADMSG;
+}
+
+int xn_mapset_load(const char *path, struct xn_mapset *s, unsigned *bad_line)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0;
+	int r = 0;
+
+	*s = (struct xn_mapset){ 0 };
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while (getline(&line, &cap, f) >= 0) {
+		lineno++;
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '#')
+			continue;
+		r = parse_line(s, line);
+		if (r < 0) {
+			if (bad_line)
+				*bad_line = lineno;
+			xn_mapset_clear(s);
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
