@@ -129,6 +129,9 @@ static void describe_table(const struct xn_nft_spec *s, uint16_t family,
 				   "    ct status dnat ip saddr @nat_networks ip daddr @nat_networks counter masquerade\n"
 				   "    oifname @nat_uplinks snat ip to ip saddr map @map_snat counter\n"
 				   "    oifname @nat_uplinks ip saddr @nat_networks ip daddr != @nat_networks counter masquerade\n");
+		xn_buf_printf(out, "  set public_addrs { type ipv4_addr }\n"
+				   "  chain input { type filter hook input priority filter; policy accept }\n"
+				   "    ip daddr @public_addrs counter drop\n");
 		xn_buf_printf(out, "  chain forward { type filter hook forward priority filter; policy accept }\n"
 				   "    ct state established,related counter accept\n"
 				   "    ct status dnat counter accept\n"
@@ -475,6 +478,8 @@ static const struct set_def MAP_FWD = {
 	.type = CONCAT_TYPE(CONCAT_TYPE(NFT_TYPE_IPADDR, NFT_TYPE_INET_PROTOCOL), NFT_TYPE_INET_SERVICE),
 	.keylen = 12, .flags = NFT_SET_MAP,
 	.data_type = CONCAT_TYPE(NFT_TYPE_IPADDR, NFT_TYPE_INET_SERVICE), .data_len = 8 };
+static const struct set_def SET_PUBLICS = {
+	.name = "public_addrs", .type = NFT_TYPE_IPADDR, .keylen = 4 };
 static const struct set_def SET_AS_PORTS = {
 	.name = "as_ports", .type = NFT_TYPE_IFNAME, .keylen = IFNAMSIZ, .host_order = true };
 static const struct set_def SET_AS_IPLESS = {
@@ -663,13 +668,29 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 	uint32_t dnat_id = batch_set(bt, &MAP_DNAT, NULL, 0);
 	uint32_t snat_id = batch_set(bt, &MAP_SNAT, NULL, 0);
 	uint32_t fwd_id = batch_set(bt, &MAP_FWD, NULL, 0);
+	uint32_t pub_id = batch_set(bt, &SET_PUBLICS, NULL, 0);
 
 	batch_chain(bt, "dnat_prerouting", "nat", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST);
 	batch_chain(bt, "dnat_output", "nat", NF_INET_LOCAL_OUT, NF_IP_PRI_NAT_DST);
 	batch_chain(bt, "postrouting", "nat", NF_INET_POST_ROUTING,
 		    NF_IP_PRI_NAT_SRC);
+	batch_chain(bt, "input", "filter", NF_INET_LOCAL_IN, NF_IP_PRI_FILTER);
 	batch_chain(bt, "forward", "filter", NF_INET_FORWARD,
 		    NF_IP_PRI_FILTER);
+
+	/* Public addresses xennet added to the uplink are for the guests:
+	 * what is not translated never reaches Dom0's own services. */
+	r = rule_new(NFPROTO_INET, "input", "xennet: Dom0 itself does not answer on public addresses");
+	ret = r ? add_match_ipv4(r) : -ENOMEM;
+	if (ret >= 0)
+		ret = add_expr(r, expr_payload_nh(16, 4));
+	if (ret >= 0)
+		ret = add_expr(r, expr_lookup(SET_PUBLICS.name, pub_id, false));
+	if (ret >= 0)
+		ret = add_expr(r, nftnl_expr_alloc("counter"));
+	if (ret >= 0)
+		ret = add_verdict(r, NF_DROP);
+	batch_rule(bt, r, ret, "public address input rule");
 
 	/* Public addresses: port forwards first, then 1:1 mappings; in
 	 * prerouting for the LAN and other guests, in output for Dom0. */
@@ -1199,6 +1220,20 @@ out:
 	free(el);
 }
 
+static void batch_publics(struct batch *bt, const struct xn_addr *a, size_t n, bool add)
+{
+	struct elem *el = calloc(n + 1, sizeof(*el));
+
+	if (!el) {
+		bt->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		el[i] = (struct elem){ .key = &a[i].v4, .len = 4 };
+	batch_elems(bt, &SET_PUBLICS, add, el, n);
+	free(el);
+}
+
 struct elem_dump {
 	struct map_entry *v;
 	size_t n;
@@ -1281,10 +1316,13 @@ static int add_changed(struct xn_addr **v, size_t *n, const uint8_t *ip)
 	return 0;
 }
 
-int xn_nft_maps_sync(const struct xn_mapset *want, struct xn_addr **changed,
-		     size_t *n_changed, struct xn_buf *err)
+int xn_nft_maps_sync(const struct xn_mapset *want, const struct xn_addr *publics,
+		     size_t n_publics, struct xn_addr **changed, size_t *n_changed,
+		     struct xn_buf *err)
 {
-	struct elem_dump have_dnat, have_fwd;
+	struct elem_dump have_dnat, have_fwd, have_pub = { 0 };
+	struct xn_addr *add_p = NULL, *del_p = NULL;
+	size_t n_add_p = 0, n_del_p = 0;
 	struct xn_mapping *add_m = NULL, *del_m = NULL;
 	struct xn_forward *add_f = NULL, *del_f = NULL;
 	size_t n_add_m = 0, n_del_m = 0, n_add_f = 0, n_del_f = 0;
@@ -1300,6 +1338,33 @@ int xn_nft_maps_sync(const struct xn_mapset *want, struct xn_addr **changed,
 	if (r < 0) {
 		free(have_dnat.v);
 		return r;
+	}
+	r = dump_map(&SET_PUBLICS, &have_pub);
+	if (r < 0) {
+		free(have_dnat.v);
+		free(have_fwd.v);
+		return r;
+	}
+	add_p = calloc(n_publics + 1, sizeof(*add_p));
+	del_p = calloc(have_pub.n + 1, sizeof(*del_p));
+	if (!add_p || !del_p) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n_publics; i++) {
+		uint8_t key[12] = { 0 };
+		memcpy(key, &publics[i].v4, 4);
+		if (!find_entry(&have_pub, key))
+			add_p[n_add_p++] = publics[i];
+	}
+	for (size_t i = 0; i < have_pub.n; i++) {
+		bool wanted = false;
+		for (size_t j = 0; j < n_publics; j++)
+			wanted |= memcmp(&publics[j].v4, have_pub.v[i].key, 4) == 0;
+		if (!wanted) {
+			del_p[n_del_p] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
+			memcpy(&del_p[n_del_p++].v4, have_pub.v[i].key, 4);
+		}
 	}
 	add_m = calloc(want->n_maps + 1, sizeof(*add_m));
 	del_m = calloc(have_dnat.n + 1, sizeof(*del_m));
@@ -1367,16 +1432,21 @@ int xn_nft_maps_sync(const struct xn_mapset *want, struct xn_addr **changed,
 		f->public_port = (uint16_t)(have_fwd.v[i].key[8] << 8 | have_fwd.v[i].key[9]);
 		r = add_changed(changed, n_changed, have_fwd.v[i].key);
 	}
-	if (r < 0 || (!n_add_m && !n_del_m && !n_add_f && !n_del_f))
+	if (r < 0 || (!n_add_m && !n_del_m && !n_add_f && !n_del_f && !n_add_p && !n_del_p))
 		goto out;
 	r = batch_open(&bt);
 	if (r < 0)
 		goto out;
 	bt.family = NFPROTO_INET;
 	batch_mappings(&bt, del_m, n_del_m, del_f, n_del_f, false);
+	batch_publics(&bt, del_p, n_del_p, false);
 	batch_mappings(&bt, add_m, n_add_m, add_f, n_add_f, true);
+	batch_publics(&bt, add_p, n_add_p, true);
 	r = batch_close_and_send(&bt, err);
 out:
+	free(have_pub.v);
+	free(add_p);
+	free(del_p);
 	free(have_dnat.v);
 	free(have_fwd.v);
 	free(add_m);
@@ -1389,6 +1459,49 @@ out:
 		*n_changed = 0;
 	}
 	return r;
+}
+
+int xn_nft_mapping_update(const struct xn_mapping *add_m, const struct xn_mapping *del_m,
+			  const struct xn_forward *add_f, const struct xn_forward *del_f,
+			  const struct xn_addr *add_pub, const struct xn_addr *del_pub,
+			  struct xn_buf *err)
+{
+	struct batch bt;
+	int r = batch_open(&bt);
+
+	if (r < 0)
+		return r;
+	bt.family = NFPROTO_INET;
+	batch_mappings(&bt, del_m, del_m ? 1 : 0, del_f, del_f ? 1 : 0, false);
+	if (del_pub)
+		batch_publics(&bt, del_pub, 1, false);
+	batch_mappings(&bt, add_m, add_m ? 1 : 0, add_f, add_f ? 1 : 0, true);
+	if (add_pub)
+		batch_publics(&bt, add_pub, 1, true);
+	return batch_close_and_send(&bt, err);
+}
+
+int xn_nft_publics_get(struct xn_addr **ret, size_t *n)
+{
+	struct elem_dump d;
+	struct xn_addr *v;
+	int r = dump_map(&SET_PUBLICS, &d);
+
+	if (r < 0)
+		return r;
+	v = calloc(d.n + 1, sizeof(*v));
+	if (!v) {
+		free(d.v);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < d.n; i++) {
+		v[i] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
+		memcpy(&v[i].v4, d.v[i].key, 4);
+	}
+	*ret = v;
+	*n = d.n;
+	free(d.v);
+	return 0;
 }
 
 int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
@@ -1429,6 +1542,8 @@ int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn
 			if (dyn && dyn->maps)
 				batch_mappings(&bt, dyn->maps->maps, dyn->maps->n_maps,
 					       dyn->maps->fwds, dyn->maps->n_fwds, true);
+			if (dyn && dyn->n_publics)
+				batch_publics(&bt, dyn->publics, dyn->n_publics, true);
 		}
 		if (antispoof) {
 			build_antispoof(&bt, bridge);

@@ -8,12 +8,14 @@
 
 #include "xennet/control.h"
 #include "xennet/engine.h"
+#include "xennet/mapping.h"
 #include "xennet/profile.h"
 #include "xn-config.h"
 
 struct options {
 	const char *socket_path;
 	const char *state_dir;
+	const char *name; /* --name for map|forward add */
 	bool json;
 };
 
@@ -118,6 +120,79 @@ static int cmd_status(const struct options *o, int argc, char **argv)
 	return call_daemon(o, (const char *const[]){ "status" }, 1);
 }
 
+/* map|forward add|del|list: checked here for a quick message, then sent;
+ * the daemon checks again (it is the one that knows the conflicts). */
+static int cmd_mapping(const struct options *o, int argc, char **argv, bool fwd)
+{
+	const char *kind = fwd ? "forward" : "map";
+	const char *words[6] = { kind };
+	struct xn_addr a;
+	uint16_t port;
+	uint8_t proto;
+	size_t n = 1;
+
+	if (argc < 1)
+		goto usage;
+	words[n++] = argv[0];
+	if (strcmp(argv[0], "list") == 0 && argc == 1) {
+		if (o->json)
+			words[n++] = "json";
+		return call_daemon(o, words, n);
+	}
+	if (strcmp(argv[0], "add") == 0 && argc == 3) {
+		bool ok = fwd ? xn_parse_public_port(argv[1], &a, &port, &proto) >= 0 &&
+				       xn_parse_host_port(argv[2], &a, &port) >= 0
+			      : xn_addr_parse_ipv4_host(argv[1], &a) >= 0 &&
+				       xn_addr_parse_ipv4_host(argv[2], &a) >= 0;
+		if (!ok) {
+			fprintf(stderr, "xennet %s add: bad address%s: \"%s\" \"%s\"\n", kind,
+				fwd ? " (PUBLIC:PORT/tcp|udp GUEST:PORT)" : " (PUBLIC GUEST, IPv4)",
+				argv[1], argv[2]);
+			return 1;
+		}
+		if (o->name && !xn_mapping_name_valid(o->name)) {
+			fprintf(stderr, "xennet %s add: bad --name \"%s\" (1 to 63 letters, digits, \"_\", \".\" or \"-\")\n",
+				kind, o->name);
+			return 1;
+		}
+		words[n++] = argv[1];
+		words[n++] = argv[2];
+		if (o->name)
+			words[n++] = o->name;
+		return call_daemon(o, words, n);
+	}
+	if (strcmp(argv[0], "del") == 0 && argc == 2) {
+		bool ok = fwd ? xn_parse_public_port(argv[1], &a, &port, &proto) >= 0
+			      : xn_addr_parse_ipv4_host(argv[1], &a) >= 0;
+		if (!ok) {
+			fprintf(stderr, "xennet %s del: bad public \"%s\"\n", kind, argv[1]);
+			return 1;
+		}
+		words[n++] = argv[1];
+		return call_daemon(o, words, n);
+	}
+usage:
+	if (fwd)
+		fprintf(stderr, "Usage: xennet forward add PUBLIC:PORT/tcp|udp GUEST:PORT [--name VM]\n"
+				"       xennet forward del PUBLIC:PORT/tcp|udp\n"
+				"       xennet forward list [--json]\n");
+	else
+		fprintf(stderr, "Usage: xennet map add PUBLIC GUEST [--name VM]\n"
+				"       xennet map del PUBLIC\n"
+				"       xennet map list [--json]\n");
+	return 2;
+}
+
+static int cmd_map(const struct options *o, int argc, char **argv)
+{
+	return cmd_mapping(o, argc, argv, false);
+}
+
+static int cmd_forward(const struct options *o, int argc, char **argv)
+{
+	return cmd_mapping(o, argc, argv, true);
+}
+
 static int cmd_reload(const struct options *o, int argc, char **argv)
 {
 	(void)argv;
@@ -137,6 +212,10 @@ static const struct command {
 	{ "apply", cmd_apply, "apply FILE      validate, then have xennetd apply it" },
 	{ "status", cmd_status, "status [--json] what xennetd manages, and its state" },
 	{ "reload", cmd_reload, "reload          re-read the profile in force (as SIGHUP)" },
+	{ "map", cmd_map, "map add PUBLIC GUEST [--name VM] | map del PUBLIC | map list [--json]\n"
+			  "                  1:1 public IPv4 address of a guest (nat mode)" },
+	{ "forward", cmd_forward, "forward add PUBLIC:PORT/tcp|udp GUEST:PORT [--name VM] | forward del PUBLIC:PORT/PROTO\n"
+				  "                  | forward list [--json]: one port of a public address to a guest" },
 };
 
 static void usage(FILE *f)
@@ -155,6 +234,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "name", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -183,18 +263,24 @@ int main(int argc, char **argv)
 	optind = 1;
 	char **rest = argv + first - 1;
 	int nrest = argc - first + 1;
-	while ((c = getopt_long(nrest, rest, "s:d:j", opts, NULL)) != -1) {
+	while ((c = getopt_long(nrest, rest, "s:d:jn:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': o.socket_path = optarg; break;
 		case 'd': o.state_dir = optarg; break;
 		case 'j': o.json = true; break;
+		case 'n': o.name = optarg; break;
 		default: usage(stderr); return 2;
 		}
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, name) == 0) {
-			if (o.json && commands[i].fn != cmd_status) {
-				fprintf(stderr, "xennet %s: --json is only for status\n", name);
+			if (o.json && commands[i].fn != cmd_status && commands[i].fn != cmd_map &&
+			    commands[i].fn != cmd_forward) {
+				fprintf(stderr, "xennet %s: --json is only for status and lists\n", name);
+				return 2;
+			}
+			if (o.name && commands[i].fn != cmd_map && commands[i].fn != cmd_forward) {
+				fprintf(stderr, "xennet %s: --name is only for map and forward\n", name);
 				return 2;
 			}
 			return commands[i].fn(&o, nrest - optind, rest + optind);

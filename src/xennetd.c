@@ -17,6 +17,7 @@
 #include "xennet/hotplug.h"
 #include "xennet/log.h"
 #include "xennet/nft.h"
+#include "xennet/publicip.h"
 #include "xennet/status.h"
 #include "xn-config.h"
 
@@ -28,9 +29,7 @@ struct daemon {
 	struct xn_engine *engine;
 	struct xn_nl *events;
 	struct xn_hotplug *hotplug; /* NULL while xenstore is unreachable */
-	struct xn_mapset mappings; /* in force: the profile's and the CLI's */
-	struct xn_mapset cli_mappings; /* made with `xennet map|forward add` */
-	char mappings_path[PATH_MAX];
+	struct xn_publicip *publicip; /* per-VM public IP mappings */
 	int64_t xenstore_retry; /* when to try connecting again (ms) */
 	int efd;
 	char *last_error;
@@ -52,11 +51,21 @@ static int engine_apply(struct daemon *d, const struct xn_profile *p,
 	size_t n = 0;
 	int r;
 
+	struct xn_nft_dynamic dyn = { 0 };
+
+	r = xn_publicip_compose(d->publicip, p, &dyn.maps, err);
+	if (r < 0)
+		return r;
+	xn_publicip_owned(d->publicip, &dyn.publics, &dyn.n_publics);
 	if (d->hotplug && xn_hotplug_nft_vifs(d->hotplug, &vifs, &n) < 0)
 		return -ENOMEM;
-	struct xn_nft_dynamic dyn = { .vifs = vifs, .n_vifs = n, .maps = &d->mappings };
+	dyn.vifs = vifs;
+	dyn.n_vifs = n;
 	r = xn_engine_apply(d->engine, p, &dyn, report, err);
 	free(vifs);
+	/* Then the mappings themselves: only what differs changes. */
+	if (r >= 0)
+		r = xn_publicip_sync(d->publicip, p, err);
 	return r;
 }
 
@@ -166,6 +175,75 @@ static int parse_id(const char *s, unsigned long max, unsigned *ret)
 	return 0;
 }
 
+static int handle_mapping(struct daemon *d, char **w, size_t n, struct xn_buf *out)
+{
+	bool fwd = strcmp(w[0], "forward") == 0;
+	const char *name = NULL;
+
+	if (strcmp(w[1], "list") == 0 && n <= 3) {
+		bool json = n == 3 && strcmp(w[2], "json") == 0;
+		if (n == 3 && !json)
+			goto usage;
+		xn_publicip_list(d->publicip, fwd, json, out);
+		return 0;
+	}
+	if (strcmp(w[1], "add") == 0 && (n == 4 || n == 5)) {
+		if (n == 5) {
+			name = w[4];
+			if (!xn_mapping_name_valid(name)) {
+				xn_buf_printf(out, "bad name \"%.64s\" (1 to 63 letters, digits, \"_\", \".\" or \"-\")\n", name);
+				return -EINVAL;
+			}
+		}
+		if (!fwd) {
+			struct xn_mapping m = { 0 };
+			if (xn_addr_parse_ipv4_host(w[2], &m.public_addr) < 0) {
+				xn_buf_printf(out, "bad public address \"%.64s\" (an IPv4 address)\n", w[2]);
+				return -EINVAL;
+			}
+			if (xn_addr_parse_ipv4_host(w[3], &m.guest) < 0) {
+				xn_buf_printf(out, "bad guest address \"%.64s\" (an IPv4 address)\n", w[3]);
+				return -EINVAL;
+			}
+			if (name)
+				snprintf(m.name, sizeof(m.name), "%s", name);
+			return xn_publicip_map_add(d->publicip, &m, out);
+		}
+		struct xn_forward f = { 0 };
+		if (xn_parse_public_port(w[2], &f.public_addr, &f.public_port, &f.proto) < 0) {
+			xn_buf_printf(out, "bad public \"%.64s\" (ADDRESS:PORT/tcp or /udp)\n", w[2]);
+			return -EINVAL;
+		}
+		if (xn_parse_host_port(w[3], &f.guest, &f.guest_port) < 0) {
+			xn_buf_printf(out, "bad guest \"%.64s\" (ADDRESS:PORT)\n", w[3]);
+			return -EINVAL;
+		}
+		if (name)
+			snprintf(f.name, sizeof(f.name), "%s", name);
+		return xn_publicip_fwd_add(d->publicip, &f, out);
+	}
+	if (strcmp(w[1], "del") == 0 && n == 3) {
+		struct xn_addr a;
+		uint16_t port;
+		uint8_t proto;
+		if (!fwd) {
+			if (xn_addr_parse_ipv4_host(w[2], &a) < 0) {
+				xn_buf_printf(out, "bad public address \"%.64s\"\n", w[2]);
+				return -EINVAL;
+			}
+			return xn_publicip_map_del(d->publicip, &a, out);
+		}
+		if (xn_parse_public_port(w[2], &a, &port, &proto) < 0) {
+			xn_buf_printf(out, "bad public \"%.64s\" (ADDRESS:PORT/tcp or /udp)\n", w[2]);
+			return -EINVAL;
+		}
+		return xn_publicip_fwd_del(d->publicip, &a, port, proto, out);
+	}
+usage:
+	xn_buf_printf(out, "usage: %s add|del|list ...\n", w[0]);
+	return -EINVAL;
+}
+
 /* Returns the status to answer, or 1 when the request kept fd to answer
  * later. */
 static int handle_request(struct daemon *d, char **w, size_t n, int fd,
@@ -193,6 +271,8 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 	}
 	if (strcmp(w[0], "reload") == 0 && n == 1)
 		return apply_profile(d, d->profile_path, out);
+	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2)
+		return handle_mapping(d, w, n, out);
 	if (strcmp(w[0], "hotplug") == 0 && n == 4) {
 		unsigned domid, devid;
 		int status = 0;
@@ -513,6 +593,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = xn_engine_open(d.state_dir, &d.engine, &err);
+	if (r >= 0)
+		r = xn_publicip_open(d.state_dir, d.engine->nl, &d.publicip, &err);
 	if (r < 0) {
 		log_err("%s", xn_buf_str(&err));
 		goto out;
@@ -641,6 +723,7 @@ out:
 	if (efd >= 0)
 		close(efd);
 	xn_hotplug_close(d.hotplug);
+	xn_publicip_close(d.publicip);
 	xn_nl_close(d.events);
 	xn_engine_close(d.engine);
 	xn_profile_free(d.profile);

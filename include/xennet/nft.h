@@ -65,6 +65,10 @@ struct xn_nft_dynamic {
 	const struct xn_nft_vif *vifs;
 	size_t n_vifs;
 	const struct xn_mapset *maps; /* NULL: none */
+	/* Public addresses xennet added to the uplink (Dom0 drops what
+	 * reaches it on them untranslated). */
+	const struct xn_addr *publics;
+	size_t n_publics;
 };
 
 int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
@@ -74,8 +78,19 @@ int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn
  * entries are not touched), in one batch. The public addresses whose
  * translation changed or went are listed in changed (caller frees) so
  * that their conntrack entries can be dropped. */
-int xn_nft_maps_sync(const struct xn_mapset *want, struct xn_addr **changed,
-		     size_t *n_changed, struct xn_buf *err);
+int xn_nft_maps_sync(const struct xn_mapset *want, const struct xn_addr *publics,
+		     size_t n_publics, struct xn_addr **changed, size_t *n_changed,
+		     struct xn_buf *err);
+
+/* The public addresses in the set public_addrs (-ENOENT: no table). */
+int xn_nft_publics_get(struct xn_addr **ret, size_t *n);
+
+/* One mapping or forward (and its public address) added and/or removed,
+ * in one batch. Any pointer may be NULL. */
+int xn_nft_mapping_update(const struct xn_mapping *add_m, const struct xn_mapping *del_m,
+			  const struct xn_forward *add_f, const struct xn_forward *del_f,
+			  const struct xn_addr *add_pub, const struct xn_addr *del_pub,
+			  struct xn_buf *err);
 
 /* Add and/or remove one vif's elements, in one batch. */
 int xn_nft_vif_update(const struct xn_nft_vif *add, const struct xn_nft_vif *del,

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "xennet/mapping.h"
+#include "xennet/netlink.h"
+#include "xennet/profile.h"
+
+/* The public IP mappings in force on a NAT host: the profile's [map]
+ * sections plus those made with `xennet map|forward add` (kept in
+ * STATE_DIR/mappings). A public address is made reachable by adding it as
+ * a /32 address on the NAT uplink (unless it is already one of Dom0's
+ * own); the set "public_addrs" of table inet xennet records the ones
+ * xennet added, and Dom0 drops whatever reaches it on them untranslated. */
+
+struct xn_publicip;
+
+int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip **ret,
+		     struct xn_buf *err);
+void xn_publicip_close(struct xn_publicip *pi);
+
+/* The mappings a profile would have in force (its own + the CLI's), for
+ * the table that profile installs. -EINVAL with err when the CLI's no
+ * longer fit the profile. *ret is valid until the next call. */
+int xn_publicip_compose(struct xn_publicip *pi, const struct xn_profile *p,
+			const struct xn_mapset **ret, struct xn_buf *err);
+/* The public addresses xennet added, as last synchronised. */
+void xn_publicip_owned(struct xn_publicip *pi, const struct xn_addr **ret, size_t *n);
+
+/* After a profile was applied: make the kernel hold exactly its
+ * mappings (maps, addresses, conntrack of what changed). */
+int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct xn_buf *err);
+
+/* The CLI's requests. Each checks, changes the kernel in one batch, drops
+ * the conntrack entries of the public address, then saves the file; on
+ * any failure nothing changes. Messages go to out. */
+int xn_publicip_map_add(struct xn_publicip *pi, const struct xn_mapping *m, struct xn_buf *out);
+int xn_publicip_map_del(struct xn_publicip *pi, const struct xn_addr *pub, struct xn_buf *out);
+int xn_publicip_fwd_add(struct xn_publicip *pi, const struct xn_forward *f, struct xn_buf *out);
+int xn_publicip_fwd_del(struct xn_publicip *pi, const struct xn_addr *pub, uint16_t port,
+			uint8_t proto, struct xn_buf *out);
+void xn_publicip_list(struct xn_publicip *pi, bool forwards, bool json, struct xn_buf *out);

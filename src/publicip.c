@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "xennet/publicip.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "xennet/conntrack.h"
+#include "xennet/nft.h"
+
+struct xn_publicip {
+	struct xn_nl *nl;
+	char path[PATH_MAX];
+	const struct xn_profile *profile; /* in force (borrowed) */
+	struct xn_mapset cli; /* made with the CLI, saved in path */
+	struct xn_mapset all; /* in force: the profile's and the CLI's */
+	struct xn_mapset scratch; /* compose() */
+	struct xn_addr *owned; /* /32 addresses xennet added to uplink */
+	size_t n_owned;
+	char uplink[IFNAMSIZ]; /* where they are */
+};
+
+static bool same_ip(const struct xn_addr *a, const struct xn_addr *b)
+{
+	return a->family == b->family && a->v4.s_addr == b->v4.s_addr;
+}
+
+static struct xn_addr host32(const struct xn_addr *a)
+{
+	struct xn_addr h = *a;
+
+	h.prefixlen = 32;
+	return h;
+}
+
+int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip **ret,
+		     struct xn_buf *err)
+{
+	struct xn_publicip *pi = calloc(1, sizeof(*pi));
+	unsigned bad = 0;
+	int r;
+
+	if (!pi)
+		return -ENOMEM;
+	pi->nl = nl;
+	snprintf(pi->path, sizeof(pi->path), "%s/mappings", state_dir);
+	r = xn_mapset_load(pi->path, &pi->cli, &bad);
+	if (r < 0) {
+		if (r == -EBADMSG)
+			xn_buf_printf(err, "%s:%u: malformed mapping line", pi->path, bad);
+		else
+			xn_buf_printf(err, "%s: %s", pi->path, strerror(-r));
+		free(pi);
+		return r;
+	}
+	for (size_t i = 0; i < pi->cli.n_maps; i++)
+		pi->cli.maps[i].from_profile = false;
+	/* Which public addresses did we add before a restart? The kernel's
+	 * set says. */
+	r = xn_nft_publics_get(&pi->owned, &pi->n_owned);
+	if (r < 0) {
+		pi->owned = NULL;
+		pi->n_owned = 0;
+	}
+	*ret = pi;
+	return 0;
+}
+
+void xn_publicip_close(struct xn_publicip *pi)
+{
+	if (!pi)
+		return;
+	xn_mapset_clear(&pi->cli);
+	xn_mapset_clear(&pi->all);
+	xn_mapset_clear(&pi->scratch);
+	free(pi->owned);
+	free(pi);
+}
+
+static int compose_into(struct xn_publicip *pi, const struct xn_profile *p, struct xn_mapset *out,
+			struct xn_buf *err)
+{
+	char a[XN_ADDR_STRLEN];
+	int r;
+
+	xn_mapset_clear(out);
+	if (!p || p->mode != XN_MODE_NAT) {
+		if (pi->cli.n_maps || pi->cli.n_fwds) {
+			xn_buf_printf(err, "%zu public IP mappings made with `xennet map|forward add` need a profile in nat mode; remove them first",
+				      pi->cli.n_maps + pi->cli.n_fwds);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < p->n_maps; i++) {
+		struct xn_mapping m = { .public_addr = p->maps[i].public_addr,
+					.guest = p->maps[i].guest, .from_profile = true };
+		snprintf(m.name, sizeof(m.name), "%s", p->maps[i].name);
+		r = xn_mapset_add_map(out, &m);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < pi->cli.n_maps; i++) {
+		struct xn_buf why = { 0 };
+		r = xn_mapset_check_map(out, p, &pi->cli.maps[i], &why);
+		if (r < 0) {
+			xn_buf_printf(err, "the mapping of %s made with `xennet map add` does not fit this profile: %s; remove it first with `xennet map del %s`",
+				      xn_addr_format(&pi->cli.maps[i].public_addr, false, a), xn_buf_str(&why), a);
+			xn_buf_free(&why);
+			return r;
+		}
+		r = xn_mapset_add_map(out, &pi->cli.maps[i]);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < pi->cli.n_fwds; i++) {
+		struct xn_buf why = { 0 };
+		r = xn_mapset_check_forward(out, p, &pi->cli.fwds[i], &why);
+		if (r < 0) {
+			xn_buf_printf(err, "the forward of %s:%u/%s made with `xennet forward add` does not fit this profile: %s",
+				      xn_addr_format(&pi->cli.fwds[i].public_addr, false, a),
+				      pi->cli.fwds[i].public_port, xn_proto_name(pi->cli.fwds[i].proto),
+				      xn_buf_str(&why));
+			xn_buf_free(&why);
+			return r;
+		}
+		r = xn_mapset_add_forward(out, &pi->cli.fwds[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int xn_publicip_compose(struct xn_publicip *pi, const struct xn_profile *p,
+			const struct xn_mapset **ret, struct xn_buf *err)
+{
+	int r = compose_into(pi, p, &pi->scratch, err);
+
+	if (r >= 0)
+		*ret = &pi->scratch;
+	return r;
+}
+
+void xn_publicip_owned(struct xn_publicip *pi, const struct xn_addr **ret, size_t *n)
+{
+	*ret = pi->owned;
+	*n = pi->n_owned;
+}
+
+static bool in_list(const struct xn_addr *v, size_t n, const struct xn_addr *a)
+{
+	for (size_t i = 0; i < n; i++)
+		if (same_ip(&v[i], a))
+			return true;
+	return false;
+}
+
+/* Is a one of the uplink's own addresses (not added by us)? */
+static bool dom0_address(const struct xn_snapshot *s, int ifindex, const struct xn_addr *a)
+{
+	for (size_t i = 0; i < s->n_addrs; i++)
+		if (s->addrs[i].ifindex == ifindex && same_ip(&s->addrs[i].addr, a))
+			return true;
+	return false;
+}
+
+int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct xn_buf *err)
+{
+	struct xn_snapshot *snap = NULL;
+	struct xn_addr *want = NULL, *owned = NULL, *changed = NULL;
+	size_t n_want = 0, n_owned = 0, n_changed = 0;
+	const struct xn_link *up_old = NULL, *up = NULL;
+	int r;
+
+	r = compose_into(pi, p, &pi->all, err);
+	if (r < 0)
+		return r;
+	pi->profile = p;
+	r = xn_snapshot_take(pi->nl, &snap);
+	if (r < 0)
+		return r;
+	want = calloc(pi->all.n_maps + pi->all.n_fwds + 1, sizeof(*want));
+	owned = calloc(pi->all.n_maps + pi->all.n_fwds + 1, sizeof(*owned));
+	if (!want || !owned) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < pi->all.n_maps; i++)
+		if (!in_list(want, n_want, &pi->all.maps[i].public_addr))
+			want[n_want++] = host32(&pi->all.maps[i].public_addr);
+	for (size_t i = 0; i < pi->all.n_fwds; i++)
+		if (!in_list(want, n_want, &pi->all.fwds[i].public_addr))
+			want[n_want++] = host32(&pi->all.fwds[i].public_addr);
+
+	/* Addresses we added that are no longer wanted go. */
+	if (pi->uplink[0])
+		up_old = xn_snapshot_link(snap, pi->uplink);
+	for (size_t i = 0; i < pi->n_owned; i++)
+		if (!in_list(want, n_want, &pi->owned[i]) && up_old)
+			xn_nl_addr_del(pi->nl, up_old->ifindex, &pi->owned[i]);
+
+	if (p && p->mode == XN_MODE_NAT) {
+		up = xn_snapshot_link(snap, p->nat_uplink);
+		if (!up) {
+			xn_buf_printf(err, "nat uplink %s does not exist", p->nat_uplink);
+			r = -ENODEV;
+			goto out;
+		}
+		for (size_t i = 0; i < n_want; i++) {
+			bool ours = in_list(pi->owned, pi->n_owned, &want[i]);
+			if (!ours && dom0_address(snap, up->ifindex, &want[i]))
+				continue; /* Dom0's own address: forwards on it */
+			owned[n_owned++] = want[i];
+			if (!dom0_address(snap, up->ifindex, &want[i])) {
+				r = xn_nl_addr_add(pi->nl, up->ifindex, &want[i]);
+				if (r < 0 && r != -EEXIST) {
+					char a[XN_ADDR_STRLEN];
+					xn_buf_printf(err, "adding public address %s to %s: %s",
+						      xn_addr_format(&want[i], true, a), p->nat_uplink, strerror(-r));
+					goto out;
+				}
+			}
+		}
+		r = xn_nft_maps_sync(&pi->all, owned, n_owned, &changed, &n_changed, err);
+		if (r < 0)
+			goto out;
+		snprintf(pi->uplink, sizeof(pi->uplink), "%s", p->nat_uplink);
+	} else {
+		pi->uplink[0] = '\0';
+	}
+	/* Flows of translations that changed or went must not linger. */
+	for (size_t i = 0; i < pi->n_owned; i++)
+		if (!in_list(owned, n_owned, &pi->owned[i])) {
+			struct xn_addr *c = reallocarray(changed, n_changed + 1, sizeof(*c));
+			if (c) {
+				changed = c;
+				changed[n_changed++] = pi->owned[i];
+			}
+		}
+	xn_conntrack_purge(changed, n_changed);
+	free(pi->owned);
+	pi->owned = owned;
+	pi->n_owned = n_owned;
+	owned = NULL;
+	r = 0;
+out:
+	free(want);
+	free(owned);
+	free(changed);
+	xn_snapshot_free(snap);
+	return r;
+}
+
+/* ---- the CLI's requests ---- */
+
+static int uplink_state(struct xn_publicip *pi, const struct xn_addr *pub, int *ifindex,
+			bool *dom0_own, struct xn_buf *out)
+{
+	struct xn_snapshot *snap = NULL;
+	const struct xn_link *up;
+	int r;
+
+	if (!pi->profile || pi->profile->mode != XN_MODE_NAT) {
+		xn_buf_printf(out, "public IP mappings need a profile in nat mode\n");
+		return -EINVAL;
+	}
+	r = xn_snapshot_take(pi->nl, &snap);
+	if (r < 0)
+		return r;
+	up = xn_snapshot_link(snap, pi->profile->nat_uplink);
+	if (!up) {
+		xn_buf_printf(out, "nat uplink %s does not exist\n", pi->profile->nat_uplink);
+		xn_snapshot_free(snap);
+		return -ENODEV;
+	}
+	*ifindex = up->ifindex;
+	*dom0_own = dom0_address(snap, up->ifindex, pub) && !in_list(pi->owned, pi->n_owned, pub);
+	xn_snapshot_free(snap);
+	return 0;
+}
+
+static bool public_in_use(const struct xn_mapset *s, const struct xn_addr *pub)
+{
+	for (size_t i = 0; i < s->n_maps; i++)
+		if (same_ip(&s->maps[i].public_addr, pub))
+			return true;
+	for (size_t i = 0; i < s->n_fwds; i++)
+		if (same_ip(&s->fwds[i].public_addr, pub))
+			return true;
+	return false;
+}
+
+static int own(struct xn_publicip *pi, const struct xn_addr *pub)
+{
+	struct xn_addr *v = reallocarray(pi->owned, pi->n_owned + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	pi->owned = v;
+	pi->owned[pi->n_owned++] = host32(pub);
+	return 0;
+}
+
+static void disown(struct xn_publicip *pi, const struct xn_addr *pub)
+{
+	for (size_t i = 0; i < pi->n_owned; i++)
+		if (same_ip(&pi->owned[i], pub)) {
+			pi->owned[i] = pi->owned[--pi->n_owned];
+			return;
+		}
+}
+
+/* Add (m or f) to the kernel and the sets; on failure undo. */
+static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const struct xn_forward *f,
+		      struct xn_buf *out)
+{
+	const struct xn_addr *pub = m ? &m->public_addr : &f->public_addr;
+	struct xn_addr p32 = host32(pub);
+	struct xn_buf err = { 0 };
+	bool dom0_own = false, new_addr;
+	int ifindex = 0, r;
+
+	r = uplink_state(pi, pub, &ifindex, &dom0_own, out);
+	if (r < 0)
+		return r;
+	new_addr = !dom0_own && !in_list(pi->owned, pi->n_owned, pub);
+	r = xn_nft_mapping_update(m, NULL, f, NULL, new_addr ? &p32 : NULL, NULL, &err);
+	if (r < 0) {
+		xn_buf_printf(out, "nftables: %s\n", err.len ? xn_buf_str(&err) : strerror(-r));
+		xn_buf_free(&err);
+		return r;
+	}
+	if (new_addr) {
+		r = xn_nl_addr_add(pi->nl, ifindex, &p32);
+		if (r == -EEXIST)
+			r = 0;
+		if (r >= 0)
+			r = own(pi, pub);
+		if (r < 0) {
+			xn_nft_mapping_update(NULL, m, NULL, f, NULL, &p32, NULL);
+			xn_buf_printf(out, "adding %s to the uplink: %s\n",
+				      xn_addr_format(&p32, false, (char[XN_ADDR_STRLEN]){ 0 }), strerror(-r));
+			return r;
+		}
+	}
+	r = m ? xn_mapset_add_map(&pi->cli, m) : xn_mapset_add_forward(&pi->cli, f);
+	if (r >= 0)
+		r = m ? xn_mapset_add_map(&pi->all, m) : xn_mapset_add_forward(&pi->all, f);
+	if (r >= 0)
+		r = xn_mapset_save(pi->path, &pi->cli);
+	if (r < 0) {
+		xn_buf_printf(out, "saving %s: %s\n", pi->path, strerror(-r));
+		if (m) {
+			xn_mapset_del_map(&pi->cli, pub, NULL);
+			xn_mapset_del_map(&pi->all, pub, NULL);
+		} else {
+			xn_mapset_del_forward(&pi->cli, pub, f->public_port, f->proto, NULL);
+			xn_mapset_del_forward(&pi->all, pub, f->public_port, f->proto, NULL);
+		}
+		xn_nft_mapping_update(NULL, m, NULL, f, NULL, new_addr ? &p32 : NULL, NULL);
+		if (new_addr) {
+			xn_nl_addr_del(pi->nl, ifindex, &p32);
+			disown(pi, pub);
+		}
+		return r;
+	}
+	/* Flows that went to this address before must take the new path. */
+	xn_conntrack_purge(&p32, 1);
+	return 0;
+}
+
+int xn_publicip_map_add(struct xn_publicip *pi, const struct xn_mapping *m, struct xn_buf *out)
+{
+	struct xn_buf why = { 0 };
+	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
+	int r;
+
+	r = xn_mapset_check_map(&pi->all, pi->profile, m, &why);
+	if (r < 0) {
+		xn_buf_printf(out, "refused: %s\n", xn_buf_str(&why));
+		xn_buf_free(&why);
+		return r;
+	}
+	r = add_common(pi, m, NULL, out);
+	if (r >= 0)
+		xn_buf_printf(out, "mapped %s to %s\n", xn_addr_format(&m->public_addr, false, a),
+			      xn_addr_format(&m->guest, false, g));
+	return r;
+}
+
+int xn_publicip_fwd_add(struct xn_publicip *pi, const struct xn_forward *f, struct xn_buf *out)
+{
+	struct xn_buf why = { 0 };
+	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
+	int r;
+
+	r = xn_mapset_check_forward(&pi->all, pi->profile, f, &why);
+	if (r < 0) {
+		xn_buf_printf(out, "refused: %s\n", xn_buf_str(&why));
+		xn_buf_free(&why);
+		return r;
+	}
+	r = add_common(pi, NULL, f, out);
+	if (r >= 0)
+		xn_buf_printf(out, "forwarding %s:%u/%s to %s:%u\n",
+			      xn_addr_format(&f->public_addr, false, a), f->public_port,
+			      xn_proto_name(f->proto), xn_addr_format(&f->guest, false, g), f->guest_port);
+	return r;
+}
+
+static int del_common(struct xn_publicip *pi, const struct xn_mapping *m, const struct xn_forward *f,
+		      struct xn_buf *out)
+{
+	const struct xn_addr *pub = m ? &m->public_addr : &f->public_addr;
+	struct xn_addr p32 = host32(pub);
+	struct xn_buf err = { 0 };
+	bool drop_addr;
+	int r;
+
+	/* Is the address still used by something else after this? */
+	if (m)
+		xn_mapset_del_map(&pi->all, pub, NULL);
+	else
+		xn_mapset_del_forward(&pi->all, pub, f->public_port, f->proto, NULL);
+	drop_addr = in_list(pi->owned, pi->n_owned, pub) && !public_in_use(&pi->all, pub);
+	r = xn_nft_mapping_update(NULL, m, NULL, f, NULL, drop_addr ? &p32 : NULL, &err);
+	if (r < 0) {
+		if (m)
+			xn_mapset_add_map(&pi->all, m);
+		else
+			xn_mapset_add_forward(&pi->all, f);
+		xn_buf_printf(out, "nftables: %s\n", err.len ? xn_buf_str(&err) : strerror(-r));
+		xn_buf_free(&err);
+		return r;
+	}
+	if (m)
+		xn_mapset_del_map(&pi->cli, pub, NULL);
+	else
+		xn_mapset_del_forward(&pi->cli, pub, f->public_port, f->proto, NULL);
+	r = xn_mapset_save(pi->path, &pi->cli);
+	if (r < 0)
+		xn_buf_printf(out, "warning: saving %s: %s\n", pi->path, strerror(-r));
+	if (drop_addr) {
+		struct xn_link up;
+		if (xn_nl_link_get(pi->nl, pi->uplink, &up) >= 0)
+			xn_nl_addr_del(pi->nl, up.ifindex, &p32);
+		disown(pi, pub);
+	}
+	/* A running flow must not keep the translation that went. */
+	xn_conntrack_purge(&p32, 1);
+	return 0;
+}
+
+static const struct xn_mapping *find_map(const struct xn_mapset *s, const struct xn_addr *pub)
+{
+	for (size_t i = 0; i < s->n_maps; i++)
+		if (same_ip(&s->maps[i].public_addr, pub))
+			return &s->maps[i];
+	return NULL;
+}
+
+int xn_publicip_map_del(struct xn_publicip *pi, const struct xn_addr *pub, struct xn_buf *out)
+{
+	const struct xn_mapping *found = find_map(&pi->all, pub);
+	struct xn_mapping m;
+	char a[XN_ADDR_STRLEN];
+
+	if (!found) {
+		xn_buf_printf(out, "%s is not mapped\n", xn_addr_format(pub, false, a));
+		return -ENOENT;
+	}
+	if (found->from_profile) {
+		xn_buf_printf(out, "%s is mapped by the profile ([map %s]): edit the profile to remove it\n",
+			      xn_addr_format(pub, false, a), found->name);
+		return -EPERM;
+	}
+	m = *found;
+	int r = del_common(pi, &m, NULL, out);
+	if (r >= 0)
+		xn_buf_printf(out, "unmapped %s\n", xn_addr_format(pub, false, a));
+	return r;
+}
+
+int xn_publicip_fwd_del(struct xn_publicip *pi, const struct xn_addr *pub, uint16_t port,
+			uint8_t proto, struct xn_buf *out)
+{
+	char a[XN_ADDR_STRLEN];
+
+	for (size_t i = 0; i < pi->all.n_fwds; i++) {
+		struct xn_forward f = pi->all.fwds[i];
+		if (!same_ip(&f.public_addr, pub) || f.public_port != port || f.proto != proto)
+			continue;
+		if (f.from_profile) {
+			xn_buf_printf(out, "%s:%u/%s is forwarded by the profile: edit the profile to remove it\n",
+				      xn_addr_format(pub, false, a), port, xn_proto_name(proto));
+			return -EPERM;
+		}
+		int r = del_common(pi, NULL, &f, out);
+		if (r >= 0)
+			xn_buf_printf(out, "removed the forward of %s:%u/%s\n",
+				      xn_addr_format(pub, false, a), port, xn_proto_name(proto));
+		return r;
+	}
+	xn_buf_printf(out, "%s:%u/%s is not forwarded\n", xn_addr_format(pub, false, a), port,
+		      xn_proto_name(proto));
+	return -ENOENT;
+}
+
+void xn_publicip_list(struct xn_publicip *pi, bool forwards, bool json, struct xn_buf *out)
+{
+	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
+
+	if (json)
+		xn_buf_printf(out, "[");
+	if (!forwards) {
+		for (size_t i = 0; i < pi->all.n_maps; i++) {
+			const struct xn_mapping *m = &pi->all.maps[i];
+			xn_addr_format(&m->public_addr, false, a);
+			xn_addr_format(&m->guest, false, g);
+			if (json)
+				xn_buf_printf(out, "%s{\"public\":\"%s\",\"guest\":\"%s\",\"name\":%s%s%s,\"source\":\"%s\"}",
+					      i ? "," : "", a, g, m->name[0] ? "\"" : "",
+					      m->name[0] ? m->name : "null", m->name[0] ? "\"" : "",
+					      m->from_profile ? "profile" : "cli");
+			else
+				xn_buf_printf(out, "%-15s -> %-15s %-20s %s\n", a, g, m->name[0] ? m->name : "-",
+					      m->from_profile ? "profile" : "cli");
+		}
+	} else {
+		for (size_t i = 0; i < pi->all.n_fwds; i++) {
+			const struct xn_forward *f = &pi->all.fwds[i];
+			xn_addr_format(&f->public_addr, false, a);
+			xn_addr_format(&f->guest, false, g);
+			if (json)
+				xn_buf_printf(out, "%s{\"public\":\"%s\",\"port\":%u,\"proto\":\"%s\",\"guest\":\"%s\",\"guest_port\":%u,\"name\":%s%s%s,\"source\":\"%s\"}",
+					      i ? "," : "", a, f->public_port, xn_proto_name(f->proto), g,
+					      f->guest_port, f->name[0] ? "\"" : "",
+					      f->name[0] ? f->name : "null", f->name[0] ? "\"" : "",
+					      f->from_profile ? "profile" : "cli");
+			else
+				xn_buf_printf(out, "%s:%u/%s -> %s:%u %s %s\n", a, f->public_port,
+					      xn_proto_name(f->proto), g, f->guest_port,
+					      f->name[0] ? f->name : "-", f->from_profile ? "profile" : "cli");
+		}
+	}
+	if (json)
+		xn_buf_printf(out, "]\n");
+}
