@@ -131,7 +131,7 @@ static void describe_table(const struct xn_nft_spec *s, uint16_t family,
 				   "    oifname @nat_uplinks ip saddr @nat_networks ip daddr != @nat_networks counter masquerade\n");
 		xn_buf_printf(out, "  set public_addrs { type ipv4_addr }\n"
 				   "  chain input { type filter hook input priority filter; policy accept }\n"
-				   "    ip daddr @public_addrs counter drop\n");
+				   "    ct state != established,related ip daddr @public_addrs counter drop\n");
 		xn_buf_printf(out, "  chain forward { type filter hook forward priority filter; policy accept }\n"
 				   "    ct state established,related counter accept\n"
 				   "    ct status dnat counter accept\n"
@@ -271,6 +271,23 @@ static int add_ct_bits(struct nftnl_rule *r, uint32_t key, uint32_t mask)
 	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero));
 	nftnl_rule_add_expr(r, e);
 	return add_expr(r, expr_cmp(NFT_CMP_NEQ, &zero, sizeof(zero)));
+}
+
+static int add_masked_cmp(struct nftnl_rule *r, const void *mask,
+			  const void *value, uint32_t len);
+
+/* ct KEY & mask == 0 */
+static int add_ct_bits_clear(struct nftnl_rule *r, uint32_t key, uint32_t mask)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("ct");
+	static const uint32_t zero;
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	nftnl_rule_add_expr(r, e);
+	return add_masked_cmp(r, &mask, &zero, sizeof(mask));
 }
 
 static int add_match_ipv4(struct nftnl_rule *r)
@@ -682,6 +699,12 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 	 * what is not translated never reaches Dom0's own services. */
 	r = rule_new(NFPROTO_INET, "input", "xennet: Dom0 itself does not answer on public addresses");
 	ret = r ? add_match_ipv4(r) : -ENOMEM;
+	/* New (or invalid) only: replies to Dom0's own connections to a
+	 * public address (hairpin from Dom0) come back this way. */
+	if (ret >= 0)
+		ret = add_ct_bits_clear(r, NFT_CT_STATE,
+					NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
+						NF_CT_STATE_BIT(IP_CT_RELATED));
 	if (ret >= 0)
 		ret = add_expr(r, expr_payload_nh(16, 4));
 	if (ret >= 0)

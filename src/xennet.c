@@ -260,7 +260,7 @@ int main(int argc, char **argv)
 	const char *name = argv[optind++];
 	/* Options may also follow the command: `xennet status --json`. */
 	int first = optind;
-	optind = 1;
+	optind = 0; /* 0: glibc re-initialises its argument permutation */
 	char **rest = argv + first - 1;
 	int nrest = argc - first + 1;
 	while ((c = getopt_long(nrest, rest, "s:d:jn:", opts, NULL)) != -1) {

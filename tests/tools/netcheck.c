@@ -7,7 +7,9 @@
  *       Retries until the server answers (it may start later), prints the
  *       answer, exits 0 if it is "echo:" + MESSAGE, 1 otherwise.
  *       NETCHECK_SRC=ADDR in the environment binds the source address
- *       first (to send from an address that is not the default one). */
+ *       first (to send from an address that is not the default one).
+ *   netcheck count udp ADDR PORT SECONDS
+ *       Counts the datagrams that arrive for SECONDS and prints the number. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -172,6 +174,26 @@ static int sendit(bool tcp, struct sockaddr_storage *ss, socklen_t len,
 	return 1;
 }
 
+static int count(struct sockaddr_storage *ss, socklen_t len, double seconds)
+{
+	double deadline = now() + seconds;
+	int fd = socket(ss->ss_family, SOCK_DGRAM, 0), one = 1;
+	long n = 0;
+	char buf[512];
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)ss, len) < 0) {
+		perror("netcheck: bind");
+		return 1;
+	}
+	while (wait_in(fd, deadline))
+		if (recv(fd, buf, sizeof(buf), 0) >= 0)
+			n++;
+	printf("%ld\n", n);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss;
@@ -187,6 +209,8 @@ int main(int argc, char **argv)
 		return 2;
 	if (strcmp(argv[1], "serve") == 0)
 		return serve(tcp, &ss, len, argc > 5 ? atof(argv[5]) : 10);
+	if (strcmp(argv[1], "count") == 0 && !tcp && argc == 6)
+		return count(&ss, len, atof(argv[5]));
 	if (strcmp(argv[1], "send") == 0 && argc >= 6)
 		return sendit(tcp, &ss, len, argv[5], argc > 6 ? atof(argv[6]) : 10);
 	return 2;

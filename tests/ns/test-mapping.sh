@@ -1,0 +1,137 @@
+#!/bin/bash
+# Per-VM public IP mapping on a NAT host: 1:1 (every protocol) and port
+# forwards, hairpin, conntrack hygiene, conflicts, persistence.
+. "$(dirname "$0")/lib.sh"
+
+make_lan_and_dom0
+make_guest 1 10.0.0.11/24 10.0.0.1
+make_guest 2 10.0.0.12/24 10.0.0.1
+cat >"$T/nat.conf" <<CONF
+[xennet]
+mode = nat
+[bridge xenbr0]
+address = 10.0.0.1/24
+[nat]
+uplink = eth0
+bridge = xenbr0
+CONF
+start_daemon "$T/nat.conf"
+attach_vif_to_bridge vif1.0 xenbr0
+attach_vif_to_bridge vif2.0 xenbr0
+PUB=192.168.50.101
+
+out=$(xn map add "$PUB" 10.0.0.11 --name web)
+expect "map add" grep -q "mapped $PUB to 10.0.0.11" <<<"$out"
+expect_eq "map list shows it, made by the CLI" "$PUB 10.0.0.11 web cli" \
+	"$(xn map list --json | jq -r '.[] | "\(.public) \(.guest) \(.name) \(.source)"')"
+expect_eq "the public address is on the uplink" "$PUB/32" \
+	"$(ip -n "$DOM0" -j addr show dev eth0 | jq -r ".[0].addr_info[] | select(.local == \"$PUB\") | \"\(.local)/\(.prefixlen)\"")"
+
+# Inbound: the LAN reaches the guest through the public address, and the
+# guest sees the client's real address.
+expect "LAN pings the public address" ping_from "$LAN" "$PUB"
+in_ns "$(guest 1)" "$NETCHECK" serve tcp 10.0.0.11 7702 10 >"$T/s1" &
+s1=$!
+expect "TCP from the LAN to the public address reaches guest 1" \
+	in_ns "$LAN" "$NETCHECK" send tcp "$PUB" 7702 hello 8
+wait "$s1"
+expect_eq "guest 1 sees the LAN client's own address" "peer $LAN_IP" "$(cat "$T/s1")"
+in_ns "$(guest 1)" "$NETCHECK" serve udp 10.0.0.11 7703 10 >"$T/s2" &
+s2=$!
+expect "UDP from the LAN to the public address reaches guest 1" \
+	in_ns "$LAN" "$NETCHECK" send udp "$PUB" 7703 hello 8
+wait "$s2"
+expect_eq "guest 1 sees the LAN client's own address (UDP)" "peer $LAN_IP" "$(cat "$T/s2")"
+set +e
+in_ns "$LAN" "$NETCHECK" send tcp "$PUB" 22 x 1 >/dev/null 2>&1
+rc=$?
+set -e
+expect_eq "Dom0 itself does not answer on the public address" 1 "$rc"
+
+# Outbound: the mapped guest leaves with its public address, the other
+# one with Dom0's.
+src=$(exchange tcp "$(guest 1)" "$LAN" "$LAN_IP" 7704) || fail "TCP guest 1 -> LAN"
+expect_eq "the LAN sees guest 1 as its public address" "$PUB" "$src"
+src=$(exchange udp "$(guest 2)" "$LAN" "$LAN_IP" 7705) || fail "UDP guest 2 -> LAN"
+expect_eq "the LAN sees unmapped guest 2 as Dom0's address" "$DOM0_IP" "$src"
+
+# Hairpin: guest 2 and Dom0 reach guest 1 through the public address.
+in_ns "$(guest 1)" "$NETCHECK" serve tcp 10.0.0.11 7706 10 >"$T/s3" &
+s3=$!
+expect "hairpin: guest 2 reaches guest 1 through the public address" \
+	in_ns "$(guest 2)" "$NETCHECK" send tcp "$PUB" 7706 hello 8
+wait "$s3"
+in_ns "$(guest 1)" "$NETCHECK" serve tcp 10.0.0.11 7707 10 >"$T/s4" &
+s4=$!
+expect "hairpin: Dom0 reaches guest 1 through the public address" \
+	in_ns "$DOM0" "$NETCHECK" send tcp "$PUB" 7707 hello 8
+wait "$s4"
+
+# Conflicts are refused and change nothing.
+rules_before=$(nft_json | jq -c '[.nftables[] | select(.map or .set) ]')
+refuse() {
+	local what=$1 want=$2
+	shift 2
+	set +e
+	local err
+	err=$(xn "$@" 2>&1)
+	local rc=$?
+	set -e
+	expect_eq "$what: refused" 1 "$rc"
+	expect "$what: says why ($err)" grep -qF "$want" <<<"$err"
+}
+refuse "the same public address twice" "already mapped" map add "$PUB" 10.0.0.12
+refuse "the same guest twice" "already has the public address" map add 192.168.50.120 10.0.0.11
+refuse "a public address inside the guest network" "inside the guest network" map add 10.0.0.50 10.0.0.12
+refuse "a guest outside the guest network" "outside the guest network" map add 192.168.50.121 192.168.50.12
+refuse "the gateway as guest" "gateway" map add 192.168.50.122 10.0.0.1
+refuse "a forward on a 1:1 public address" "collide" forward add "$PUB:80/tcp" 10.0.0.12:80
+refuse "a malformed address" "bad address" map add 192.168.50 10.0.0.12
+refuse "a malformed port" "bad address" forward add 192.168.50.102:99999/tcp 10.0.0.12:80
+refuse "a protocol other than tcp/udp" "bad address" forward add 192.168.50.102:80/sctp 10.0.0.12:80
+refuse "deleting what is not mapped" "not mapped" map del 192.168.50.99
+expect_eq "the ruleset is unchanged after the refusals" "$rules_before" \
+	"$(nft_json | jq -c '[.nftables[] | select(.map or .set) ]')"
+
+# A port forward.
+out=$(xn forward add 192.168.50.102:8080/tcp 10.0.0.12:7708 --name api)
+in_ns "$(guest 2)" "$NETCHECK" serve tcp 10.0.0.12 7708 10 >"$T/s5" &
+s5=$!
+expect "a port forward reaches guest 2" in_ns "$LAN" "$NETCHECK" send tcp 192.168.50.102 8080 hello 8
+wait "$s5"
+expect_eq "guest 2 sees the client's address" "peer $LAN_IP" "$(cat "$T/s5")"
+refuse "the same forward twice" "already forwarded" forward add 192.168.50.102:8080/tcp 10.0.0.11:80
+expect_eq "forward list" "192.168.50.102 8080 tcp 10.0.0.12 7708 api" \
+	"$(xn forward list --json | jq -r '.[] | "\(.public) \(.port) \(.proto) \(.guest) \(.guest_port) \(.name)"')"
+
+# map del during a running UDP flow stops it at once; map add for another
+# guest takes the same flow's new packets there.
+in_ns "$LAN" bash -c "exec 3>/dev/udp/$PUB/7709; for i in \$(seq 120); do echo x >&3; sleep 0.05; done" &
+sender=$!
+BG_PIDS+=($sender)
+n1=$(in_ns "$(guest 1)" "$NETCHECK" count udp 10.0.0.11 7709 1.5)
+expect "the UDP flow reaches guest 1 (got $n1)" test "$n1" -ge 10
+xn map del "$PUB" >/dev/null
+n2=$(in_ns "$(guest 1)" "$NETCHECK" count udp 10.0.0.11 7709 1.0)
+expect_eq "after map del, not one more datagram reaches guest 1" 0 "$n2"
+expect_eq "the public address left the uplink" "" \
+	"$(ip -n "$DOM0" -j addr show dev eth0 | jq -r ".[0].addr_info[] | select(.local == \"$PUB\") | .local")"
+xn map add "$PUB" 10.0.0.12 >/dev/null
+n3=$(in_ns "$(guest 2)" "$NETCHECK" count udp 10.0.0.12 7709 1.0)
+expect "after map add to guest 2, the same flow reaches guest 2 (got $n3)" test "$n3" -ge 5
+wait "$sender" || true
+
+# Persistence: a restart keeps the mappings and their traffic.
+in_ns "$LAN" ping -c 80 -i 0.03 -W 1 "$PUB" >"$T/ping.out" 2>&1 &
+ppid=$!
+sleep 0.3
+stop_daemon
+start_daemon "$T/nat.conf"
+wait "$ppid" || true
+expect_eq "no ping to the public address lost across a restart" 0 \
+	"$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$T/ping.out")"
+expect_eq "mappings survive the restart" "$PUB 10.0.0.12 cli" \
+	"$(xn map list --json | jq -r '.[] | "\(.public) \(.guest) \(.source)"')"
+expect_eq "forwards survive the restart" 1 "$(xn forward list --json | jq length)"
+expect_eq "each element once" 1 \
+	"$(nft_json | jq "[.nftables[] | select(.map.name == \"map_dnat\") | .map.elem[]?] | length")"
