@@ -508,7 +508,26 @@ static int configure(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 
 /* Try to bring a vif to CONNECTED; answers its waiters when it gets
  * there or fails. */
-static void vif_try(struct xn_hotplug *h, struct vif *v)
+/* Is this vif's hotplug script ours? Without a request from vif-xennet,
+ * xennetd only takes vifs whose backend names it: a host may run other
+ * scripts (vif-openvswitch, a custom vif-route) for some of its vifs. */
+static bool script_is_ours(struct xn_hotplug *h, const struct vif *v)
+{
+	char path[96], *script = NULL;
+	const char *base;
+	bool ours;
+
+	snprintf(path, sizeof(path), "backend/vif/%u/%u/script", v->domid, v->devid);
+	if (xn_xs_read(h->xs, path, 4096, &script) < 0)
+		return false;
+	base = strrchr(script, '/');
+	base = base ? base + 1 : script;
+	ours = strcmp(base, "vif-xennet") == 0;
+	free(script);
+	return ours;
+}
+
+static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 {
 	struct key_reader kr = { .xs = h->xs };
 	struct xn_buf err = { 0 };
@@ -516,6 +535,8 @@ static void vif_try(struct xn_hotplug *h, struct vif *v)
 	int r;
 
 	if (v->state == VIF_CONNECTED || v->state == VIF_OFFLINE || !backend_online(h, v))
+		return;
+	if (!requested && !v->waiters && !script_is_ours(h, v))
 		return;
 	backend_dir(v, kr.dir, sizeof(kr.dir));
 	r = xn_vif_conf_read(v->domid, v->devid, read_key, &kr, &v->conf, &err);
@@ -602,7 +623,7 @@ static void on_watch(const char *path, const char *token, void *ud)
 		if (!v && !emu)
 			v = vif_get(h, domid, devid, false);
 		if (v && v->state == VIF_WAITING)
-			vif_try(h, v);
+			vif_try(h, v, false);
 	}
 }
 
@@ -634,12 +655,12 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 	}
 	if (added) {
 		if (v->state == VIF_WAITING)
-			vif_try(h, v);
+			vif_try(h, v, false);
 	} else if (v->state == VIF_CONNECTED) {
 		struct xn_link l;
 		/* A rename also comes as an event: only a real removal counts. */
 		if (find_device(h, v, &l) == -ENODEV) {
-			remove_filter(h, v);
+			detach(h, v); /* filter elements, neighbour proxies */
 			v->state = VIF_WAITING;
 			memcpy(v->name, v->kname, sizeof(v->name));
 		}
@@ -693,7 +714,7 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 	}
 	if (v->state == VIF_FAILED || v->state == VIF_OFFLINE)
 		v->state = VIF_WAITING; /* a new request tries again */
-	vif_try(h, v);
+	vif_try(h, v, true);
 	if (v->state == VIF_CONNECTED) {
 		xn_buf_printf(out, "connected\n");
 		*status = 0;
@@ -752,6 +773,10 @@ void xn_hotplug_on_timer(struct xn_hotplug *h)
 				backend_dir(v, dir, sizeof(dir));
 				xn_xs_write_error(h->xs, dir, msg);
 			}
+			/* The script reports failure: so does the vif, or a
+			 * device appearing later would be "connected". */
+			v->state = VIF_FAILED;
+			snprintf(v->error, sizeof(v->error), "%s", msg);
 			strcat(msg, "\n");
 			xn_ctl_write_reply(w->fd, ETIMEDOUT, msg);
 			close(w->fd);
@@ -805,12 +830,12 @@ static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool 
 		if (install_filter(h, v) < 0) {
 			v->state = VIF_WAITING;
 			detach(h, v);
-			vif_try(h, v);
+			vif_try(h, v, false);
 		} else {
 			v->state = VIF_CONNECTED;
 		}
 	} else {
-		vif_try(h, v);
+		vif_try(h, v, false);
 	}
 	free(kr.last);
 	xn_buf_free(&err);
@@ -820,6 +845,16 @@ void xn_hotplug_rescan(struct xn_hotplug *h)
 {
 	char **doms = NULL, **devs = NULL, path[64];
 	unsigned nd = 0, nv = 0;
+
+	/* A whole backend/vif/D removed fires one watch on D only. */
+	for (size_t i = h->n_vifs; i-- > 0;) {
+		struct vif *v = h->vifs[i];
+		backend_dir(v, path, sizeof(path));
+		if (!xn_xs_exists(h->xs, path) && !v->waiters) {
+			vif_offline(h, v);
+			vif_drop(h, v);
+		}
+	}
 
 	if (xn_xs_directory(h->xs, "backend/vif", &doms, &nd) < 0)
 		return;
@@ -888,6 +923,22 @@ void xn_hotplug_close(struct xn_hotplug *h)
 void xn_hotplug_set_profile(struct xn_hotplug *h, const struct xn_profile *p)
 {
 	h->profile = p;
+	/* Connected vifs follow a new profile: another mode or bridge, or
+	 * anti-spoofing turned on, means configuring them again (failing
+	 * closed like a new vif). */
+	for (size_t i = 0; p && i < h->n_vifs; i++) {
+		struct vif *v = h->vifs[i];
+		if (v->state != VIF_CONNECTED)
+			continue;
+		bool stale = v->mode != p->mode || (p->antispoof && !v->filtered) ||
+			     (!p->antispoof && v->filtered) ||
+			     (v->mode != XN_MODE_ROUTED && strcmp(v->bridge, bridge_for(h, v)) != 0);
+		if (!stale)
+			continue;
+		detach(h, v);
+		v->state = VIF_WAITING;
+		vif_try(h, v, true);
+	}
 }
 
 int xn_hotplug_fd(struct xn_hotplug *h)

@@ -82,13 +82,17 @@ static void describe_antispoof(struct xn_buf *out, bool bridge)
 	xn_buf_printf(out,
 		      "    %s ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept\n"
 		      "    %s iifname . ip saddr @as_ip4 accept\n"
-		      "    %s ip6 saddr :: icmpv6 accept\n"
-		      "    %s ip6 saddr fe80::/10 icmpv6 accept\n"
+		      "    %s ip6 saddr :: icmpv6 type nd-neighbor-solicit accept\n"
+		      "    %s ip6 saddr :: icmpv6 type mld2-listener-report accept\n"
+		      "    %s ip6 saddr fe80::/10 icmpv6 type nd-router-solicit accept\n"
+		      "    %s ip6 saddr fe80::/10 icmpv6 type nd-neighbor-solicit accept\n"
+		      "    %s ip6 saddr fe80::/10 icmpv6 type mld2-listener-report accept\n"
+		      "    %s ip6 saddr fe80::/10 icmpv6 type nd-neighbor-advert icmpv6 target fe80::/10 accept\n"
 		      "    %s iifname . ip6 saddr @as_ip6 accept\n"
 		      "    counter drop\n  }\n"
 		      "  chain prerouting { type filter hook prerouting priority -300 }\n"
 		      "    iifname @as_ports jump antispoof\n",
-		      v4, v4, v6, v6, v6);
+		      v4, v4, v6, v6, v6, v6, v6, v6, v6);
 }
 
 static void describe_table(const struct xn_nft_spec *s, uint16_t family,
@@ -1004,19 +1008,44 @@ static void build_antispoof(struct batch *bt, bool bridge)
 		ret = add_verdict(r, NF_ACCEPT);
 	batch_rule(bt, r, ret, "anti-spoofing IPv4 rule");
 
-	for (int ll = 0; ll < 2; ll++) {
-		r = rule_new(fam, "antispoof", ll ? "xennet: IPv6 neighbour discovery from link-local"
-						  : "xennet: IPv6 duplicate address detection");
+	/* IPv6 neighbour discovery without an own global address: only what
+	 * cannot claim somebody else's address. DAD and MLD from ::; router
+	 * and neighbour solicitations and MLD from link-local; neighbour
+	 * advertisements from link-local only for a link-local target (a
+	 * global target is advertised from that address, checked below). */
+	static const struct nd_rule {
+		bool link_local; /* source fe80::/10, else :: */
+		uint8_t type;
+		bool ll_target;
+		const char *comment;
+	} nd[] = {
+		{ false, 135, false, "xennet: IPv6 duplicate address detection" },
+		{ false, 143, false, "xennet: IPv6 MLD report before an address" },
+		{ true, 133, false, "xennet: IPv6 router solicitation" },
+		{ true, 135, false, "xennet: IPv6 neighbour solicitation from link-local" },
+		{ true, 143, false, "xennet: IPv6 MLD report" },
+		{ true, 136, true, "xennet: IPv6 neighbour advertisement of a link-local address" },
+	};
+	for (size_t k = 0; k < XN_ARRAY_SIZE(nd); k++) {
+		r = rule_new(fam, "antispoof", nd[k].comment);
 		ret = r ? PROTO(r, ip6_type, NFPROTO_IPV6) : -ENOMEM;
 		if (ret >= 0)
 			ret = add_expr(r, expr_meta(NFT_META_L4PROTO));
 		if (ret >= 0)
 			ret = add_expr(r, expr_cmp(NFT_CMP_EQ, &icmp6, 1));
 		if (ret >= 0)
+			ret = add_expr(r, expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1));
+		if (ret >= 0)
+			ret = add_expr(r, expr_cmp(NFT_CMP_EQ, &nd[k].type, 1));
+		if (ret >= 0)
 			ret = add_expr(r, expr_payload_nh(8, 16));
 		if (ret >= 0)
-			ret = ll ? add_masked_cmp(r, ll_mask, ll_net, 16)
-				 : add_expr(r, expr_cmp(NFT_CMP_EQ, zero16, 16));
+			ret = nd[k].link_local ? add_masked_cmp(r, ll_mask, ll_net, 16)
+					       : add_expr(r, expr_cmp(NFT_CMP_EQ, zero16, 16));
+		if (ret >= 0 && nd[k].ll_target)
+			ret = add_expr(r, expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_1));
+		if (ret >= 0 && nd[k].ll_target)
+			ret = add_masked_cmp(r, ll_mask, ll_net, 16);
 		if (ret >= 0)
 			ret = add_verdict(r, NF_ACCEPT);
 		batch_rule(bt, r, ret, "anti-spoofing IPv6 ND rule");
@@ -1054,7 +1083,7 @@ static void build_antispoof(struct batch *bt, bool bridge)
 static int nft_socket(struct mnl_socket **ret)
 {
 	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	int bufsize = 4 << 20;
+	int bufsize = 16 << 20;
 
 	if (!nl)
 		return -errno;
@@ -1063,9 +1092,14 @@ static int nft_socket(struct mnl_socket **ret)
 		mnl_socket_close(nl);
 		return e;
 	}
-	/* Room for the replies to a large batch; best effort. */
-	setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &bufsize,
-		   sizeof(bufsize));
+	/* Room for large batches (10,000 mappings are ~1 MiB) and their
+	 * replies: as root, past the system's default limits. */
+	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &bufsize,
+		       sizeof(bufsize)) < 0)
+		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
+	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &bufsize,
+		       sizeof(bufsize)) < 0)
+		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
 	*ret = nl;
 	return 0;
 }
@@ -1121,8 +1155,9 @@ static int batch_talk(struct batch *bt, struct xn_buf *err)
 			r = -errno;
 			goto out;
 		}
+		int left = (int)len;
 		for (struct nlmsghdr *h = (struct nlmsghdr *)buf;
-		     mnl_nlmsg_ok(h, (int)len); h = mnl_nlmsg_next(h, (int *)&len)) {
+		     mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
 			if (h->nlmsg_pid != portid)
 				continue;
 			if (h->nlmsg_type == NLMSG_ERROR) {
@@ -1527,11 +1562,40 @@ int xn_nft_publics_get(struct xn_addr **ret, size_t *n)
 	return 0;
 }
 
+static const struct set_def *const AS_SETS[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
+						  &SET_AS_IP4, &SET_AS_IP6 };
+struct dead_elem;
+static int collect_others(uint16_t family, const struct set_def *set,
+			  const char (*keep)[IFNAMSIZ], size_t n_keep,
+			  struct dead_elem **ret, size_t *n);
+static void batch_dead(struct batch *bt, const struct set_def *set, bool add,
+		       const struct dead_elem *d, size_t n);
+
 int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
 		   struct xn_buf *err)
 {
 	const struct xn_nft_vif *vifs = dyn ? dyn->vifs : NULL;
 	size_t n_vifs = dyn ? dyn->n_vifs : 0;
+	/* Filter elements of vifs the caller does not know about (a restart
+	 * before xenstore answers): kept across the replacement, or those
+	 * vifs would run unfiltered until they are found again. */
+	struct dead_elem *others[2][XN_ARRAY_SIZE(AS_SETS)] = { { 0 } };
+	size_t n_others[2][XN_ARRAY_SIZE(AS_SETS)] = { { 0 } };
+	char (*keep)[IFNAMSIZ] = calloc(n_vifs + 1, IFNAMSIZ);
+
+	if (!keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_vifs; i++)
+		memcpy(keep[i], vifs[i].ifname, IFNAMSIZ);
+	for (int b = 0; b < 2; b++) {
+		if (!(b ? s->antispoof_bridge : s->antispoof_routed))
+			continue;
+		for (size_t k = 0; k < XN_ARRAY_SIZE(AS_SETS); k++)
+			collect_others(b ? NFPROTO_BRIDGE : NFPROTO_INET, AS_SETS[k],
+				       (const char (*)[IFNAMSIZ])keep, n_vifs, &others[b][k],
+				       &n_others[b][k]);
+	}
+	free(keep);
 
 	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
 	struct batch bt;
@@ -1573,8 +1637,14 @@ int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn
 			for (size_t i = 0; i < n_vifs; i++)
 				if (vifs[i].routed == !bridge)
 					batch_vif(&bt, &vifs[i], true);
+			for (size_t k = 0; k < XN_ARRAY_SIZE(AS_SETS); k++)
+				batch_dead(&bt, AS_SETS[k], true, others[bridge][k],
+					   n_others[bridge][k]);
 		}
 	}
+	for (int b = 0; b < 2; b++)
+		for (size_t k = 0; k < XN_ARRAY_SIZE(AS_SETS); k++)
+			free(others[b][k]);
 	if (r < 0) {
 		nftnl_batch_free(bt.b);
 		return r;
@@ -1876,10 +1946,15 @@ int xn_nft_query(const struct xn_nft_spec *s, enum xn_nft_table_state *ret)
 
 /* ---- purging vanished vifs ---- */
 
+struct dead_elem {
+	uint8_t key[IFNAMSIZ + 16], key_end[IFNAMSIZ + 16];
+	uint32_t klen, elen;
+};
+
 struct purge_acc {
 	const char (*keep)[IFNAMSIZ];
 	size_t n_keep;
-	struct nftnl_set *dead; /* elements to delete */
+	struct dead_elem *dead; /* elements to delete, of one set */
 	size_t n_dead;
 	char purged[64][IFNAMSIZ];
 	size_t n_purged;
@@ -1913,23 +1988,27 @@ static int on_elems(const struct nlmsghdr *h, void *data)
 		const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
 		const void *key_end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen);
 		char name[IFNAMSIZ] = "";
-		struct nftnl_set_elem *d;
+		struct dead_elem *d;
 
-		if (!key || len < IFNAMSIZ)
+		if (!key || len < IFNAMSIZ || len > sizeof(d->key) || elen > sizeof(d->key_end))
 			continue;
 		memcpy(name, key, IFNAMSIZ - 1);
 		if (kept(p, name))
 			continue;
-		d = nftnl_set_elem_alloc();
+		d = reallocarray(p->dead, p->n_dead + 1, sizeof(*d));
 		if (!d) {
 			p->err = -ENOMEM;
 			break;
 		}
-		nftnl_set_elem_set(d, NFTNL_SET_ELEM_KEY, key, len);
-		if (key_end && elen)
-			nftnl_set_elem_set(d, NFTNL_SET_ELEM_KEY_END, key_end, elen);
-		nftnl_set_elem_add(p->dead, d);
-		p->n_dead++;
+		p->dead = d;
+		d = &p->dead[p->n_dead++];
+		memset(d, 0, sizeof(*d));
+		memcpy(d->key, key, len);
+		d->klen = len;
+		if (key_end && elen) {
+			memcpy(d->key_end, key_end, elen);
+			d->elen = elen;
+		}
 		bool seen = false;
 		for (size_t i = 0; i < p->n_purged; i++)
 			seen |= strcmp(p->purged[i], name) == 0;
@@ -1939,6 +2018,46 @@ static int on_elems(const struct nlmsghdr *h, void *data)
 	nftnl_set_elems_iter_destroy(it);
 	nftnl_set_free(s);
 	return MNL_CB_OK;
+}
+
+static int collect_others(uint16_t family, const struct set_def *set,
+			  const char (*keep)[IFNAMSIZ], size_t n_keep,
+			  struct dead_elem **ret, size_t *n)
+{
+	struct purge_acc p = { .keep = keep, .n_keep = n_keep };
+	struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, family, set->name, on_elems, &p };
+	int r = nft_request(&q);
+
+	if (r >= 0 && p.err < 0)
+		r = p.err;
+	if (r < 0) {
+		free(p.dead);
+		*ret = NULL;
+		*n = 0;
+		return r == -ENOENT ? 0 : r; /* no table or no such set */
+	}
+	*ret = p.dead;
+	*n = p.n_dead;
+	return 0;
+}
+
+static void batch_dead(struct batch *bt, const struct set_def *set, bool add,
+		       const struct dead_elem *d, size_t n)
+{
+	struct elem *el;
+
+	if (n == 0)
+		return;
+	el = calloc(n, sizeof(*el));
+	if (!el) {
+		bt->err = -ENOMEM;
+		return;
+	}
+	for (size_t k = 0; k < n; k++)
+		el[k] = (struct elem){ .key = d[k].key, .len = d[k].klen,
+				       .key_end = d[k].elen ? d[k].key_end : NULL };
+	batch_elems(bt, set, add, el, n);
+	free(el);
 }
 
 int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err)
@@ -1962,23 +2081,26 @@ int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err
 		for (size_t i = 0; i < XN_ARRAY_SIZE(sets) && r >= 0; i++) {
 			struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, families[f], sets[i]->name,
 					     on_elems, &p };
-			p.dead = set_new(&bt, sets[i]);
 			p.n_dead = 0;
-			if (!p.dead) {
-				r = -ENOMEM;
-				break;
-			}
 			r = nft_request(&q);
 			if (r == -ENOENT) /* a table without that set */
 				r = 0;
 			if (r >= 0 && p.err < 0)
 				r = p.err;
 			if (r >= 0 && p.n_dead) {
-				nftnl_set_elems_nlmsg_build_payload(
-					batch_hdr(&bt, NFT_MSG_DELSETELEM, 0, sets[i]->name), p.dead);
-				batch_next(&bt);
+				/* batch_elems splits them into messages that fit. */
+				struct elem *el = calloc(p.n_dead, sizeof(*el));
+				if (!el) {
+					r = -ENOMEM;
+				} else {
+					for (size_t k = 0; k < p.n_dead; k++)
+						el[k] = (struct elem){ .key = p.dead[k].key, .len = p.dead[k].klen,
+								       .key_end = p.dead[k].elen ? p.dead[k].key_end : NULL };
+					batch_elems(&bt, sets[i], false, el, p.n_dead);
+					free(el);
+				}
 			}
-			nftnl_set_free(p.dead);
+			free(p.dead);
 			p.dead = NULL;
 		}
 	}

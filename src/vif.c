@@ -205,6 +205,15 @@ int xn_vif_conf_read(unsigned domid, unsigned devid, xn_vif_key_reader get,
 	r = read_ifname("vifname", get("vifname", ud), &c, c.vifname, err);
 	if (r < 0)
 		return r;
+	{
+		unsigned d, n;
+		bool emu;
+		/* A vifname that looks like another vif's kernel name would
+		 * make that vif's events ours. */
+		if (c.vifname[0] && xn_vif_parse_kernel_name(c.vifname, &d, &n, &emu) >= 0)
+			return bad(err, &c, "vifname", c.vifname,
+				   "looks like a kernel vif name (vifD.N); choose another name");
+	}
 	r = read_ifname("gatewaydev", get("gatewaydev", ud), &c, c.gatewaydev, err);
 	if (r < 0)
 		return r;

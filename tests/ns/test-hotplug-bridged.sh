@@ -98,6 +98,14 @@ hostile 7 'backend/vif/7/0/mac: "00:16:3e:zz:00:07"' bridge=xenbr0 mac=00:16:3e:
 hostile 8 'backend/vif/8/0/mtu: "0"' bridge=xenbr0 mac=00:16:3e:00:00:08 mtu=0
 hostile 9 'Could not find bridge device nosuchbr' bridge=nosuchbr mac=00:16:3e:00:00:09
 
+# A vif whose backend names another script (vif-openvswitch) is left to
+# it: xennetd does not take it on its own.
+make_guest 12 192.168.50.32/24
+libxl_add_vif 12 0 bridge=xenbr0 mac=00:16:3e:00:00:0c script=/etc/xen/scripts/vif-openvswitch
+sleep 0.5
+expect_eq "another script's vif is not attached" null "$(ip -n "$DOM0" -j link show vif12.0 | jq -r '.[0].master')"
+expect_eq "nor reported on" "" "$(xs_read backend/vif/12/0/hotplug-status)"
+
 # HVM: the emulated tap QEMU made, vifD.N-emu, with `add type_if=tap`.
 # (QEMU's tap only: no PV vif10.0 device, as before the PV driver loads.)
 new_ns "$(guest 10)"

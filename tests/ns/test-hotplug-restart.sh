@@ -56,3 +56,16 @@ NETCHECK_SRC=10.0.0.99 exchange udp "$(guest 1)" "$LAN" "$LAN_IP" 7601 >/dev/nul
 rc=$?
 set -e
 expect_eq "the spoof filter still holds for guest 1 after the restart" 1 "$rc"
+
+# A tampered table is replaced at start, before xenstore answers: the
+# filter elements of the vifs it does not know yet are kept meanwhile.
+stop_daemon
+in_ns "$DOM0" nft add rule bridge xennet antispoof counter
+XENSTORED_PATH=$T/no-xenstored start_daemon "$T/nat.conf"
+expect "the daemon replaced the tampered tables" grep -q "replace the nftables tables" <(tail -n 20 "$T/daemon.log")
+expect_eq "vif1.0 is still under anti-spoofing, with xenstore unreachable" 1 "$(elems | grep -cx vif1.0)"
+set +e
+NETCHECK_SRC=10.0.0.99 exchange udp "$(guest 1)" "$LAN" "$LAN_IP" 7602 >/dev/null 2>&1
+rc=$?
+set -e
+expect_eq "and spoofed packets are still dropped" 1 "$rc"

@@ -89,6 +89,7 @@ int main(void)
 	bad("bridge", "..", "is not a valid interface name");
 	bad("bridge", "", "is not a valid interface name");
 	bad("vifname", "web 0", "backend/vif/3/0/vifname");
+	bad("vifname", "vif7.1", "looks like a kernel vif name");
 	bad("mac", "00:16:3e:0a:0b", "backend/vif/3/0/mac: \"00:16:3e:0a:0b\"");
 	bad("mac", "01:16:3e:0a:0b:0c", "unicast");
 	bad("mac", "00:00:00:00:00:00", "unicast");
