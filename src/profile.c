@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "xennet/profile.h"
+#include "xennet/mapping.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +43,7 @@ enum sect_kind {
 	SECT_ROUTED,
 	SECT_NAT,
 	SECT_MAP,
+	SECT_FORWARD,
 };
 
 static const struct sect_def {
@@ -51,6 +53,7 @@ static const struct sect_def {
 	[SECT_XENNET] = { "xennet", false }, [SECT_BRIDGE] = { "bridge", true },
 	[SECT_ROUTED] = { "routed", false }, [SECT_NAT] = { "nat", false },
 	[SECT_MAP] = { "map", true },
+	[SECT_FORWARD] = { "forward", true },
 };
 
 enum key_id {
@@ -65,6 +68,8 @@ enum key_id {
 	K_NAT_BRIDGE,
 	K_MAP_PUBLIC,
 	K_MAP_GUEST,
+	K_FWD_PUBLIC,
+	K_FWD_GUEST,
 	N_KEYS,
 };
 
@@ -87,6 +92,10 @@ static const char *parse_address(struct load_ctx *c, struct sect *s,
 static const char *parse_mtu(struct load_ctx *c, struct sect *s, void *field,
 			     const char *value);
 static const char *parse_ipv4_host(struct load_ctx *c, struct sect *s,
+				   void *field, const char *value);
+static const char *parse_fwd_public(struct load_ctx *c, struct sect *s,
+				    void *field, const char *value);
+static const char *parse_fwd_guest(struct load_ctx *c, struct sect *s,
 				   void *field, const char *value);
 
 static const struct key_def {
@@ -124,6 +133,9 @@ static const struct key_def {
 			     offsetof(struct xn_map_conf, public_addr)),
 	[K_MAP_GUEST] = KEY(SECT_MAP, "guest", "IPv4 address", parse_ipv4_host,
 			    offsetof(struct xn_map_conf, guest)),
+	[K_FWD_PUBLIC] = KEY(SECT_FORWARD, "public", "ADDRESS:PORT/tcp|udp",
+			     parse_fwd_public, 0),
+	[K_FWD_GUEST] = KEY(SECT_FORWARD, "guest", "ADDRESS:PORT", parse_fwd_guest, 0),
 #undef KEY
 };
 
@@ -559,6 +571,28 @@ static const char *parse_ipv4_host(struct load_ctx *c, struct sect *s,
 	return NULL;
 }
 
+static const char *parse_fwd_public(struct load_ctx *c, struct sect *s,
+				    void *field, const char *value)
+{
+	struct xn_forward_conf *f = field;
+
+	(void)c, (void)s;
+	if (xn_parse_public_port(value, &f->public_addr, &f->public_port, &f->proto) < 0)
+		return "";
+	return NULL;
+}
+
+static const char *parse_fwd_guest(struct load_ctx *c, struct sect *s,
+				   void *field, const char *value)
+{
+	struct xn_forward_conf *f = field;
+
+	(void)c, (void)s;
+	if (xn_parse_host_port(value, &f->guest, &f->guest_port) < 0)
+		return "";
+	return NULL;
+}
+
 /* ---- sections ---- */
 
 static void *sect_object(struct load_ctx *c, const struct sect *s)
@@ -568,6 +602,8 @@ static void *sect_object(struct load_ctx *c, const struct sect *s)
 		return &c->p->bridges[s->idx];
 	case SECT_MAP:
 		return &c->p->maps[s->idx];
+	case SECT_FORWARD:
+		return &c->p->forwards[s->idx];
 	default:
 		return c->p;
 	}
@@ -620,6 +656,15 @@ static int new_sect(struct load_ctx *c, enum sect_kind kind, const char *name)
 		m[p->n_maps] = (struct xn_map_conf){ .line = c->lineno };
 		snprintf(m[p->n_maps].name, sizeof(m->name), "%s", name);
 		s->idx = p->n_maps++;
+	} else if (kind == SECT_FORWARD) {
+		struct xn_forward_conf *f;
+		f = reallocarray(p->forwards, p->n_forwards + 1, sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		p->forwards = f;
+		f[p->n_forwards] = (struct xn_forward_conf){ .line = c->lineno };
+		snprintf(f[p->n_forwards].name, sizeof(f->name), "%s", name);
+		s->idx = p->n_forwards++;
 	}
 	c->cur = (long)c->n_sects++;
 	return 0;
@@ -669,7 +714,7 @@ static void section_header(struct load_ctx *c, char *line)
 	if (!def) {
 		c->n_broken_headers++;
 		add_error(c, c->lineno,
-			  "unknown section %s (expected xennet, bridge NAME, routed, nat or map NAME)",
+			  "unknown section %s (expected xennet, bridge NAME, routed, nat, map NAME or forward NAME)",
 			  quote(inner, q1));
 		return;
 	}
@@ -1293,6 +1338,23 @@ static void check_profile(struct load_ctx *c)
 
 	for (size_t i = 0; i < c->n_sects; i++) {
 		const struct sect *s = &c->sects[i];
+		if (s->kind != SECT_FORWARD)
+			continue;
+		label(s, lb);
+		if (mode_ok && p->mode != XN_MODE_NAT) {
+			add_error(c, s->line,
+				  "section %s is only used with mode = nat, but mode is %s (line %u)",
+				  lb, mode, mode_line);
+		} else if (s->content) {
+			if (!s->key_line[K_FWD_PUBLIC])
+				add_error(c, s->line, "missing key \"public\" in %s", lb);
+			if (!s->key_line[K_FWD_GUEST])
+				add_error(c, s->line, "missing key \"guest\" in %s", lb);
+		}
+	}
+
+	for (size_t i = 0; i < c->n_sects; i++) {
+		const struct sect *s = &c->sects[i];
 		if (s->kind != SECT_MAP)
 			continue;
 		label(s, lb);
@@ -1353,6 +1415,34 @@ static void ctx_done(struct load_ctx *c)
 		fclose(c->f);
 }
 
+/* Forwards against the maps and each other, with the rules `xennet
+ * forward add` applies; only on an otherwise valid profile. */
+static void check_forwards(struct load_ctx *c)
+{
+	struct xn_profile *p = c->p;
+	struct xn_mapset set = { 0 };
+
+	for (size_t i = 0; i < p->n_maps; i++) {
+		struct xn_mapping m = { .public_addr = p->maps[i].public_addr,
+					.guest = p->maps[i].guest, .from_profile = true };
+		if (xn_mapset_add_map(&set, &m) < 0)
+			c->oom = true;
+	}
+	for (size_t i = 0; i < p->n_forwards && !c->oom; i++) {
+		const struct xn_forward_conf *fc = &p->forwards[i];
+		struct xn_forward f = { .public_addr = fc->public_addr, .guest = fc->guest,
+					.public_port = fc->public_port, .guest_port = fc->guest_port,
+					.proto = fc->proto, .from_profile = true };
+		struct xn_buf why = { 0 };
+		if (xn_mapset_check_forward(&set, p, &f, &why) < 0)
+			add_error(c, fc->line, "[forward %s]: %s", fc->name, xn_buf_str(&why));
+		else if (xn_mapset_add_forward(&set, &f) < 0)
+			c->oom = true;
+		xn_buf_free(&why);
+	}
+	xn_mapset_clear(&set);
+}
+
 int xn_profile_load(const char *path, struct xn_profile **ret,
 		    struct xn_diag *d)
 {
@@ -1402,6 +1492,8 @@ int xn_profile_load(const char *path, struct xn_profile **ret,
 	}
 	if (!c.stop)
 		check_profile(&c);
+	if (!c.stop && c.n_errs == 0)
+		check_forwards(&c);
 	if (c.oom) {
 		r = -ENOMEM;
 		goto out;
@@ -1439,6 +1531,7 @@ void xn_profile_free(struct xn_profile *p)
 		free(p->bridges[i].addresses);
 	free(p->bridges);
 	free(p->maps);
+	free(p->forwards);
 	free(p->path);
 	free(p);
 }

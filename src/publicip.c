@@ -100,6 +100,16 @@ static int compose_into(struct xn_publicip *pi, const struct xn_profile *p, stru
 		if (r < 0)
 			return r;
 	}
+	for (size_t i = 0; i < p->n_forwards; i++) {
+		const struct xn_forward_conf *fc = &p->forwards[i];
+		struct xn_forward f = { .public_addr = fc->public_addr, .guest = fc->guest,
+					.public_port = fc->public_port, .guest_port = fc->guest_port,
+					.proto = fc->proto, .from_profile = true };
+		snprintf(f.name, sizeof(f.name), "%s", fc->name);
+		r = xn_mapset_add_forward(out, &f);
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; i < pi->cli.n_maps; i++) {
 		struct xn_buf why = { 0 };
 		r = xn_mapset_check_map(out, p, &pi->cli.maps[i], &why);

@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "xennet/addr.h"
 
@@ -35,6 +36,16 @@ struct xn_map_conf {
 	unsigned line;
 };
 
+struct xn_forward_conf {
+	char name[64];
+	struct xn_addr public_addr; /* IPv4 host */
+	uint16_t public_port;
+	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	struct xn_addr guest; /* IPv4 host */
+	uint16_t guest_port;
+	unsigned line;
+};
+
 struct xn_profile {
 	char *path;
 	enum xn_mode mode;
@@ -50,6 +61,9 @@ struct xn_profile {
 
 	struct xn_map_conf *maps;
 	size_t n_maps;
+
+	struct xn_forward_conf *forwards;
+	size_t n_forwards;
 };
 
 /* Errors found while loading: one line each, "file:line: message". */

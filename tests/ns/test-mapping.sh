@@ -135,3 +135,24 @@ expect_eq "mappings survive the restart" "$PUB 10.0.0.12 cli" \
 expect_eq "forwards survive the restart" 1 "$(xn forward list --json | jq length)"
 expect_eq "each element once" 1 \
 	"$(nft_json | jq "[.nftables[] | select(.map.name == \"map_dnat\") | .map.elem[]?] | length")"
+
+# Mappings in the profile are set up by an apply (and at boot), listed as
+# the profile's, and cannot be removed with the CLI.
+cp "$T/nat.conf" "$T/nat2.conf"
+cat >>"$T/nat2.conf" <<CONF
+[map fixed]
+public = 192.168.50.110
+guest = 10.0.0.11
+[forward ssh]
+public = 192.168.50.111:2222/tcp
+guest = 10.0.0.11:7710
+CONF
+xn apply "$T/nat2.conf" >/dev/null
+expect_eq "the profile's map is listed as such" "192.168.50.110 10.0.0.11 fixed profile" \
+	"$(xn map list --json | jq -r '.[] | select(.source == "profile") | "\(.public) \(.guest) \(.name) \(.source)"')"
+expect_eq "the CLI's map is still there" 1 "$(xn map list --json | jq '[.[] | select(.source == "cli")] | length')"
+in_ns "$(guest 1)" "$NETCHECK" serve tcp 10.0.0.11 7710 10 >"$T/s6" &
+s6=$!
+expect "the profile's forward works" in_ns "$LAN" "$NETCHECK" send tcp 192.168.50.111 2222 hello 8
+wait "$s6" || true
+refuse "removing the profile's map with the CLI" "edit the profile" map del 192.168.50.110

@@ -426,6 +426,11 @@ static const struct bad_case {
 	const char *msg; /* a distinctive part of the message */
 	size_t n_errors; /* errors in total: no echoes of the first */
 } bad_cases[] = {
+	/* port forwards */
+	{ "forward-bad-port.conf", 9, "192.0.2.10:99999/tcp", 1 },
+	{ "forward-not-nat.conf", 5, "only used with mode = nat", 1 },
+	{ "forward-collides-map.conf", 11, "a port forward would collide with it", 1 },
+	{ "forward-missing-guest.conf", 8, "missing key \"guest\" in [forward web]", 1 },
 	/* sections */
 	{ "dup-section.conf", 7, "duplicate section [bridge xenbr0], first at line 4", 1 },
 	{ "dup-section-consecutive.conf", 5, "duplicate section [bridge xenbr0]", 1 },
