@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "xennet/conntrack.h"
 #include "xennet/nft.h"
@@ -18,6 +19,8 @@ struct xn_publicip {
 	struct xn_addr *owned; /* /32 addresses xennet added to uplink */
 	size_t n_owned;
 	char uplink[IFNAMSIZ]; /* where they are */
+	long last_sync_us; /* the last xn_nft_maps_sync, for the log */
+	size_t last_sync_changes;
 };
 
 static bool same_ip(const struct xn_addr *a, const struct xn_addr *b)
@@ -231,9 +234,14 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct 
 				}
 			}
 		}
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		r = xn_nft_maps_sync(&pi->all, owned, n_owned, &changed, &n_changed, err);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (r < 0)
 			goto out;
+		pi->last_sync_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+		pi->last_sync_changes = n_changed;
 		snprintf(pi->uplink, sizeof(pi->uplink), "%s", p->nat_uplink);
 	} else {
 		pi->uplink[0] = '\0';
@@ -555,4 +563,13 @@ void xn_publicip_list(struct xn_publicip *pi, bool forwards, bool json, struct x
 	}
 	if (json)
 		xn_buf_printf(out, "]\n");
+}
+
+void xn_publicip_last_sync(struct xn_publicip *pi, size_t *maps, size_t *fwds, size_t *changed,
+			   long *us)
+{
+	*maps = pi->all.n_maps;
+	*fwds = pi->all.n_fwds;
+	*changed = pi->last_sync_changes;
+	*us = pi->last_sync_us;
 }

@@ -66,6 +66,14 @@ static int engine_apply(struct daemon *d, const struct xn_profile *p,
 	/* Then the mappings themselves: only what differs changes. */
 	if (r >= 0)
 		r = xn_publicip_sync(d->publicip, p, err);
+	if (r >= 0) {
+		size_t maps, fwds, changed;
+		long us;
+		xn_publicip_last_sync(d->publicip, &maps, &fwds, &changed, &us);
+		if (changed)
+			log_info("public IP mappings: %zu maps and %zu forwards in force, %zu public addresses changed, nftables %ld.%03ld ms",
+				 maps, fwds, changed, us / 1000, us % 1000);
+	}
 	return r;
 }
 

@@ -38,4 +38,9 @@ int xn_publicip_map_del(struct xn_publicip *pi, const struct xn_addr *pub, struc
 int xn_publicip_fwd_add(struct xn_publicip *pi, const struct xn_forward *f, struct xn_buf *out);
 int xn_publicip_fwd_del(struct xn_publicip *pi, const struct xn_addr *pub, uint16_t port,
 			uint8_t proto, struct xn_buf *out);
+/* What the last sync did: mappings in force, how many public addresses
+ * changed, and how long the nftables part took (one dump-and-diff and
+ * one batch). */
+void xn_publicip_last_sync(struct xn_publicip *pi, size_t *maps, size_t *fwds, size_t *changed,
+			   long *us);
 void xn_publicip_list(struct xn_publicip *pi, bool forwards, bool json, struct xn_buf *out);

@@ -1,0 +1,137 @@
+#!/bin/bash
+# vif hotplug latency: xennet (vif-xennet through xennetd) against Xen's own
+# /etc/xen/scripts/vif-bridge, both run exactly as libxl runs them, against
+# the same test xenstored, in the same namespaces, in this one run.
+#   bench/hotplug.sh [--tiny] [--build DIR]
+# Per vif: from the start of the script to its exit (it has written
+# hotplug-status=connected by then), p50 and p99 over N vifs brought online
+# one after the other; then all N at once, as libxl starts them for many
+# domains in parallel: the wall time until the last one is connected.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/build
+SIZES=(1 50 500)
+while [ $# -gt 0 ]; do
+	case $1 in
+	--tiny) SIZES=(1 5 20) ;;
+	--build) BUILD=$(cd "$2" && pwd); shift ;;
+	*) echo "usage: $0 [--tiny] [--build DIR]" >&2; exit 2 ;;
+	esac
+	shift
+done
+export XENNETD=$BUILD/xennetd XENNET=$BUILD/xennet VIF_XENNET=$BUILD/vif-xennet
+export NETCHECK=$BUILD/tests/netcheck XS_SHIM=$BUILD/tests/xenstore/xs-shim.so PROFILES=$ROOT/profiles
+. "$ROOT/tests/ns/lib.sh"
+. "$ROOT/tests/ns/xenstore.sh"
+XEN_VIF_BRIDGE=/etc/xen/scripts/vif-bridge
+[ -x "$XEN_VIF_BRIDGE" ] || { echo "SKIP: $XEN_VIF_BRIDGE missing"; exit 77; }
+mkdir -p /var/log/xen
+
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), kernel $(uname -r), $(free -h | awk '/Mem:/ {print $2}') RAM"
+make_lan_and_dom0
+start_xenstored
+cat >"$T/bridged.conf" <<CONF
+[xennet]
+mode = bridged
+[bridge xenbr0]
+mtu = 1500
+CONF
+start_daemon "$T/bridged.conf"
+export XENNET_SOCKET=$T/ctl.sock
+GUESTS=${P}guests
+new_ns "$GUESTS"
+next=1
+
+# prepare SCRIPT N: N fresh vifs (backend keys as libxl writes them, the
+# devices as netback would have made them); sets FIRST, the first domid.
+prepare() {
+	local script=$1 n=$2
+	FIRST=$next
+	for d in $(seq "$FIRST" $((FIRST + n - 1))); do
+		libxl_add_vif "$d" 0 bridge=xenbr0 script="$script" >/dev/null
+	done
+	for d in $(seq "$FIRST" $((FIRST + n - 1))); do
+		echo "link add vif$d.0 type veth peer name g$d netns $GUESTS"
+	done | ip -n "$DOM0" -batch -
+	next=$((FIRST + n))
+}
+
+# Runs inside Dom0's namespace, so that no `ip netns exec` is timed.
+DRIVER='
+mode=$1 script=$2 first=$3 n=$4 action=${5:-online}
+run() {
+	script="$script" XENBUS_TYPE=vif XENBUS_PATH="backend/vif/$1/0" \
+		XENBUS_BASE_PATH=backend netdev= vif="vif$1.0" \
+		"$script" "$action" type_if=vif </dev/null >/dev/null 2>&1
+}
+export script
+if [ "$mode" = seq ]; then
+	for ((d = first; d < first + n; d++)); do
+		t0=$EPOCHREALTIME
+		run "$d" || echo "FAILED $d"
+		t1=$EPOCHREALTIME
+		echo $(( (${t1/./} - ${t0/./}) ))
+	done
+else
+	pids=()
+	t0=$EPOCHREALTIME
+	for ((d = first; d < first + n; d++)); do run "$d" & pids+=($!); done
+	for p in "${pids[@]}"; do wait "$p" || echo "FAILED"; done
+	t1=$EPOCHREALTIME
+	echo $(( (${t1/./} - ${t0/./}) ))
+fi
+'
+drive() { ip netns exec "$DOM0" bash -c "$DRIVER" driver "$@"; }
+
+connected() {
+	local first=$1 n=$2 c=0
+	for d in $(seq "$first" $((first + n - 1))); do
+		[ "$(xs_read "backend/vif/$d/0/hotplug-status")" = connected ] && c=$((c + 1))
+	done
+	echo "$c"
+}
+
+pct() { sort -n | awk -v p="$1" '{v[NR]=$1} END {i=int((NR-1)*p/100)+1; printf "%.2f", v[i]/1000}'; }
+
+declare -A P50 P99 ALL
+# The floor: starting any program the same way (fork, exec, exit).
+FLOOR=$(drive seq /bin/true 1 50 | pct 50)
+for n in "${SIZES[@]}"; do
+	for impl in vif-bridge xennet; do
+		script=$XEN_VIF_BRIDGE
+		[ "$impl" = xennet ] && script=$VIF_XENNET
+		prepare "$script" "$n"
+		first=$FIRST
+		drive seq "$script" "$first" "$n" >"$T/seq"
+		grep -q FAILED "$T/seq" && fail "$impl: a vif failed: $(grep FAILED "$T/seq" | head -3)"
+		[ "$(connected "$first" "$n")" = "$n" ] || fail "$impl: not all $n connected"
+		P50[$impl,$n]=$(pct 50 <"$T/seq")
+		P99[$impl,$n]=$(pct 99 <"$T/seq")
+		# All at once: the same vifs, taken offline and reset first.
+		drive seq "$script" "$first" "$n" offline >/dev/null
+		for d in $(seq "$first" $((first + n - 1))); do echo "backend/vif/$d/0/hotplug-status"; done |
+			while read -r k; do printf '%s\0' "/local/domain/0/$k"; done | xargs -0 -n 64 sh -c 'for k; do xenstore-write "$k" ""; done' _
+		drive all "$script" "$first" "$n" >"$T/all"
+		grep -q FAILED "$T/all" && fail "$impl: a vif failed when all came at once"
+		[ "$(connected "$first" "$n")" = "$n" ] || fail "$impl: not all $n connected at once"
+		ALL[$impl,$n]=$(awk '{printf "%.1f", $1/1000}' "$T/all")
+	done
+done
+
+printf '\n%-11s %6s %10s %10s %16s\n' impl vifs "p50 ms" "p99 ms" "all at once ms"
+for n in "${SIZES[@]}"; do
+	for impl in vif-bridge xennet; do
+		printf '%-11s %6s %10s %10s %16s\n' "$impl" "$n" "${P50[$impl,$n]}" "${P99[$impl,$n]}" "${ALL[$impl,$n]}"
+	done
+	printf '%-11s %6s %9sx %9sx %15sx\n' "ratio" "$n" \
+		"$(awk -v a="${P50[vif-bridge,$n]}" -v b="${P50[xennet,$n]}" 'BEGIN {printf "%.1f", a/b}')" \
+		"$(awk -v a="${P99[vif-bridge,$n]}" -v b="${P99[xennet,$n]}" 'BEGIN {printf "%.1f", a/b}')" \
+		"$(awk -v a="${ALL[vif-bridge,$n]}" -v b="${ALL[xennet,$n]}" 'BEGIN {printf "%.1f", a/b}')"
+done
+last=${SIZES[-1]}
+echo
+echo "floor: starting a program that does nothing (/bin/true) the same way: p50 $FLOOR ms"
+# The daemon's side alone: a request for a vif that is already connected.
+rtt=$(in_ns "$DOM0" "$BUILD/bench/ctl-rtt" "$XENNET_SOCKET" 200 hotplug online 2 0)  # domid 2: the first xennet vif
+echo "control round trip (hotplug online of a connected vif, no process start): p50 $(awk '{printf "%.3f", $1/1000}' <<<"$rtt") ms, p99 $(awk '{printf "%.3f", $2/1000}' <<<"$rtt") ms"
+echo "summary: xennet vif online p50 ${P50[xennet,1]} ms (target <= 1 ms), $(awk -v a="${P50[vif-bridge,1]}" -v b="${P50[xennet,1]}" 'BEGIN {printf "%.0f", a/b}')x faster than vif-bridge (target >= 20x); $last at once ${ALL[xennet,$last]} ms (target < 500 ms for 500)"
