@@ -2,11 +2,14 @@
 /* Round trips to xennetd's control socket, without the cost of starting a
  * process: ctl-rtt SOCKET COUNT WORDS... [-- WORDS...]
  * Sends COUNT requests, cycling through the requests given (separated by
- * "--"), and prints "p50_us p99_us max_us failures". */
+ * "--"), and prints "p50_us p99_us max_us failures". CTL_RTT_GAP_US in the
+ * environment waits that long between requests, so that work the daemon
+ * does after replying (conntrack purges) is not charged to the next one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "xennet/control.h"
 
@@ -35,12 +38,15 @@ int main(int argc, char **argv)
 		i = j + 1;
 	}
 	us = calloc((size_t)count, sizeof(*us));
+	const char *gap = getenv("CTL_RTT_GAP_US");
 	for (int i = 0; i < count; i++) {
 		struct timespec t0, t1;
 		char *body = NULL;
 		int status = 0, r;
 		size_t k = (size_t)i % n_req;
 
+		if (gap && i)
+			usleep((useconds_t)atoi(gap));
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		r = xn_ctl_call(argv[1], req[k], len[k], 5000, &status, &body);
 		clock_gettime(CLOCK_MONOTONIC, &t1);

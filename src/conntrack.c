@@ -116,23 +116,42 @@ static int talk(struct mnl_socket *nl, struct nlmsghdr *h, mnl_cb_t cb, void *da
 	}
 }
 
+/* Kept open: closing a nfnetlink socket waits for nftables' deferred
+ * destruction work (an RCU grace period). */
+static struct mnl_socket *ct_socket;
+static uint32_t ct_seq;
+
+void xn_conntrack_close(void)
+{
+	if (ct_socket)
+		mnl_socket_close(ct_socket);
+	ct_socket = NULL;
+}
+
 int xn_conntrack_purge(const struct xn_addr *addrs, size_t n)
 {
 	struct victims v = { .addrs = addrs, .n_addrs = n };
 	struct mnl_socket *nl;
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t seq = (uint32_t)time(NULL);
+	uint32_t seq;
 	int r, deleted = 0;
 
 	if (n == 0)
 		return 0;
-	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		r = -errno;
-		goto out;
+	if (!ct_socket) {
+		ct_socket = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+		if (!ct_socket)
+			return -errno;
+		if (mnl_socket_bind(ct_socket, 0, MNL_SOCKET_AUTOPID) < 0) {
+			r = -errno;
+			xn_conntrack_close();
+			return r;
+		}
+		ct_seq = (uint32_t)time(NULL);
 	}
+	nl = ct_socket;
+	seq = ct_seq;
+	ct_seq += (uint32_t)n + 4096;
 	memset(buf, 0, sizeof(buf));
 	r = talk(nl, ct_msg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq++), on_entry, &v);
 	if (r >= 0 && v.err < 0)
@@ -150,10 +169,10 @@ int xn_conntrack_purge(const struct xn_addr *addrs, size_t n)
 		else if (r >= 0)
 			deleted++;
 	}
-out:
+	if (r < 0 && r != -ENOENT)
+		xn_conntrack_close(); /* replies may be left on it */
 	for (size_t i = 0; i < v.n; i++)
 		free(v.tuples[i]);
 	free(v.tuples);
-	mnl_socket_close(nl);
 	return r < 0 ? r : deleted;
 }

@@ -1080,11 +1080,44 @@ static void build_antispoof(struct batch *bt, bool bridge)
 
 /* ---- talking to the kernel ---- */
 
+/* One socket for the life of the process. Closing a nfnetlink socket
+ * makes the kernel wait for the destruction of what earlier transactions
+ * deleted (an RCU grace period, ~10 ms): a socket per request would charge
+ * that to every mapping removed. */
+static struct mnl_socket *the_socket;
+static uint32_t the_seq;
+
+void xn_nft_close(void)
+{
+	if (the_socket)
+		mnl_socket_close(the_socket);
+	the_socket = NULL;
+}
+
+static uint32_t next_seq(void)
+{
+	if (the_seq == 0)
+		the_seq = (uint32_t)time(NULL);
+	return the_seq++;
+}
+
+/* A socket that has been used for a request that failed half way may
+ * still hold replies: start over with a new one. */
+static void nft_socket_reset(void)
+{
+	xn_nft_close();
+}
+
 static int nft_socket(struct mnl_socket **ret)
 {
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	struct mnl_socket *nl;
 	int bufsize = 16 << 20;
 
+	if (the_socket) {
+		*ret = the_socket;
+		return 0;
+	}
+	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	if (!nl)
 		return -errno;
 	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -1100,6 +1133,7 @@ static int nft_socket(struct mnl_socket **ret)
 	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &bufsize,
 		       sizeof(bufsize)) < 0)
 		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
+	the_socket = nl;
 	*ret = nl;
 	return 0;
 }
@@ -1179,7 +1213,8 @@ static int batch_talk(struct batch *bt, struct xn_buf *err)
 	}
 	r = first_err;
 out:
-	mnl_socket_close(nl);
+	if (got < expected)
+		nft_socket_reset(); /* replies may still come on it */
 	return r;
 }
 
@@ -1189,7 +1224,9 @@ static int batch_open(struct batch *bt)
 	bt->b = nftnl_batch_alloc(MNL_SOCKET_BUFFER_SIZE, MNL_SOCKET_BUFFER_SIZE);
 	if (!bt->b)
 		return -ENOMEM;
-	bt->seq = (uint32_t)time(NULL);
+	bt->seq = next_seq();
+	bt->seq += 1024; /* room for this batch's messages */
+	the_seq = bt->seq + 65536;
 	memset(nftnl_batch_buffer(bt->b), 0, MNL_SOCKET_BUFFER_SIZE);
 	nftnl_batch_begin(nftnl_batch_buffer(bt->b), bt->seq++);
 	bt->seq_first = bt->seq;
@@ -1701,7 +1738,7 @@ static int nft_request(const struct request *q)
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct mnl_socket *nl = NULL;
 	struct nlmsghdr *h;
-	uint32_t seq = (uint32_t)time(NULL), portid;
+	uint32_t seq = next_seq(), portid;
 	ssize_t n;
 	int r;
 
@@ -1754,14 +1791,18 @@ static int nft_request(const struct request *q)
 		r = mnl_cb_run(buf, (size_t)n, seq, portid, q->cb, q->data);
 		if (r < 0) {
 			r = -errno;
-			goto out;
+			/* An error answer ends the exchange; anything else may
+			 * leave replies behind. */
+			if (r != -ENOENT && r != -EPERM && r != -EINVAL && r != -EOPNOTSUPP)
+				nft_socket_reset();
+			return r;
 		}
 		if (r == MNL_CB_STOP)
 			break;
 	}
-	r = 0;
+	return 0;
 out:
-	mnl_socket_close(nl);
+	nft_socket_reset();
 	return r;
 }
 

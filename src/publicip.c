@@ -2,6 +2,10 @@
 #include "xennet/publicip.h"
 
 #include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +23,10 @@ struct xn_publicip {
 	struct xn_addr *owned; /* /32 addresses xennet added to uplink */
 	size_t n_owned;
 	char uplink[IFNAMSIZ]; /* where they are */
+	struct xn_addr *purge; /* conntrack purges due after the reply */
+	size_t n_purge;
+	struct xn_addr *addr_del; /* public addresses to remove after it */
+	size_t n_addr_del;
 	long last_sync_us; /* the last xn_nft_maps_sync, for the log */
 	size_t last_sync_changes;
 };
@@ -76,6 +84,7 @@ void xn_publicip_close(struct xn_publicip *pi)
 	xn_mapset_clear(&pi->cli);
 	xn_mapset_clear(&pi->all);
 	xn_mapset_clear(&pi->scratch);
+	xn_publicip_flush(pi);
 	free(pi->owned);
 	free(pi);
 }
@@ -271,29 +280,37 @@ out:
 
 /* ---- the CLI's requests ---- */
 
+/* Is a a local address of this host (of Dom0 itself)? bind() says so in
+ * one system call, where an address dump would grow with the mappings. */
+static bool local_address(const struct xn_addr *a)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr = a->v4 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool local;
+
+	if (fd < 0)
+		return false;
+	local = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+	close(fd);
+	return local;
+}
+
 static int uplink_state(struct xn_publicip *pi, const struct xn_addr *pub, int *ifindex,
 			bool *dom0_own, struct xn_buf *out)
 {
-	struct xn_snapshot *snap = NULL;
-	const struct xn_link *up;
-	int r;
+	unsigned idx;
 
 	if (!pi->profile || pi->profile->mode != XN_MODE_NAT) {
 		xn_buf_printf(out, "public IP mappings need a profile in nat mode\n");
 		return -EINVAL;
 	}
-	r = xn_snapshot_take(pi->nl, &snap);
-	if (r < 0)
-		return r;
-	up = xn_snapshot_link(snap, pi->profile->nat_uplink);
-	if (!up) {
+	idx = if_nametoindex(pi->profile->nat_uplink);
+	if (!idx) {
 		xn_buf_printf(out, "nat uplink %s does not exist\n", pi->profile->nat_uplink);
-		xn_snapshot_free(snap);
 		return -ENODEV;
 	}
-	*ifindex = up->ifindex;
-	*dom0_own = dom0_address(snap, up->ifindex, pub) && !in_list(pi->owned, pi->n_owned, pub);
-	xn_snapshot_free(snap);
+	*ifindex = (int)idx;
+	*dom0_own = !in_list(pi->owned, pi->n_owned, pub) && local_address(pub);
 	return 0;
 }
 
@@ -306,6 +323,36 @@ static bool public_in_use(const struct xn_mapset *s, const struct xn_addr *pub)
 		if (same_ip(&s->fwds[i].public_addr, pub))
 			return true;
 	return false;
+}
+
+static int defer_purge(struct xn_publicip *pi, const struct xn_addr *a)
+{
+	struct xn_addr *v = reallocarray(pi->purge, pi->n_purge + 1, sizeof(*v));
+
+	if (!v) /* then now */
+		return xn_conntrack_purge(a, 1) < 0 ? 0 : 0;
+	pi->purge = v;
+	pi->purge[pi->n_purge++] = *a;
+	return 0;
+}
+
+int xn_publicip_flush(struct xn_publicip *pi)
+{
+	unsigned idx = pi->uplink[0] ? if_nametoindex(pi->uplink) : 0;
+	int r = 0;
+
+	for (size_t i = 0; i < pi->n_addr_del; i++)
+		if (idx && !in_list(pi->owned, pi->n_owned, &pi->addr_del[i])) /* not re-added */
+			xn_nl_addr_del(pi->nl, (int)idx, &pi->addr_del[i]);
+	free(pi->addr_del);
+	pi->addr_del = NULL;
+	pi->n_addr_del = 0;
+	if (pi->n_purge)
+		r = xn_conntrack_purge(pi->purge, pi->n_purge);
+	free(pi->purge);
+	pi->purge = NULL;
+	pi->n_purge = 0;
+	return r;
 }
 
 static int own(struct xn_publicip *pi, const struct xn_addr *pub)
@@ -382,9 +429,9 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		}
 		return r;
 	}
-	/* Flows that went to this address before must take the new path. */
-	xn_conntrack_purge(&p32, 1);
-	return 0;
+	/* Flows that went to this address before must take the new path:
+	 * right after the reply (a conntrack walk takes milliseconds). */
+	return defer_purge(pi, &p32);
 }
 
 int xn_publicip_map_add(struct xn_publicip *pi, const struct xn_mapping *m, struct xn_buf *out)
@@ -459,14 +506,26 @@ static int del_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 	if (r < 0)
 		xn_buf_printf(out, "warning: saving %s: %s\n", pi->path, strerror(-r));
 	if (drop_addr) {
-		struct xn_link up;
-		if (xn_nl_link_get(pi->nl, pi->uplink, &up) >= 0)
-			xn_nl_addr_del(pi->nl, up.ifindex, &p32);
+		/* Removing an IPv4 address waits for the kernel's RCU grace
+		 * periods (milliseconds): after the reply too. Nothing reaches
+		 * the guest through it any more (its DNAT is gone) and Dom0
+		 * drops what arrives on it until then (it stays in no set:
+		 * new flows to it meet the input rule only while listed, so
+		 * keep it listed until the address is gone). */
+		struct xn_addr *v = reallocarray(pi->addr_del, pi->n_addr_del + 1, sizeof(*v));
+		if (v) {
+			pi->addr_del = v;
+			pi->addr_del[pi->n_addr_del++] = p32;
+		} else {
+			unsigned idx = if_nametoindex(pi->uplink);
+			if (idx)
+				xn_nl_addr_del(pi->nl, (int)idx, &p32);
+		}
 		disown(pi, pub);
 	}
-	/* A running flow must not keep the translation that went. */
-	xn_conntrack_purge(&p32, 1);
-	return 0;
+	/* A running flow must not keep the translation that went: right
+	 * after the reply. */
+	return defer_purge(pi, &p32);
 }
 
 static const struct xn_mapping *find_map(const struct xn_mapset *s, const struct xn_addr *pub)

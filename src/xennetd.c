@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "xennet/conntrack.h"
 #include "xennet/control.h"
 #include "xennet/engine.h"
 #include "xennet/hotplug.h"
@@ -337,6 +338,10 @@ static void on_control(struct daemon *d, int lfd)
 			log_warn("control: reply not delivered: %s", strerror(-r));
 		xn_buf_free(&out);
 		close(fd);
+		/* Work that the client need not wait for. */
+		r = xn_publicip_flush(d->publicip);
+		if (r < 0)
+			log_warn("conntrack purge: %s", strerror(-r));
 	}
 }
 
@@ -732,6 +737,8 @@ out:
 		close(efd);
 	xn_hotplug_close(d.hotplug);
 	xn_publicip_close(d.publicip);
+	xn_nft_close();
+	xn_conntrack_close();
 	xn_nl_close(d.events);
 	xn_engine_close(d.engine);
 	xn_profile_free(d.profile);

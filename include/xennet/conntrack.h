@@ -8,3 +8,6 @@
  * running flow cannot keep a translation that was removed or changed.
  * Nothing else is disturbed. Returns how many entries were deleted. */
 int xn_conntrack_purge(const struct xn_addr *addrs, size_t n);
+
+/* Close the socket kept open between purges (at exit). */
+void xn_conntrack_close(void);

@@ -100,6 +100,9 @@ int xn_nft_vif_update(const struct xn_nft_vif *add, const struct xn_nft_vif *del
  * while the daemon was away). Returns how many interfaces were purged. */
 int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err);
 
+/* Close the nftables socket kept open between requests (at exit). */
+void xn_nft_close(void);
+
 /* Rule counters of the table, for status. */
 struct xn_nft_rule_info {
 	char family[8]; /* "inet", "bridge" */
