@@ -77,6 +77,7 @@ static void describe_antispoof(struct xn_buf *out, bool bridge)
 		      "    iifname @as_ipless accept\n");
 	if (bridge)
 		xn_buf_printf(out,
+			      "    ether type arp iifname . arp saddr ether != @as_mac counter drop\n"
 			      "    ether type arp arp saddr ip 0.0.0.0 accept\n"
 			      "    ether type arp iifname . arp saddr ip @as_ip4 accept\n");
 	xn_buf_printf(out,
@@ -959,6 +960,18 @@ static void build_antispoof(struct batch *bt, bool bridge)
 	batch_rule(bt, r, ret, "anti-spoofing MAC-only rule");
 
 	if (bridge) {
+		r = rule_new(fam, "antispoof", "xennet: ARP with a sender MAC that is not the vif's");
+		ret = r ? PROTO(r, arp_type, 0) : -ENOMEM;
+		if (ret >= 0)
+			ret = IIFNAME_AND(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 6);
+		if (ret >= 0)
+			ret = add_expr(r, expr_lookup(SET_AS_MAC.name, mac_id, true));
+		if (ret >= 0)
+			ret = add_expr(r, nftnl_expr_alloc("counter"));
+		if (ret >= 0)
+			ret = add_verdict(r, NF_DROP);
+		batch_rule(bt, r, ret, "anti-spoofing ARP sender rule");
+
 		r = rule_new(fam, "antispoof", "xennet: ARP probes");
 		ret = r ? PROTO(r, arp_type, 0) : -ENOMEM;
 		if (ret >= 0)
@@ -2152,4 +2165,87 @@ int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err
 	purged = p.n_purged;
 	r = batch_close_and_send(&bt, err);
 	return r < 0 ? r : (int)purged;
+}
+
+/* ---- noticing changes made by others ---- */
+
+static struct mnl_socket *monitor;
+
+int xn_nft_monitor_open(void)
+{
+	monitor = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!monitor)
+		return -errno;
+	if (mnl_socket_bind(monitor, 1 << (NFNLGRP_NFTABLES - 1), MNL_SOCKET_AUTOPID) < 0) {
+		int e = -errno;
+		mnl_socket_close(monitor);
+		monitor = NULL;
+		return e;
+	}
+	return mnl_socket_get_fd(monitor);
+}
+
+void xn_nft_monitor_close(void)
+{
+	if (monitor)
+		mnl_socket_close(monitor);
+	monitor = NULL;
+}
+
+struct monitor_state {
+	bool pending; /* this transaction touched a xennet table's rules */
+	bool changed; /* ... and it was not ours */
+};
+
+static int on_event(const struct nlmsghdr *h, void *data)
+{
+	struct monitor_state *st = data;
+	uint16_t type = h->nlmsg_type & 0xff;
+	const struct nlattr *a;
+
+	if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES)
+		return MNL_CB_OK;
+	if (type == NFT_MSG_NEWGEN) {
+		uint32_t pid = 0;
+		mnl_attr_for_each(a, h, sizeof(struct nfgenmsg))
+			if (mnl_attr_get_type(a) == NFTA_GEN_PROC_PID &&
+			    mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+				pid = ntohl(mnl_attr_get_u32(a));
+		if (st->pending && pid != (uint32_t)getpid())
+			st->changed = true;
+		st->pending = false;
+		return MNL_CB_OK;
+	}
+	if (type != NFT_MSG_DELTABLE && type != NFT_MSG_DELCHAIN && type != NFT_MSG_NEWCHAIN &&
+	    type != NFT_MSG_DELRULE && type != NFT_MSG_NEWRULE && type != NFT_MSG_DELSET)
+		return MNL_CB_OK;
+	/* The table's name is attribute 1 of all these messages. */
+	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == 1 && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0 &&
+		    strcmp(mnl_attr_get_str(a), XN_NFT_TABLE) == 0)
+			st->pending = true;
+	return MNL_CB_OK;
+}
+
+int xn_nft_monitor_drain(void)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct monitor_state st = { 0 };
+
+	if (!monitor)
+		return 0;
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(monitor, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == ENOBUFS) { /* events lost: look again */
+				st.changed = true;
+				continue;
+			}
+			return -errno;
+		}
+		mnl_cb_run(buf, (size_t)n, 0, 0, on_event, &st);
+	}
+	return st.changed;
 }

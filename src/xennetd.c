@@ -573,7 +573,7 @@ int main(int argc, char **argv)
 	char sockdir[PATH_MAX];
 	struct xn_buf out = { 0 }, err = { 0 };
 	sigset_t mask;
-	int c, r, lock_fd, sfd = -1, lfd = -1, efd = -1, ret = 1;
+	int c, r, lock_fd, sfd = -1, lfd = -1, efd = -1, nft_fd = -1, ret = 1;
 
 	while ((c = getopt_long(argc, argv, "p:s:d:fvh", opts, NULL)) != -1) {
 		switch (c) {
@@ -681,6 +681,14 @@ int main(int argc, char **argv)
 	ev.data.fd = xn_nl_events_fd(d.events);
 	if (epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0)
 		goto epoll_fail;
+	nft_fd = xn_nft_monitor_open();
+	if (nft_fd < 0) {
+		log_warn("cannot watch nftables for changes by others: %s", strerror(-nft_fd));
+	} else {
+		ev.data.fd = nft_fd;
+		if (epoll_ctl(efd, EPOLL_CTL_ADD, nft_fd, &ev) < 0)
+			goto epoll_fail;
+	}
 	d.efd = efd;
 	connect_xenstore(&d);
 	log_info("ready: profile %s, control socket %s", d.profile_path, d.socket_path);
@@ -709,6 +717,12 @@ int main(int argc, char **argv)
 				on_control(&d, lfd);
 			else if (d.hotplug && fd == xn_hotplug_fd(d.hotplug))
 				xn_hotplug_on_xenstore(d.hotplug);
+			else if (fd == nft_fd) {
+				if (xn_nft_monitor_drain() > 0) {
+					log_warn("someone else changed xennet's nftables tables: putting them back");
+					d.resync = true;
+				}
+			}
 			else if (xn_nl_events_drain(d.events) == -ENOBUFS) {
 				d.resync = true;
 				if (d.hotplug) /* link events were lost */
@@ -738,6 +752,7 @@ out:
 	xn_hotplug_close(d.hotplug);
 	xn_publicip_close(d.publicip);
 	xn_nft_close();
+	xn_nft_monitor_close();
 	xn_conntrack_close();
 	xn_nl_close(d.events);
 	xn_engine_close(d.engine);

@@ -112,3 +112,11 @@ struct xn_nft_rule_info {
 };
 /* All rules of xennet's tables; -ENOENT when there is none. */
 int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n);
+
+/* Someone else (nft flush ruleset, a hand edit) changed xennet's tables:
+ * open a socket on nftables' events (its fd for the event loop), and
+ * drain it: 1 when a transaction not made by this process added or
+ * removed a table, chain, set or rule of a table named xennet. */
+int xn_nft_monitor_open(void);
+int xn_nft_monitor_drain(void);
+void xn_nft_monitor_close(void);

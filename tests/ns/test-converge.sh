@@ -97,3 +97,12 @@ for _ in $(seq 50); do
 done
 expect "with its gateway address" bash -c "ip -n $DOM0 -j addr show dev xenbr0 | jq -e '.[0].addr_info[] | select(.local == \"10.0.0.1\")' >/dev/null"
 grep -q "repaired drift" "$T/daemon.log" && pass "the repair is logged" || fail "the repair is logged"
+
+# Someone flushes the whole ruleset (nftables.service does at start): the
+# daemon notices and puts its tables back.
+in_ns "$DOM0" nft flush ruleset
+for _ in $(seq 50); do in_ns "$DOM0" nft list table inet xennet >/dev/null 2>&1 && break; sleep 0.1; done
+expect "after a flush ruleset, the xennet tables are back" in_ns "$DOM0" nft list table inet xennet
+expect "and the logs say why" grep -q "someone else changed xennet's nftables tables" "$T/daemon.log"
+attach_vif_to_bridge vif1.0 xenbr0 # it left with the bridge deleted above
+expect "the guest is NATed again" ping_from "$(guest 1)" "$LAN_IP"
