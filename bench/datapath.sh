@@ -9,15 +9,16 @@
 #
 # Four worlds side by side (LAN -- eth0 [Dom0] xenbr0 -- vif1.0 -- guest),
 # each configured once, measured in interleaved rounds so that a noisy
-# neighbour hurts every scenario alike; the median of the rounds is kept.
+# neighbour hurts every scenario alike. Interference only ever lowers a
+# rate and adds CPU, so the best round is kept (highest rate, lowest CPU).
 # Per scenario: TCP Gbit/s (one iperf3 stream from the LAN to the guest's
 # PUBLIC address), UDP at a fixed offered rate (100 kpps of 64-byte
 # datagrams): received kpps and CPU per packet, and new flows/s (a 1-byte
 # datagram from a fresh socket to a new port each). NAT rules run only for
 # a flow's FIRST packet (conntrack keeps the translation): TCP and UDP show
-# the steady state, new flows the lookup itself. CPU is machine-wide, from
-# /proc/stat over the run: "sirq" is the softirq column (where forwarding
-# and NAT run), "all" is user+nice+system+irq+softirq (senders included).
+# the steady state, new flows the lookup itself. CPU is the softirq column
+# of /proc/stat (all CPUs) over the run, where forwarding and NAT run;
+# user+system would mostly measure iperf3 and the other tenants.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$REPO/build TINY=0
@@ -36,7 +37,7 @@ for f in "$XENNETD" "$XENNET" "$NETCHECK"; do
 done
 . "$REPO/tests/ns/lib.sh" # root or exit 77; $T; namespaces removed on exit
 
-if [ $TINY = 1 ]; then N=1000 SECS=1 REPS=1; else N=10000 SECS=3 REPS=3; fi
+if [ $TINY = 1 ]; then N=1000 SECS=1 REPS=1; else N=10000 SECS=3 REPS=5; fi
 
 # Tools: what the project installs, and iperf3 (asks debconf: no daemon).
 command -v nft >/dev/null && command -v jq >/dev/null || sh "$REPO/scripts/install-deps"
@@ -49,7 +50,7 @@ fi
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
 	"kernel $(uname -r), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM," \
 	"load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "sizes: N=$N, ${SECS}s per run, median of $REPS rounds"
+echo "sizes: N=$N, ${SECS}s per run, best of $REPS rounds"
 
 # Mapping i: public 100.64.x.y -> guest 10.0.x.z (as test-mapping-scale).
 pub() { echo "100.64.$(($1 / 250)).$(($1 % 250 + 1))"; }
@@ -96,31 +97,31 @@ world() {
 	echo "$w $kind $k" >>"$T/worlds"
 }
 
-# cpu: "busy softirq" jiffies since boot, all CPUs.
-cpu() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $8}' /proc/stat; }
+# cpu: softirq jiffies since boot, all CPUs.
+cpu() { awk '/^cpu / {print $8}' /proc/stat; }
 HZ=$(getconf CLK_TCK)
 
 # measure W: one round in world W, appended to $T/runs as
-# "W gbps kpps sirq_ns/pkt all_ns/pkt flows/s all_us/flow".
+# "W gbps kpps sirq_ns/pkt flows/s sirq_us/flow".
 measure() {
-	local w=$1 lan=${P}l$1 b0 s0 b1 s1 p0 p1 tcp udp
+	local w=$1 lan=${P}l$1 s0 s1 p0 p1 tcp udp
 	tcp=$(in_ns "$lan" iperf3 -c "$PUB" -t "$SECS" -J | jq '.end.sum_received.bits_per_second / 1e9') ||
 		fail "world $w: iperf3 tcp"
-	read -r b0 s0 < <(cpu)
+	s0=$(cpu)
 	udp=$(in_ns "$lan" iperf3 -c "$PUB" -u -b 51.2M -l 64 -t "$SECS" -J) || fail "world $w: iperf3 udp"
-	read -r b1 s1 < <(cpu)
-	udp=$(jq -r --argjson t "$SECS" --argjson db $((b1 - b0)) --argjson ds $((s1 - s0)) --argjson hz "$HZ" \
-		'.end.sum | (.packets - .lost_packets) as $p | "\($p / $t / 1000) \($ds * 1e9 / $hz / $p) \($db * 1e9 / $hz / $p)"' <<<"$udp")
+	s1=$(cpu)
+	udp=$(jq -r --argjson t "$SECS" --argjson ds $((s1 - s0)) --argjson hz "$HZ" \
+		'.end.sum | (.packets - .lost_packets) as $p | "\($p / $t / 1000) \($ds * 1e9 / $hz / $p)"' <<<"$udp")
 	# New flows: each bash redirection is a new connected UDP socket.
 	p0=$(in_ns "$(guest "$w")" cat /sys/class/net/eth0/statistics/rx_packets)
-	read -r b0 s0 < <(cpu)
+	s0=$(cpu)
 	in_ns "$lan" timeout "$SECS" bash -c \
 		'p=0; while :; do printf x 2>/dev/null >/dev/udp/$0/$((1024 + p++ % 60000)) || :; done' "$PUB" || :
-	read -r b1 s1 < <(cpu)
+	s1=$(cpu)
 	p1=$(in_ns "$(guest "$w")" cat /sys/class/net/eth0/statistics/rx_packets)
 	[ $((p1 - p0)) -gt 0 ] || fail "world $w: no new flow reached the guest"
-	echo "$w $tcp $udp $(awk -v n=$((p1 - p0)) -v t="$SECS" -v db=$((b1 - b0)) -v hz="$HZ" \
-		'BEGIN {print n / t, db * 1e6 / hz / n}')" >>"$T/runs"
+	echo "$w $tcp $udp $(awk -v n=$((p1 - p0)) -v t="$SECS" -v ds=$((s1 - s0)) -v hz="$HZ" \
+		'BEGIN {print n / t, ds * 1e6 / hz / n}')" >>"$T/runs"
 }
 
 START=$SECONDS
@@ -131,27 +132,29 @@ world 4 xennet "$N"
 echo "setup: $((SECONDS - START)) s"
 for ((r = 0; r < REPS; r++)); do for w in 1 2 3 4; do measure $w; done; done
 
-# The table: per world the median of each column, ratios to xennet with 1.
+# The table: per world the best round, ratios to xennet with 1 mapping.
 echo
 awk -v n="$N" '
-	function med(w, c,   a, m, i, j, t) {
-		m = 0; for (i = 1; i <= nr; i++) if (run[i, 1] == w) a[++m] = run[i, c]
-		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return a[int((m + 1) / 2)]
+	# best(W, C, SIGN): highest of column C over the rounds of world W
+	# (SIGN 1), or lowest (SIGN -1).
+	function best(w, c, sign,   i, b) {
+		for (i = 1; i <= nr; i++)
+			if (run[i, 1] == w && (b == "" || sign * run[i, c] > sign * b)) b = run[i, c]
+		return b
 	}
 	FILENAME ~ /worlds$/ { kind[$1] = $2; k[$1] = $3; next }
 	{ nr++; for (c = 1; c <= NF; c++) run[nr, c] = $c }
 	END {
-		for (w = 1; w <= 4; w++) for (c = 2; c <= 7; c++) v[w, c] = med(w, c)
-		printf "%-10s %8s %8s %6s %8s %6s %9s %8s %9s %6s %8s\n", "scenario", "mappings",
-			"TCP Gb/s", "ratio", "UDP kpps", "ratio", "sirq ns/p", "all ns/p", "flows/s", "ratio", "all us/f"
+		for (w = 1; w <= 4; w++) for (c = 2; c <= 6; c++) v[w, c] = best(w, c, c == 4 || c == 6 ? -1 : 1)
+		printf "%-8s %8s %8s %6s %8s %6s %9s %9s %6s %9s\n", "scenario", "mappings",
+			"TCP Gb/s", "ratio", "UDP kpps", "ratio", "sirq ns/p", "flows/s", "ratio", "sirq us/f"
 		for (w = 1; w <= 4; w++)
-			printf "%-10s %8d %8.2f %6.2f %8.1f %6.2f %9.0f %8.0f %9.0f %6.2f %8.1f\n", kind[w], k[w],
-				v[w, 2], v[w, 2] / v[3, 2], v[w, 3], v[w, 3] / v[3, 3], v[w, 4], v[w, 5],
-				v[w, 6], v[w, 6] / v[3, 6], v[w, 7]
-		rg = v[4, 2] / v[3, 2]; rp = v[4, 3] / v[3, 3]; rf = v[4, 6] / v[3, 6]
+			printf "%-8s %8d %8.2f %6.2f %8.1f %6.2f %9.0f %9.0f %6.2f %9.1f\n", kind[w], k[w],
+				v[w, 2], v[w, 2] / v[3, 2], v[w, 3], v[w, 3] / v[3, 3], v[w, 4],
+				v[w, 5], v[w, 5] / v[3, 5], v[w, 6]
+		rg = v[4, 2] / v[3, 2]; rp = v[4, 3] / v[3, 3]; rf = v[4, 5] / v[3, 5]
 		printf "\nsummary: xennet with %d mappings = %.0f%% TCP Gbit/s, %.0f%% UDP pps, %.0f%% new flows/s of xennet with 1 (target >= 95%%: %s); linear chain of %d: %.0f%% new flows/s\n",
 			n, rg * 100, rp * 100, rf * 100, (rg >= 0.95 && rp >= 0.95 && rf >= 0.95) ? "met" : "NOT met",
-			n, v[2, 6] / v[3, 6] * 100
+			n, v[2, 5] / v[3, 5] * 100
 	}' "$T/worlds" "$T/runs"
-echo "(took $((SECONDS - START)) s)"
+echo "(took $((SECONDS - START)) s; load now $(cut -d' ' -f1-3 /proc/loadavg): other tenants' work lowers every number)"

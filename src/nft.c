@@ -1342,18 +1342,17 @@ static void batch_publics(struct batch *bt, const struct xn_addr *a, size_t n, b
 	free(el);
 }
 
-struct elem_dump {
-	struct map_entry *v;
-	size_t n;
-	int err;
-};
+/* Calls fn for each element of a set-element message (key, key end and
+ * data, each with its length; absent ones NULL). */
+typedef int (*elem_fn)(const void *key, uint32_t klen, const void *key_end, uint32_t elen,
+		       const void *data, uint32_t dlen, void *userdata);
 
-static int on_map_elems(const struct nlmsghdr *h, void *data)
+static int for_each_elem(const struct nlmsghdr *h, elem_fn fn, void *userdata)
 {
-	struct elem_dump *d = data;
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nftnl_set_elems_iter *it;
 	struct nftnl_set_elem *e;
+	int r = MNL_CB_OK;
 
 	if (!s)
 		return MNL_CB_ERROR;
@@ -1362,29 +1361,52 @@ static int on_map_elems(const struct nlmsghdr *h, void *data)
 		return MNL_CB_OK;
 	}
 	it = nftnl_set_elems_iter_create(s);
-	for (e = it ? nftnl_set_elems_iter_next(it) : NULL; e; e = nftnl_set_elems_iter_next(it)) {
-		uint32_t klen = 0, dlen = 0;
+	for (e = it ? nftnl_set_elems_iter_next(it) : NULL; e && r == MNL_CB_OK;
+	     e = nftnl_set_elems_iter_next(it)) {
+		uint32_t klen = 0, elen = 0, dlen = 0;
 		const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-		const void *val = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
-		struct map_entry *v;
-
-		if (!key || klen > 12 || dlen > 8)
-			continue;
-		v = reallocarray(d->v, d->n + 1, sizeof(*v));
-		if (!v) {
-			d->err = -ENOMEM;
-			break;
-		}
-		d->v = v;
-		memset(&v[d->n], 0, sizeof(*v));
-		memcpy(v[d->n].key, key, klen);
-		if (val)
-			memcpy(v[d->n].data, val, dlen);
-		d->n++;
+		const void *key_end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen);
+		const void *data = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
+		if (key)
+			r = fn(key, klen, key_end, elen, data, dlen, userdata);
 	}
 	nftnl_set_elems_iter_destroy(it);
 	nftnl_set_free(s);
+	return r;
+}
+
+struct elem_dump {
+	struct map_entry *v;
+	size_t n;
+	int err;
+};
+
+static int add_map_elem(const void *key, uint32_t klen, const void *key_end, uint32_t elen,
+			const void *val, uint32_t dlen, void *data)
+{
+	struct elem_dump *d = data;
+	struct map_entry *v;
+
+	(void)key_end, (void)elen;
+	if (klen > 12 || dlen > 8)
+		return MNL_CB_OK;
+	v = reallocarray(d->v, d->n + 1, sizeof(*v));
+	if (!v) {
+		d->err = -ENOMEM;
+		return MNL_CB_ERROR;
+	}
+	d->v = v;
+	memset(&v[d->n], 0, sizeof(*v));
+	memcpy(v[d->n].key, key, klen);
+	if (val)
+		memcpy(v[d->n].data, val, dlen);
+	d->n++;
 	return MNL_CB_OK;
+}
+
+static int on_map_elems(const struct nlmsghdr *h, void *data)
+{
+	return for_each_elem(h, add_map_elem, data);
 }
 
 static int dump_map(const struct set_def *d, struct elem_dump *out)
@@ -2023,55 +2045,44 @@ static bool kept(const struct purge_acc *p, const char *name)
 	return false;
 }
 
-static int on_elems(const struct nlmsghdr *h, void *data)
+static int add_dead_elem(const void *key, uint32_t len, const void *key_end, uint32_t elen,
+			 const void *val, uint32_t dlen, void *data)
 {
 	struct purge_acc *p = data;
-	struct nftnl_set *s = nftnl_set_alloc();
-	struct nftnl_set_elems_iter *it;
-	struct nftnl_set_elem *e;
+	char name[IFNAMSIZ] = "";
+	struct dead_elem *d;
+	bool seen = false;
 
-	if (!s)
-		return MNL_CB_ERROR;
-	if (nftnl_set_elems_nlmsg_parse(h, s) < 0) {
-		nftnl_set_free(s);
+	(void)val, (void)dlen;
+	if (len < IFNAMSIZ || len > sizeof(d->key) || elen > sizeof(d->key_end))
 		return MNL_CB_OK;
+	memcpy(name, key, IFNAMSIZ - 1);
+	if (kept(p, name))
+		return MNL_CB_OK;
+	d = reallocarray(p->dead, p->n_dead + 1, sizeof(*d));
+	if (!d) {
+		p->err = -ENOMEM;
+		return MNL_CB_ERROR;
 	}
-	it = nftnl_set_elems_iter_create(s);
-	for (e = it ? nftnl_set_elems_iter_next(it) : NULL; e; e = nftnl_set_elems_iter_next(it)) {
-		uint32_t len = 0, elen = 0;
-		const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-		const void *key_end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen);
-		char name[IFNAMSIZ] = "";
-		struct dead_elem *d;
-
-		if (!key || len < IFNAMSIZ || len > sizeof(d->key) || elen > sizeof(d->key_end))
-			continue;
-		memcpy(name, key, IFNAMSIZ - 1);
-		if (kept(p, name))
-			continue;
-		d = reallocarray(p->dead, p->n_dead + 1, sizeof(*d));
-		if (!d) {
-			p->err = -ENOMEM;
-			break;
-		}
-		p->dead = d;
-		d = &p->dead[p->n_dead++];
-		memset(d, 0, sizeof(*d));
-		memcpy(d->key, key, len);
-		d->klen = len;
-		if (key_end && elen) {
-			memcpy(d->key_end, key_end, elen);
-			d->elen = elen;
-		}
-		bool seen = false;
-		for (size_t i = 0; i < p->n_purged; i++)
-			seen |= strcmp(p->purged[i], name) == 0;
-		if (!seen && p->n_purged < XN_ARRAY_SIZE(p->purged))
-			memcpy(p->purged[p->n_purged++], name, IFNAMSIZ);
+	p->dead = d;
+	d = &p->dead[p->n_dead++];
+	memset(d, 0, sizeof(*d));
+	memcpy(d->key, key, len);
+	d->klen = len;
+	if (key_end && elen) {
+		memcpy(d->key_end, key_end, elen);
+		d->elen = elen;
 	}
-	nftnl_set_elems_iter_destroy(it);
-	nftnl_set_free(s);
+	for (size_t i = 0; i < p->n_purged; i++)
+		seen |= strcmp(p->purged[i], name) == 0;
+	if (!seen && p->n_purged < XN_ARRAY_SIZE(p->purged))
+		memcpy(p->purged[p->n_purged++], name, IFNAMSIZ);
 	return MNL_CB_OK;
+}
+
+static int on_elems(const struct nlmsghdr *h, void *data)
+{
+	return for_each_elem(h, add_dead_elem, data);
 }
 
 static int collect_others(uint16_t family, const struct set_def *set,
