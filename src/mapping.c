@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "xennet/mapping.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -80,8 +81,8 @@ static bool same_ip(const struct xn_addr *a, const struct xn_addr *b)
 
 /* Shared checks: NAT mode, public outside the guest network and not an
  * address of a bridge, guest inside it and not the gateway. */
-static int check_addresses(const struct xn_profile *p, const struct xn_addr *pub,
-			   const struct xn_addr *guest, struct xn_buf *err)
+int xn_mapping_check_addresses(const struct xn_profile *p, const struct xn_addr *pub,
+			       const struct xn_addr *guest, struct xn_buf *err)
 {
 	const struct xn_addr *gw = p ? xn_profile_nat_gateway(p) : NULL;
 	char a[XN_ADDR_STRLEN], b[XN_ADDR_STRLEN];
@@ -121,7 +122,7 @@ int xn_mapset_check_map(const struct xn_mapset *s, const struct xn_profile *p,
 			const struct xn_mapping *m, struct xn_buf *err)
 {
 	char a[XN_ADDR_STRLEN];
-	int r = check_addresses(p, &m->public_addr, &m->guest, err);
+	int r = xn_mapping_check_addresses(p, &m->public_addr, &m->guest, err);
 
 	if (r < 0)
 		return r;
@@ -154,7 +155,7 @@ int xn_mapset_check_forward(const struct xn_mapset *s, const struct xn_profile *
 			    const struct xn_forward *f, struct xn_buf *err)
 {
 	char a[XN_ADDR_STRLEN];
-	int r = check_addresses(p, &f->public_addr, &f->guest, err);
+	int r = xn_mapping_check_addresses(p, &f->public_addr, &f->guest, err);
 
 	if (r < 0)
 		return r;
@@ -316,5 +317,105 @@ int xn_mapset_load(const char *path, struct xn_mapset *s, unsigned *bad_line)
 	}
 	free(line);
 	fclose(f);
+	return r;
+}
+
+/* ---- checking a whole set at once: sorting, not pairs ---- */
+
+struct keyed {
+	uint64_t key;
+	size_t idx;
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static uint64_t ip_key(const struct xn_addr *a)
+{
+	return ntohl(a->v4.s_addr);
+}
+
+int xn_mapset_check_all(const struct xn_mapset *s, const struct xn_profile *p,
+			struct xn_buf *err, bool *bad_is_forward, size_t *bad_index)
+{
+	size_t n = s->n_maps, nf = s->n_fwds;
+	struct keyed *pub = calloc(n + 1, sizeof(*pub)), *gst = calloc(n + 1, sizeof(*gst));
+	struct keyed *fwd = calloc(nf + 1, sizeof(*fwd));
+	char a[XN_ADDR_STRLEN];
+	int r = 0;
+
+	if (!pub || !gst || !fwd) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		r = xn_mapping_check_addresses(p, &s->maps[i].public_addr, &s->maps[i].guest, err);
+		if (r < 0) {
+			*bad_is_forward = false;
+			*bad_index = i;
+		}
+		pub[i] = (struct keyed){ ip_key(&s->maps[i].public_addr), i };
+		gst[i] = (struct keyed){ ip_key(&s->maps[i].guest), i };
+	}
+	for (size_t i = 0; i < nf && r >= 0; i++) {
+		r = xn_mapping_check_addresses(p, &s->fwds[i].public_addr, &s->fwds[i].guest, err);
+		if (r < 0) {
+			*bad_is_forward = true;
+			*bad_index = i;
+		}
+		fwd[i] = (struct keyed){ ip_key(&s->fwds[i].public_addr) << 24 |
+					 (uint64_t)s->fwds[i].public_port << 8 | s->fwds[i].proto, i };
+	}
+	if (r < 0)
+		goto out;
+	qsort(pub, n, sizeof(*pub), cmp_keyed);
+	qsort(gst, n, sizeof(*gst), cmp_keyed);
+	qsort(fwd, nf, sizeof(*fwd), cmp_keyed);
+	for (size_t i = 1; i < n; i++) {
+		if (pub[i].key == pub[i - 1].key) {
+			size_t k = pub[i].idx > pub[i - 1].idx ? pub[i].idx : pub[i - 1].idx;
+			xn_buf_printf(err, "public address %s is mapped twice",
+				      xn_addr_format(&s->maps[k].public_addr, false, a));
+			*bad_is_forward = false;
+			*bad_index = k;
+			r = -EEXIST;
+			goto out;
+		}
+		if (gst[i].key == gst[i - 1].key) {
+			size_t k = gst[i].idx > gst[i - 1].idx ? gst[i].idx : gst[i - 1].idx;
+			xn_buf_printf(err, "guest %s has two public addresses",
+				      xn_addr_format(&s->maps[k].guest, false, a));
+			*bad_is_forward = false;
+			*bad_index = k;
+			r = -EEXIST;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < nf; i++) {
+		struct keyed probe = { fwd[i].key >> 24, 0 };
+		if (i && fwd[i].key == fwd[i - 1].key) {
+			xn_buf_printf(err, "%s:%u/%s is forwarded twice",
+				      xn_addr_format(&s->fwds[fwd[i].idx].public_addr, false, a),
+				      s->fwds[fwd[i].idx].public_port, xn_proto_name(s->fwds[fwd[i].idx].proto));
+			r = -EEXIST;
+		} else if (n && bsearch(&probe, pub, n, sizeof(*pub), cmp_keyed)) {
+			xn_buf_printf(err, "public address %s is mapped 1:1: a port forward would collide with it",
+				      xn_addr_format(&s->fwds[fwd[i].idx].public_addr, false, a));
+			r = -EEXIST;
+		}
+		if (r < 0) {
+			*bad_is_forward = true;
+			*bad_index = fwd[i].idx;
+			goto out;
+		}
+	}
+out:
+	free(pub);
+	free(gst);
+	free(fwd);
 	return r;
 }

@@ -123,32 +123,40 @@ static int compose_into(struct xn_publicip *pi, const struct xn_profile *p, stru
 			return r;
 	}
 	for (size_t i = 0; i < pi->cli.n_maps; i++) {
-		struct xn_buf why = { 0 };
-		r = xn_mapset_check_map(out, p, &pi->cli.maps[i], &why);
-		if (r < 0) {
-			xn_buf_printf(err, "the mapping of %s made with `xennet map add` does not fit this profile: %s; remove it first with `xennet map del %s`",
-				      xn_addr_format(&pi->cli.maps[i].public_addr, false, a), xn_buf_str(&why), a);
-			xn_buf_free(&why);
-			return r;
-		}
 		r = xn_mapset_add_map(out, &pi->cli.maps[i]);
 		if (r < 0)
 			return r;
 	}
 	for (size_t i = 0; i < pi->cli.n_fwds; i++) {
-		struct xn_buf why = { 0 };
-		r = xn_mapset_check_forward(out, p, &pi->cli.fwds[i], &why);
-		if (r < 0) {
-			xn_buf_printf(err, "the forward of %s:%u/%s made with `xennet forward add` does not fit this profile: %s",
-				      xn_addr_format(&pi->cli.fwds[i].public_addr, false, a),
-				      pi->cli.fwds[i].public_port, xn_proto_name(pi->cli.fwds[i].proto),
-				      xn_buf_str(&why));
-			xn_buf_free(&why);
-			return r;
-		}
 		r = xn_mapset_add_forward(out, &pi->cli.fwds[i]);
 		if (r < 0)
 			return r;
+	}
+	/* All at once: 10,000 mappings are checked by sorting, not in pairs. */
+	{
+		struct xn_buf why = { 0 };
+		bool is_fwd = false;
+		size_t k = 0;
+		r = xn_mapset_check_all(out, p, &why, &is_fwd, &k);
+		if (r < 0) {
+			if (is_fwd)
+				xn_buf_printf(err, "the forward of %s:%u/%s %s does not fit this profile: %s",
+					      xn_addr_format(&out->fwds[k].public_addr, false, a),
+					      out->fwds[k].public_port, xn_proto_name(out->fwds[k].proto),
+					      out->fwds[k].from_profile ? "in the profile" : "made with `xennet forward add`",
+					      xn_buf_str(&why));
+			else
+				xn_buf_printf(err, "the mapping of %s %s does not fit this profile: %s%s%s",
+					      xn_addr_format(&out->maps[k].public_addr, false, a),
+					      out->maps[k].from_profile ? "in the profile" : "made with `xennet map add`",
+					      xn_buf_str(&why),
+					      out->maps[k].from_profile ? "" : "; remove it first with `xennet map del ",
+					      out->maps[k].from_profile ? "" : a);
+			if (!is_fwd && !out->maps[k].from_profile)
+				xn_buf_printf(err, "`");
+			xn_buf_free(&why);
+			return r;
+		}
 	}
 	return 0;
 }

@@ -51,6 +51,15 @@ int xn_mapset_check_map(const struct xn_mapset *s, const struct xn_profile *p,
 int xn_mapset_check_forward(const struct xn_mapset *s, const struct xn_profile *p,
 			    const struct xn_forward *f, struct xn_buf *err);
 
+/* The address rules alone (nat mode, public outside and guest inside the
+ * guest network, ...), without looking at the other mappings. */
+int xn_mapping_check_addresses(const struct xn_profile *p, const struct xn_addr *pub,
+			       const struct xn_addr *guest, struct xn_buf *err);
+/* A whole set at once, in O(n log n): the first conflict found is in err
+ * and names the entry (forward or map, and its index). */
+int xn_mapset_check_all(const struct xn_mapset *s, const struct xn_profile *p,
+			struct xn_buf *err, bool *bad_is_forward, size_t *bad_index);
+
 int xn_mapset_add_map(struct xn_mapset *s, const struct xn_mapping *m);
 int xn_mapset_add_forward(struct xn_mapset *s, const struct xn_forward *f);
 /* Remove by public address (maps) or public address, port and protocol

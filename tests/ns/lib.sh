@@ -127,7 +127,8 @@ start_daemon() {
 	ip netns exec "$DOM0" ${XENNETD_WRAP:-} "$XENNETD" --foreground --profile "$profile" \
 		--socket "$T/ctl.sock" --state-dir "$T/state" >>"$T/daemon.log" 2>&1 &
 	DPID=$!
-	for _ in $(seq 300); do
+	# Up to 60 s: 10,000 mappings under valgrind or ASan take a while.
+	for _ in $(seq 1200); do
 		[ -S "$T/ctl.sock" ] && return 0
 		kill -0 "$DPID" 2>/dev/null || { wait "$DPID" || true; DPID=; fail "xennetd exited at start"; }
 		sleep 0.05
