@@ -45,6 +45,7 @@ struct vif {
 	bool has_src;
 	bool filtered; /* its anti-spoofing elements are installed */
 	char uplink[IFNAMSIZ]; /* routed: where its neighbour proxies live */
+	int ifindex; /* of the device configured: identity, not the name */
 	char error[320];
 	struct waiter *waiters;
 };
@@ -554,6 +555,7 @@ static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 		goto failed;
 	}
 	memcpy(v->name, l.name, sizeof(v->name));
+	v->ifindex = l.ifindex;
 	r = configure(h, v, &l);
 	if (r < 0)
 		goto failed;
@@ -639,7 +641,6 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 	bool emu;
 	struct vif *v;
 
-	(void)ifindex;
 	if (xn_vif_parse_kernel_name(name, &domid, &devid, &emu) < 0) {
 		/* A renamed vif: find it by its current name. */
 		v = NULL;
@@ -658,8 +659,9 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 			vif_try(h, v, false);
 	} else if (v->state == VIF_CONNECTED) {
 		struct xn_link l;
-		/* A rename also comes as an event: only a real removal counts. */
-		if (find_device(h, v, &l) == -ENODEV) {
+		/* A rename also comes as an event: only a real removal counts,
+		 * told by the ifindex (a new device may already have the name). */
+		if ((v->ifindex && ifindex == v->ifindex) || find_device(h, v, &l) == -ENODEV) {
 			detach(h, v); /* filter elements, neighbour proxies */
 			v->state = VIF_WAITING;
 			memcpy(v->name, v->kname, sizeof(v->name));
@@ -824,6 +826,7 @@ static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool 
 	    find_device(h, v, &l) >= 0 && looks_configured(h, v, &l)) {
 		v->mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
 		memcpy(v->name, l.name, sizeof(v->name));
+		v->ifindex = l.ifindex;
 		snprintf(v->bridge, sizeof(v->bridge), "%s", bridge_for(h, v));
 		/* Its filter elements may have been lost with a table
 		 * replaced while we were away: adding is idempotent. */
