@@ -10,7 +10,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
-SIZES=(1 50 500)
+SIZES=(${BENCH_SIZES:-1 50 500})
 while [ $# -gt 0 ]; do
 	case $1 in
 	--tiny) SIZES=(1 5 20) ;;
@@ -58,11 +58,11 @@ prepare() {
 
 # Runs inside Dom0's namespace, so that no `ip netns exec` is timed.
 DRIVER='
-mode=$1 script=$2 first=$3 n=$4 action=${5:-online}
+mode=$1 script=$2 first=$3 n=$4 action=${5:-online} errlog=$6
 run() {
 	script="$script" XENBUS_TYPE=vif XENBUS_PATH="backend/vif/$1/0" \
 		XENBUS_BASE_PATH=backend netdev= vif="vif$1.0" \
-		"$script" "$action" type_if=vif </dev/null >/dev/null 2>&1
+		"$script" "$action" type_if=vif </dev/null >/dev/null 2>>"$errlog"
 }
 export script
 if [ "$mode" = seq ]; then
@@ -81,7 +81,11 @@ else
 	echo $(( (${t1/./} - ${t0/./}) ))
 fi
 '
-drive() { ip netns exec "$DOM0" bash -c "$DRIVER" driver "$@"; }
+drive() {
+	local a=("$@")
+	[ ${#a[@]} -lt 5 ] && a+=(online)
+	ip netns exec "$DOM0" bash -c "$DRIVER" driver "${a[@]}" "$T/errors"
+}
 
 connected() {
 	local first=$1 n=$2 c=0
@@ -103,7 +107,7 @@ for n in "${SIZES[@]}"; do
 		prepare "$script" "$n"
 		first=$FIRST
 		drive seq "$script" "$first" "$n" >"$T/seq"
-		grep -q FAILED "$T/seq" && fail "$impl: a vif failed: $(grep FAILED "$T/seq" | head -3)"
+		grep -q FAILED "$T/seq" && fail "$impl: a vif failed: $(grep FAILED "$T/seq" | head -3): $(tail -3 "$T/errors")"
 		[ "$(connected "$first" "$n")" = "$n" ] || fail "$impl: not all $n connected"
 		P50[$impl,$n]=$(pct 50 <"$T/seq")
 		P99[$impl,$n]=$(pct 99 <"$T/seq")
@@ -112,7 +116,7 @@ for n in "${SIZES[@]}"; do
 		for d in $(seq "$first" $((first + n - 1))); do echo "backend/vif/$d/0/hotplug-status"; done |
 			while read -r k; do printf '%s\0' "/local/domain/0/$k"; done | xargs -0 -n 64 sh -c 'for k; do xenstore-write "$k" ""; done' _
 		drive all "$script" "$first" "$n" >"$T/all"
-		grep -q FAILED "$T/all" && fail "$impl: a vif failed when all came at once"
+		grep -q FAILED "$T/all" && fail "$impl: a vif failed when all came at once: $(tail -3 "$T/errors")"
 		[ "$(connected "$first" "$n")" = "$n" ] || fail "$impl: not all $n connected at once"
 		ALL[$impl,$n]=$(awk '{printf "%.1f", $1/1000}' "$T/all")
 	done

@@ -594,28 +594,54 @@ static void vif_offline(struct xn_hotplug *h, struct vif *v)
 
 /* ---- events ---- */
 
+/* Watch events come one per key written: libxl writes some twenty for a
+ * new vif. They are collected while draining and each vif is looked at
+ * once afterwards. */
+struct touched {
+	unsigned (*ids)[2];
+	size_t n;
+	bool rescan;
+};
+
 static void on_watch(const char *path, const char *token, void *ud)
 {
-	struct xn_hotplug *h = ud;
-	unsigned domid, devid;
+	struct touched *t = ud;
+	unsigned domid, devid, (*v)[2];
 	const char *key;
-	char dir[64];
 
 	(void)token;
 	if (xn_vif_parse_path(path, &domid, &devid, &key) < 0) {
 		/* backend/vif itself or a domain directory: look again. */
 		if (strstr(path, "backend/vif"))
-			xn_hotplug_rescan(h);
+			t->rescan = true;
 		return;
 	}
 	/* Our own writes, and netback's state changes, need nothing. */
 	if (strcmp(key, "hotplug-status") == 0 || strcmp(key, "hotplug-error") == 0 ||
 	    strcmp(key, "state") == 0)
 		return;
+	for (size_t i = t->n; i-- > 0;) /* recent ones first: the usual hit */
+		if (t->ids[i][0] == domid && t->ids[i][1] == devid)
+			return;
+	v = reallocarray(t->ids, t->n + 1, sizeof(*v));
+	if (!v) {
+		t->rescan = true;
+		return;
+	}
+	t->ids = v;
+	t->ids[t->n][0] = domid;
+	t->ids[t->n++][1] = devid;
+}
+
+static void vif_changed(struct xn_hotplug *h, unsigned domid, unsigned devid)
+{
+	char dir[64];
+
+	snprintf(dir, sizeof(dir), "backend/vif/%u/%u", domid, devid);
+	bool exists = xn_xs_exists(h->xs, dir);
 	for (int emu = 0; emu < 2; emu++) {
 		struct vif *v = vif_find(h, domid, devid, emu);
-		snprintf(dir, sizeof(dir), "backend/vif/%u/%u", domid, devid);
-		if (!xn_xs_exists(h->xs, dir)) {
+		if (!exists) {
 			if (v) {
 				vif_offline(h, v);
 				vif_drop(h, v);
@@ -631,7 +657,14 @@ static void on_watch(const char *path, const char *token, void *ud)
 
 void xn_hotplug_on_xenstore(struct xn_hotplug *h)
 {
-	xn_xs_drain(h->xs, on_watch, h);
+	struct touched t = { 0 };
+
+	xn_xs_drain(h->xs, on_watch, &t);
+	for (size_t i = 0; i < t.n; i++)
+		vif_changed(h, t.ids[i][0], t.ids[i][1]);
+	if (t.rescan)
+		xn_hotplug_rescan(h);
+	free(t.ids);
 }
 
 void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,

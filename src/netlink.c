@@ -822,7 +822,7 @@ static int on_event(struct nl_msg *msg, void *arg)
 	ifi = nlmsg_data(h);
 	if (tb[IFLA_IFNAME])
 		nla_strlcpy(name, tb[IFLA_IFNAME], sizeof(name));
-	ctx->fn(h->nlmsg_type == RTM_NEWLINK, ifi->ifi_index, name, ctx->userdata);
+	ctx->fn(h->nlmsg_type == RTM_NEWLINK, ifi->ifi_index, ifi->ifi_flags, name, ctx->userdata);
 	return NL_OK;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -33,6 +34,10 @@ struct daemon {
 	struct xn_publicip *publicip; /* per-VM public IP mappings */
 	int64_t xenstore_retry; /* when to try connecting again (ms) */
 	int efd;
+	struct {
+		char name[IFNAMSIZ];
+		int ifindex;
+	} known[16]; /* managed links as last seen */
 	char *last_error;
 	bool resync; /* a link we manage changed: converge again */
 	bool quit;
@@ -357,15 +362,37 @@ static bool managed_name(const struct xn_profile *p, const char *name)
 	       strcmp(p->nat_uplink, name) == 0;
 }
 
-static void on_link_event(bool added, int ifindex, const char *name, void *userdata)
+/* Has a managed link drifted? Removed, brought down, or a new device
+ * under its name. Its other changes (a port joining a bridge changes the
+ * bridge too, hundreds of times when vifs come) are not drift. */
+static bool drifted(struct daemon *d, bool added, int ifindex, unsigned flags, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < XN_ARRAY_SIZE(d->known) && d->known[i].name[0]; i++)
+		if (strcmp(d->known[i].name, name) == 0)
+			break;
+	if (i == XN_ARRAY_SIZE(d->known))
+		return true;
+	if (!added) {
+		d->known[i].ifindex = 0;
+		return true;
+	}
+	bool is_new = d->known[i].ifindex != ifindex;
+	snprintf(d->known[i].name, sizeof(d->known[i].name), "%s", name);
+	d->known[i].ifindex = ifindex;
+	return is_new || !(flags & IFF_UP);
+}
+
+static void on_link_event(bool added, int ifindex, unsigned flags, const char *name,
+			  void *userdata)
 {
 	struct daemon *d = userdata;
 
 	if (d->hotplug)
 		xn_hotplug_on_link(d->hotplug, added, ifindex, name);
-	/* A managed bridge deleted by hand, an uplink that came back: the
-	 * host drifted from the profile. */
-	if (managed_name(d->profile, name) && !d->resync) {
+	if (managed_name(d->profile, name) && drifted(d, added, ifindex, flags, name) &&
+	    !d->resync) {
 		log_debug("link %s %s: converging again", name, added ? "changed" : "removed");
 		d->resync = true;
 	}

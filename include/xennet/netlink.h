@@ -110,7 +110,7 @@ int xn_nl_neigh_proxy_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a
 /* A second socket subscribed to link events (RTNLGRP_LINK), for the
  * event loop: poll its fd, then xn_nl_events_drain() calls fn for each
  * event. -ENOBUFS from drain means events were lost: resynchronise. */
-typedef void (*xn_link_event_fn)(bool added, int ifindex, const char *name,
+typedef void (*xn_link_event_fn)(bool added, int ifindex, unsigned flags, const char *name,
 				 void *userdata);
 int xn_nl_events_open(struct xn_nl **ret, xn_link_event_fn fn, void *userdata);
 int xn_nl_events_fd(struct xn_nl *nl);
