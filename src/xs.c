@@ -7,8 +7,13 @@
 #include <string.h>
 #include <xenstore.h>
 
+/* Two connections: one for the watch (libxenstore then runs a reader
+ * thread on it, and every request on that handle goes through it: futex
+ * and signal-mask calls each time), one for plain requests, answered
+ * synchronously. */
 struct xn_xs {
-	struct xs_handle *h;
+	struct xs_handle *h; /* requests */
+	struct xs_handle *w; /* the watch */
 };
 
 int xn_xs_open(struct xn_xs **ret)
@@ -18,8 +23,10 @@ int xn_xs_open(struct xn_xs **ret)
 	if (!xs)
 		return -ENOMEM;
 	xs->h = xs_open(0);
-	if (!xs->h) {
+	xs->w = xs->h ? xs_open(0) : NULL;
+	if (!xs->h || !xs->w) {
 		int e = errno ? -errno : -ECONNREFUSED;
+		xs_close(xs->h);
 		free(xs);
 		return e;
 	}
@@ -32,6 +39,7 @@ void xn_xs_close(struct xn_xs *xs)
 	if (!xs)
 		return;
 	xs_close(xs->h);
+	xs_close(xs->w);
 	free(xs);
 }
 
@@ -108,14 +116,14 @@ int xn_xs_directory(struct xn_xs *xs, const char *path, char ***ret, unsigned *n
 
 int xn_xs_watch(struct xn_xs *xs, const char *path, const char *token)
 {
-	if (!xs_watch(xs->h, path, token))
+	if (!xs_watch(xs->w, path, token))
 		return errno ? -errno : -EIO;
 	return 0;
 }
 
 int xn_xs_fd(struct xn_xs *xs)
 {
-	return xs_fileno(xs->h);
+	return xs_fileno(xs->w);
 }
 
 int xn_xs_drain(struct xn_xs *xs,
@@ -123,7 +131,7 @@ int xn_xs_drain(struct xn_xs *xs,
 		void *userdata)
 {
 	for (;;) {
-		char **ev = xs_check_watch(xs->h);
+		char **ev = xs_check_watch(xs->w);
 
 		if (!ev)
 			return errno == EAGAIN ? 0 : -errno;
