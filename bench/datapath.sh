@@ -40,7 +40,7 @@ done
 if [ $TINY = 1 ]; then N=1000 SECS=1 REPS=1; else N=10000 SECS=3 REPS=5; fi
 
 # Tools: what the project installs, and iperf3 (asks debconf: no daemon).
-command -v nft >/dev/null && command -v jq >/dev/null || sh "$REPO/scripts/install-deps"
+if ! command -v nft >/dev/null || ! command -v jq >/dev/null; then sh "$REPO/scripts/install-deps"; fi
 if ! command -v iperf3 >/dev/null; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get install -y -q --no-install-recommends iperf3 >/dev/null ||
@@ -115,6 +115,7 @@ measure() {
 	# New flows: each bash redirection is a new connected UDP socket.
 	p0=$(in_ns "$(guest "$w")" cat /sys/class/net/eth0/statistics/rx_packets)
 	s0=$(cpu)
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	in_ns "$lan" timeout "$SECS" bash -c \
 		'p=0; while :; do printf x 2>/dev/null >/dev/udp/$0/$((1024 + p++ % 60000)) || :; done' "$PUB" || :
 	s1=$(cpu)
