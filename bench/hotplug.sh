@@ -33,6 +33,7 @@ start_xenstored
 cat >"$T/bridged.conf" <<CONF
 [xennet]
 mode = bridged
+antispoof = ${BENCH_ANTISPOOF:-yes}
 [bridge xenbr0]
 mtu = 1500
 CONF

@@ -120,6 +120,12 @@ attach_vif_to_bridge() {
 	ip -n "$DOM0" link set "$1" up
 }
 
+# The NAT profile most tests use: guests on xenbr0 (10.0.0.1/24) behind
+# eth0.
+nat_profile() {
+	printf '[xennet]\nmode = nat\n[bridge xenbr0]\naddress = 10.0.0.1/24\n[nat]\nuplink = eth0\nbridge = xenbr0\n' >"$1"
+}
+
 start_daemon() {
 	local profile=$1
 	# XENNETD_WRAP runs the daemon under e.g. valgrind.

@@ -23,15 +23,7 @@ foreign() {
 }
 foreign_before=$(foreign)
 
-cat >"$T/a.conf" <<CONF
-[xennet]
-mode = nat
-[bridge xenbr0]
-address = 10.0.0.1/24
-[nat]
-uplink = eth0
-bridge = xenbr0
-CONF
+nat_profile "$T/a.conf"
 cat >"$T/b.conf" <<CONF
 [xennet]
 mode = bridged

@@ -9,15 +9,7 @@ export XENNET_SOCKET=$T/ctl.sock
 
 make_lan_and_dom0
 start_xenstored
-cat >"$T/nat.conf" <<CONF
-[xennet]
-mode = nat
-[bridge xenbr0]
-address = 10.0.0.1/24
-[nat]
-uplink = eth0
-bridge = xenbr0
-CONF
+nat_profile "$T/nat.conf"
 start_daemon "$T/nat.conf"
 mac_of() { ip -n "$1" -j link show dev "$2" | jq -r '.[0].address'; }
 for n in 1 2; do

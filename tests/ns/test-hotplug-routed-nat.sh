@@ -63,15 +63,7 @@ expect_eq "routed: the neighbour proxy is gone" "" \
 stop_daemon
 
 # ---- nat ----
-cat >"$T/nat.conf" <<CONF
-[xennet]
-mode = nat
-[bridge xenbr0]
-address = 10.0.0.1/24
-[nat]
-uplink = eth0
-bridge = xenbr0
-CONF
+nat_profile "$T/nat.conf"
 start_daemon "$T/nat.conf"
 make_guest 2 10.0.0.12/24 10.0.0.1
 # libxl writes bridge=xenbr0 by default; the vif joins the NAT bridge.

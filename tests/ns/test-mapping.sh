@@ -6,15 +6,7 @@
 make_lan_and_dom0
 make_guest 1 10.0.0.11/24 10.0.0.1
 make_guest 2 10.0.0.12/24 10.0.0.1
-cat >"$T/nat.conf" <<CONF
-[xennet]
-mode = nat
-[bridge xenbr0]
-address = 10.0.0.1/24
-[nat]
-uplink = eth0
-bridge = xenbr0
-CONF
+nat_profile "$T/nat.conf"
 start_daemon "$T/nat.conf"
 attach_vif_to_bridge vif1.0 xenbr0
 attach_vif_to_bridge vif2.0 xenbr0

@@ -5,15 +5,7 @@
 
 make_lan_and_dom0
 make_guest 1 10.0.0.11/24 10.0.0.1
-cat >"$T/nat.conf" <<CONF
-[xennet]
-mode = nat
-[bridge xenbr0]
-address = 10.0.0.1/24
-[nat]
-uplink = eth0
-bridge = xenbr0
-CONF
+nat_profile "$T/nat.conf"
 start_daemon "$T/nat.conf"
 attach_vif_to_bridge vif1.0 xenbr0
 expect "guest reaches the LAN" ping_from "$(guest 1)" "$LAN_IP"
