@@ -2193,6 +2193,11 @@ int xn_nft_monitor_open(void)
 		monitor = NULL;
 		return e;
 	}
+	/* Each vif or mapping change is a few events: room for bursts of
+	 * them (an overflow only costs a check of the tables). */
+	int size = 4 << 20;
+	if (setsockopt(mnl_socket_get_fd(monitor), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(mnl_socket_get_fd(monitor), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	return mnl_socket_get_fd(monitor);
 }
 
@@ -2206,6 +2211,7 @@ void xn_nft_monitor_close(void)
 struct monitor_state {
 	bool pending; /* this transaction touched a xennet table's rules */
 	bool changed; /* ... and it was not ours */
+	bool lost; /* the socket overflowed: nobody knows */
 };
 
 static int on_event(const struct nlmsghdr *h, void *data)
@@ -2251,12 +2257,12 @@ int xn_nft_monitor_drain(void)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			if (errno == ENOBUFS) { /* events lost: look again */
-				st.changed = true;
+				st.lost = true;
 				continue;
 			}
 			return -errno;
 		}
 		mnl_cb_run(buf, (size_t)n, 0, 0, on_event, &st);
 	}
-	return st.changed;
+	return st.changed ? 1 : st.lost ? 2 : 0;
 }

@@ -745,10 +745,13 @@ int main(int argc, char **argv)
 			else if (d.hotplug && fd == xn_hotplug_fd(d.hotplug))
 				xn_hotplug_on_xenstore(d.hotplug);
 			else if (fd == nft_fd) {
-				if (xn_nft_monitor_drain() > 0) {
+				int m = xn_nft_monitor_drain();
+				if (m == 1)
 					log_warn("someone else changed xennet's nftables tables: putting them back");
+				else if (m == 2)
+					log_debug("nftables events lost: checking xennet's tables");
+				if (m > 0)
 					d.resync = true;
-				}
 			}
 			else if (xn_nl_events_drain(d.events) == -ENOBUFS) {
 				d.resync = true;

@@ -116,7 +116,8 @@ int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n);
 /* Someone else (nft flush ruleset, a hand edit) changed xennet's tables:
  * open a socket on nftables' events (its fd for the event loop), and
  * drain it: 1 when a transaction not made by this process added or
- * removed a table, chain, set or rule of a table named xennet. */
+ * removed a table, chain, set or rule of a table named xennet, 2 when
+ * events were lost (the tables must be checked), 0 otherwise. */
 int xn_nft_monitor_open(void);
 int xn_nft_monitor_drain(void);
 void xn_nft_monitor_close(void);
