@@ -346,32 +346,18 @@ static int parse_line(struct xn_ledger *l, char *line)
 	return -EBADMSG;
 }
 
+static int parse_one(char *line, void *userdata)
+{
+	return parse_line(userdata, line);
+}
+
 int xn_ledger_load(const char *path, struct xn_ledger *l, unsigned *bad_line)
 {
-	FILE *f;
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned lineno = 0;
-	int r = 0;
+	int r;
 
 	*l = (struct xn_ledger){ 0 };
-	f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
-	while (getline(&line, &cap, f) >= 0) {
-		lineno++;
-		line[strcspn(line, "\n")] = '\0';
-		if (line[0] == '#')
-			continue;
-		r = parse_line(l, line);
-		if (r < 0) {
-			if (bad_line)
-				*bad_line = lineno;
-			xn_ledger_clear(l);
-			break;
-		}
-	}
-	free(line);
-	fclose(f);
+	r = xn_read_lines(path, parse_one, l, bad_line);
+	if (r < 0)
+		xn_ledger_clear(l);
 	return r;
 }

@@ -291,32 +291,19 @@ static int parse_line(struct xn_mapset *s, char *line)
 	return -EBADMSG;
 }
 
+static int parse_one(char *line, void *userdata)
+{
+	return parse_line(userdata, line);
+}
+
 int xn_mapset_load(const char *path, struct xn_mapset *s, unsigned *bad_line)
 {
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned lineno = 0;
-	int r = 0;
+	int r;
 
 	*s = (struct xn_mapset){ 0 };
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
-	while (getline(&line, &cap, f) >= 0) {
-		lineno++;
-		line[strcspn(line, "\n")] = '\0';
-		if (line[0] == '#')
-			continue;
-		r = parse_line(s, line);
-		if (r < 0) {
-			if (bad_line)
-				*bad_line = lineno;
-			xn_mapset_clear(s);
-			break;
-		}
-	}
-	free(line);
-	fclose(f);
+	r = xn_read_lines(path, parse_one, s, bad_line);
+	if (r < 0)
+		xn_mapset_clear(s);
 	return r;
 }
 

@@ -119,6 +119,34 @@ fail:
 	return r;
 }
 
+int xn_read_lines(const char *path, int (*fn)(char *line, void *userdata),
+		  void *userdata, unsigned *bad_line)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0;
+	int r = 0;
+
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while (getline(&line, &cap, f) >= 0) {
+		lineno++;
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '#')
+			continue;
+		r = fn(line, userdata);
+		if (r < 0) {
+			if (bad_line)
+				*bad_line = lineno;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
 void xn_buf_printf(struct xn_buf *b, const char *fmt, ...)
 {
 	va_list ap;

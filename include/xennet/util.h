@@ -48,6 +48,12 @@ int xn_parse_bool(const char *s);
 int xn_read_file(const char *path, char *buf, size_t size);
 int xn_write_file_atomic(const char *path, const char *data, size_t len);
 
+/* Read a state file line by line ('#' lines skipped, newline removed),
+ * calling fn for each; stops at the first error, whose line is put in
+ * *bad_line. A missing file is no line at all (0). */
+int xn_read_lines(const char *path, int (*fn)(char *line, void *userdata),
+		  void *userdata, unsigned *bad_line);
+
 /* Growable string buffer used to build messages and reports. */
 struct xn_buf {
 	char *data;
