@@ -24,6 +24,37 @@ struct waiter {
 	struct waiter *next;
 };
 
+/* The backend keys xennetd reads; BK_DIR is the directory itself. */
+enum backend_key {
+	BK_TYPE, BK_BRIDGE, BK_VIFNAME, BK_GATEWAYDEV, BK_MAC, BK_MTU, BK_IP,
+	BK_ONLINE, BK_SCRIPT, BK_DIR, BK_N
+};
+#define BK_ALL ((1u << BK_N) - 1)
+
+static const struct {
+	const char *name;
+	size_t max; /* longer values are refused, not truncated */
+} backend_keys[BK_N] = {
+	[BK_TYPE] = { "type", XN_XS_VALUE_MAX },
+	[BK_BRIDGE] = { "bridge", XN_XS_VALUE_MAX },
+	[BK_VIFNAME] = { "vifname", XN_XS_VALUE_MAX },
+	[BK_GATEWAYDEV] = { "gatewaydev", XN_XS_VALUE_MAX },
+	[BK_MAC] = { "mac", XN_XS_VALUE_MAX },
+	[BK_MTU] = { "mtu", XN_XS_VALUE_MAX },
+	[BK_IP] = { "ip", XN_XS_VALUE_MAX },
+	[BK_ONLINE] = { "online", 8 },
+	[BK_SCRIPT] = { "script", 4096 },
+	[BK_DIR] = { "", 0 },
+};
+
+static int backend_key_index(const char *name)
+{
+	for (int k = 0; k < BK_DIR; k++)
+		if (strcmp(backend_keys[k].name, name) == 0)
+			return k;
+	return -1;
+}
+
 enum vif_state {
 	VIF_WAITING, /* backend or device not there yet */
 	VIF_CONNECTED,
@@ -48,6 +79,12 @@ struct vif {
 	int ifindex; /* of the device configured: identity, not the name */
 	char error[320];
 	struct waiter *waiters;
+	/* The backend keys used, as last read. A watch event marks what
+	 * it touched stale: each key is read once per change, not once
+	 * per look (500 vifs at once wait on one xenstored). */
+	char *be[BK_N]; /* NULL: absent */
+	int be_err[BK_N]; /* -errno of the last read, 0 or -ENOENT */
+	unsigned be_stale; /* bit per enum backend_key */
 };
 
 struct xn_hotplug {
@@ -56,6 +93,7 @@ struct xn_hotplug {
 	const struct xn_profile *profile;
 	struct vif **vifs;
 	size_t n_vifs;
+	bool synced; /* with xenstore since the requests of this batch came */
 };
 
 static int64_t now_ms(void)
@@ -102,6 +140,7 @@ static struct vif *vif_get(struct xn_hotplug *h, unsigned domid, unsigned devid,
 	v->emu = emu;
 	xn_vif_kernel_name(domid, devid, emu, v->kname);
 	memcpy(v->name, v->kname, sizeof(v->name));
+	v->be_stale = BK_ALL;
 	h->vifs[h->n_vifs++] = v;
 	return v;
 }
@@ -117,6 +156,13 @@ static void answer(struct vif *v, int status, const char *msg)
 	}
 }
 
+static void vif_free(struct vif *v)
+{
+	for (int k = 0; k < BK_N; k++)
+		free(v->be[k]);
+	free(v);
+}
+
 static void vif_drop(struct xn_hotplug *h, struct vif *v)
 {
 	answer(v, ENODEV, "the vif's backend directory is gone\n");
@@ -125,7 +171,7 @@ static void vif_drop(struct xn_hotplug *h, struct vif *v)
 			h->vifs[i] = h->vifs[--h->n_vifs];
 			break;
 		}
-	free(v);
+	vif_free(v);
 }
 
 /* ---- xenstore ---- */
@@ -135,45 +181,70 @@ static void backend_dir(const struct vif *v, char *out, size_t size)
 	snprintf(out, size, "backend/vif/%u/%u", v->domid, v->devid);
 }
 
+/* A backend key: its value, NULL when absent, XN_VIF_BAD_VALUE when it
+ * cannot be read (too long, not text, xenstore failing). Read only when
+ * a watch event said it changed. */
+static const char *backend_get(struct xn_hotplug *h, struct vif *v, enum backend_key k)
+{
+	char path[96];
+	int r;
+
+	if (v->be_stale & (1u << k)) {
+		free(v->be[k]);
+		v->be[k] = NULL;
+		if (k == BK_DIR) {
+			backend_dir(v, path, sizeof(path));
+			r = xn_xs_exists(h->xs, path) ? 0 : -ENOENT;
+			if (r == 0)
+				v->be[k] = strdup("");
+			if (r == 0 && !v->be[k])
+				r = -ENOMEM;
+		} else {
+			snprintf(path, sizeof(path), "backend/vif/%u/%u/%s", v->domid, v->devid,
+				 backend_keys[k].name);
+			r = xn_xs_read(h->xs, path, backend_keys[k].max, &v->be[k]);
+		}
+		v->be_err[k] = r;
+		/* A value, a missing key or a bad one stays so until the next
+		 * event; a failing xenstore is asked again next time. */
+		if (r == 0 || r == -ENOENT || r == -EBADMSG)
+			v->be_stale &= ~(1u << k);
+	}
+	if (v->be_err[k] == -ENOENT)
+		return NULL;
+	if (v->be_err[k] < 0)
+		return XN_VIF_BAD_VALUE;
+	return v->be[k];
+}
+
 struct key_reader {
-	struct xn_xs *xs;
-	char dir[64];
-	char *last;
+	struct xn_hotplug *h;
+	struct vif *v;
 };
 
 static const char *read_key(const char *key, void *ud)
 {
 	struct key_reader *kr = ud;
-	char path[128];
-	int r;
+	int k = backend_key_index(key);
 
-	free(kr->last);
-	kr->last = NULL;
-	snprintf(path, sizeof(path), "%s/%s", kr->dir, key);
-	r = xn_xs_read(kr->xs, path, XN_XS_VALUE_MAX, &kr->last);
-	if (r == -ENOENT)
-		return NULL;
-	if (r < 0)
-		return XN_VIF_BAD_VALUE;
-	return kr->last;
+	return k < 0 ? XN_VIF_BAD_VALUE : backend_get(kr->h, kr->v, (enum backend_key)k);
+}
+
+static int read_conf(struct xn_hotplug *h, struct vif *v, struct xn_buf *err)
+{
+	struct key_reader kr = { .h = h, .v = v };
+
+	return xn_vif_conf_read(v->domid, v->devid, read_key, &kr, &v->conf, err);
 }
 
 /* Is the backend there and online? */
-static bool backend_online(struct xn_hotplug *h, const struct vif *v)
+static bool backend_online(struct xn_hotplug *h, struct vif *v)
 {
-	char path[96], *online = NULL;
-	bool ok;
-	int r;
+	const char *online = backend_get(h, v, BK_ONLINE);
 
-	snprintf(path, sizeof(path), "backend/vif/%u/%u/online", v->domid, v->devid);
-	r = xn_xs_read(h->xs, path, 8, &online);
-	if (r == -ENOENT) {
-		backend_dir(v, path, sizeof(path));
-		return xn_xs_exists(h->xs, path);
-	}
-	ok = r >= 0 && strcmp(online, "0") != 0;
-	free(online);
-	return ok;
+	if (!online)
+		return backend_get(h, v, BK_DIR) != NULL;
+	return online != XN_VIF_BAD_VALUE && strcmp(online, "0") != 0;
 }
 
 static int write_status(struct xn_hotplug *h, const struct vif *v,
@@ -272,14 +343,19 @@ static const char *bridge_for(const struct xn_hotplug *h, const struct vif *v)
 
 static int write_frontend_mtu(struct xn_hotplug *h, const struct vif *v, unsigned mtu)
 {
-	char path[96], val[16];
+	char path[96], val[16], *now = NULL;
+	bool same;
 
 	if (v->emu)
 		return 0;
 	/* By domid/devid, not parsed out of a custom vifname (Xen's bug). */
 	snprintf(path, sizeof(path), "/local/domain/%u/device/vif/%u/mtu", v->domid, v->devid);
 	snprintf(val, sizeof(val), "%u", mtu);
-	return xn_xs_write(h->xs, path, val);
+	/* libxl wrote it already, usually right: a read costs xenstored a
+	 * fraction of a write, which also wakes every watcher. */
+	same = xn_xs_read(h->xs, path, sizeof(val), &now) >= 0 && strcmp(now, val) == 0;
+	free(now);
+	return same ? 0 : xn_xs_write(h->xs, path, val);
 }
 
 static int attach_to_bridge(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
@@ -297,25 +373,32 @@ static int attach_to_bridge(struct xn_hotplug *h, struct vif *v, struct xn_link 
 	if (l->master == br.ifindex && l->up)
 		return 0;
 	/* As setup_virtual_bridge_port: down, a MAC the bridge will not
-	 * adopt, no addresses. */
-	r = xn_nl_link_set_up(h->nl, l->ifindex, false);
-	if (r >= 0)
-		r = xn_nl_link_set_mac(h->nl, l->ifindex, BRIDGE_PORT_MAC);
+	 * adopt, no addresses; then the MTU and the bridge. */
+	r = l->up ? xn_nl_link_set_up(h->nl, l->ifindex, false) : 0;
 	if (r >= 0)
 		r = xn_nl_addr_flush(h->nl, l->ifindex);
 	if (r < 0)
 		return fail(v, r, "preparing %s as a bridge port: %s", l->name, strerror(-r));
 	mtu = v->conf.mtu ? v->conf.mtu : br.mtu;
-	r = xn_nl_link_set_mtu(h->nl, l->ifindex, mtu);
-	if (r < 0)
-		return fail(v, r, "setting mtu %u on %s: %s", mtu, l->name, strerror(-r));
+	/* One request; if it fails, one step at a time says which. */
+	r = xn_nl_link_make_port(h->nl, l->ifindex, BRIDGE_PORT_MAC, mtu, br.ifindex);
+	if (r < 0) {
+		r = xn_nl_link_set_mac(h->nl, l->ifindex, BRIDGE_PORT_MAC);
+		if (r < 0)
+			return fail(v, r, "setting the bridge-port MAC on %s: %s", l->name,
+				    strerror(-r));
+		r = xn_nl_link_set_mtu(h->nl, l->ifindex, mtu);
+		if (r < 0)
+			return fail(v, r, "setting mtu %u on %s: %s", mtu, l->name, strerror(-r));
+		r = xn_nl_link_set_master(h->nl, l->ifindex, br.ifindex);
+		if (r < 0)
+			return fail(v, r, "adding %s to bridge %s: %s", l->name, brname,
+				    strerror(-r));
+	}
 	r = write_frontend_mtu(h, v, mtu);
 	if (r < 0)
 		return fail(v, r, "writing the frontend mtu of vif %u/%u: %s", v->domid,
 			    v->devid, strerror(-r));
-	r = xn_nl_link_set_master(h->nl, l->ifindex, br.ifindex);
-	if (r < 0)
-		return fail(v, r, "adding %s to bridge %s: %s", l->name, brname, strerror(-r));
 	r = xn_nl_link_set_up(h->nl, l->ifindex, true);
 	if (r < 0)
 		return fail(v, r, "bringing %s up: %s", l->name, strerror(-r));
@@ -512,25 +595,19 @@ static int configure(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 /* Is this vif's hotplug script ours? Without a request from vif-xennet,
  * xennetd only takes vifs whose backend names it: a host may run other
  * scripts (vif-openvswitch, a custom vif-route) for some of its vifs. */
-static bool script_is_ours(struct xn_hotplug *h, const struct vif *v)
+static bool script_is_ours(struct xn_hotplug *h, struct vif *v)
 {
-	char path[96], *script = NULL;
-	const char *base;
-	bool ours;
+	const char *script = backend_get(h, v, BK_SCRIPT), *base;
 
-	snprintf(path, sizeof(path), "backend/vif/%u/%u/script", v->domid, v->devid);
-	if (xn_xs_read(h->xs, path, 4096, &script) < 0)
+	if (!script || script == XN_VIF_BAD_VALUE)
 		return false;
 	base = strrchr(script, '/');
 	base = base ? base + 1 : script;
-	ours = strcmp(base, "vif-xennet") == 0;
-	free(script);
-	return ours;
+	return strcmp(base, "vif-xennet") == 0;
 }
 
 static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 {
-	struct key_reader kr = { .xs = h->xs };
 	struct xn_buf err = { 0 };
 	struct xn_link l;
 	int r;
@@ -539,9 +616,7 @@ static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 		return;
 	if (!requested && !v->waiters && !script_is_ours(h, v))
 		return;
-	backend_dir(v, kr.dir, sizeof(kr.dir));
-	r = xn_vif_conf_read(v->domid, v->devid, read_key, &kr, &v->conf, &err);
-	free(kr.last);
+	r = read_conf(h, v, &err);
 	if (r < 0) {
 		snprintf(v->error, sizeof(v->error), "%s", xn_buf_str(&err));
 		xn_buf_free(&err);
@@ -598,7 +673,10 @@ static void vif_offline(struct xn_hotplug *h, struct vif *v)
  * new vif. They are collected while draining and each vif is looked at
  * once afterwards. */
 struct touched {
-	unsigned (*ids)[2];
+	struct touched_vif {
+		unsigned domid, devid;
+		unsigned stale; /* backend keys it changed */
+	} *ids;
 	size_t n;
 	bool rescan;
 };
@@ -606,8 +684,10 @@ struct touched {
 static void on_watch(const char *path, const char *token, void *ud)
 {
 	struct touched *t = ud;
-	unsigned domid, devid, (*v)[2];
+	unsigned domid, devid, stale;
+	struct touched_vif *v;
 	const char *key;
+	int k;
 
 	(void)token;
 	if (xn_vif_parse_path(path, &domid, &devid, &key) < 0) {
@@ -620,37 +700,38 @@ static void on_watch(const char *path, const char *token, void *ud)
 	if (strcmp(key, "hotplug-status") == 0 || strcmp(key, "hotplug-error") == 0 ||
 	    strcmp(key, "state") == 0)
 		return;
+	/* The directory itself: made or removed, anything may have changed. */
+	k = *key ? backend_key_index(key) : BK_DIR;
+	stale = k == BK_DIR ? BK_ALL : k >= 0 ? 1u << k : 0;
 	for (size_t i = t->n; i-- > 0;) /* recent ones first: the usual hit */
-		if (t->ids[i][0] == domid && t->ids[i][1] == devid)
+		if (t->ids[i].domid == domid && t->ids[i].devid == devid) {
+			t->ids[i].stale |= stale;
 			return;
+		}
 	v = reallocarray(t->ids, t->n + 1, sizeof(*v));
 	if (!v) {
 		t->rescan = true;
 		return;
 	}
 	t->ids = v;
-	t->ids[t->n][0] = domid;
-	t->ids[t->n++][1] = devid;
+	t->ids[t->n++] = (struct touched_vif){ domid, devid, stale };
 }
 
-static void vif_changed(struct xn_hotplug *h, unsigned domid, unsigned devid)
+static void vif_changed(struct xn_hotplug *h, unsigned domid, unsigned devid, unsigned stale)
 {
-	char dir[64];
-
-	snprintf(dir, sizeof(dir), "backend/vif/%u/%u", domid, devid);
-	bool exists = xn_xs_exists(h->xs, dir);
 	for (int emu = 0; emu < 2; emu++) {
 		struct vif *v = vif_find(h, domid, devid, emu);
-		if (!exists) {
-			if (v) {
-				vif_offline(h, v);
-				vif_drop(h, v);
-			}
-			continue;
-		}
 		if (!v && !emu)
 			v = vif_get(h, domid, devid, false);
-		if (v && v->state == VIF_WAITING)
+		if (!v)
+			continue;
+		v->be_stale |= stale;
+		if (!backend_get(h, v, BK_DIR)) {
+			vif_offline(h, v);
+			vif_drop(h, v);
+			continue;
+		}
+		if (v->state == VIF_WAITING)
 			vif_try(h, v, false);
 	}
 }
@@ -661,7 +742,7 @@ void xn_hotplug_on_xenstore(struct xn_hotplug *h)
 
 	xn_xs_drain(h->xs, on_watch, &t);
 	for (size_t i = 0; i < t.n; i++)
-		vif_changed(h, t.ids[i][0], t.ids[i][1]);
+		vif_changed(h, t.ids[i].domid, t.ids[i].devid, t.ids[i].stale);
 	if (t.rescan)
 		xn_hotplug_rescan(h);
 	free(t.ids);
@@ -721,19 +802,26 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 		*status = EINVAL;
 		return 1;
 	}
-	v = up ? vif_get(h, domid, devid, emu) : vif_find(h, domid, devid, emu);
+	v = vif_find(h, domid, devid, emu);
+	if (up && (!v || v->state != VIF_CONNECTED)) {
+		/* What libxl wrote before it ran the script is in our watch
+		 * list after one round trip: the cached keys are current. One
+		 * round trip serves every request read before it. */
+		if (!h->synced && xn_xs_sync(h->xs) >= 0) {
+			h->synced = true;
+			xn_hotplug_on_xenstore(h);
+		}
+		v = vif_get(h, domid, devid, emu);
+	}
 	if (!up) {
 		if (v) {
 			if (v->state != VIF_CONNECTED) {
 				/* After a restart we may not know it yet. */
-				struct key_reader kr = { .xs = h->xs };
 				struct xn_buf err = { 0 };
-				backend_dir(v, kr.dir, sizeof(kr.dir));
-				if (xn_vif_conf_read(domid, devid, read_key, &kr, &v->conf, &err) >= 0) {
+				if (read_conf(h, v, &err) >= 0) {
 					v->mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
 					v->state = VIF_CONNECTED;
 				}
-				free(kr.last);
 				xn_buf_free(&err);
 			}
 			vif_offline(h, v);
@@ -771,6 +859,11 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 	w->next = v->waiters;
 	v->waiters = w;
 	return 0;
+}
+
+void xn_hotplug_end_batch(struct xn_hotplug *h)
+{
+	h->synced = false;
 }
 
 int xn_hotplug_timeout_ms(struct xn_hotplug *h)
@@ -844,7 +937,6 @@ static bool looks_configured(struct xn_hotplug *h, struct vif *v, const struct x
 static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool emu)
 {
 	struct vif *v = vif_find(h, domid, devid, emu);
-	struct key_reader kr = { .xs = h->xs };
 	struct xn_buf err = { 0 };
 	struct xn_link l;
 
@@ -854,8 +946,7 @@ static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool 
 		v = vif_get(h, domid, devid, emu);
 	if (!v || !backend_online(h, v))
 		return;
-	backend_dir(v, kr.dir, sizeof(kr.dir));
-	if (xn_vif_conf_read(domid, devid, read_key, &kr, &v->conf, &err) >= 0 &&
+	if (read_conf(h, v, &err) >= 0 &&
 	    find_device(h, v, &l) >= 0 && looks_configured(h, v, &l)) {
 		v->mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
 		memcpy(v->name, l.name, sizeof(v->name));
@@ -873,7 +964,6 @@ static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool 
 	} else {
 		vif_try(h, v, false);
 	}
-	free(kr.last);
 	xn_buf_free(&err);
 }
 
@@ -885,8 +975,8 @@ void xn_hotplug_rescan(struct xn_hotplug *h)
 	/* A whole backend/vif/D removed fires one watch on D only. */
 	for (size_t i = h->n_vifs; i-- > 0;) {
 		struct vif *v = h->vifs[i];
-		backend_dir(v, path, sizeof(path));
-		if (!xn_xs_exists(h->xs, path) && !v->waiters) {
+		v->be_stale |= 1u << BK_DIR;
+		if (!backend_get(h, v, BK_DIR) && !v->waiters) {
 			vif_offline(h, v);
 			vif_drop(h, v);
 		}
@@ -949,7 +1039,7 @@ void xn_hotplug_close(struct xn_hotplug *h)
 		return;
 	for (size_t i = 0; i < h->n_vifs; i++) {
 		answer(h->vifs[i], ECANCELED, "xennetd is exiting\n");
-		free(h->vifs[i]);
+		vif_free(h->vifs[i]);
 	}
 	free(h->vifs);
 	xn_xs_close(h->xs);

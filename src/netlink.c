@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <linux/if_bridge.h>
 #include <linux/if_link.h>
+#include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
@@ -506,6 +507,14 @@ int xn_nl_link_set_master(struct xn_nl *nl, int ifindex, int master)
 			    LINK_CHANGE(.set_master = true, .master = master < 0 ? 0 : master));
 }
 
+int xn_nl_link_make_port(struct xn_nl *nl, int ifindex, const uint8_t mac[6],
+			 unsigned mtu, int master)
+{
+	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex),
+			    LINK_CHANGE(.mac = mac, .mtu = mtu, .set_master = true,
+					.master = master));
+}
+
 int xn_nl_link_set_up(struct xn_nl *nl, int ifindex, bool up)
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC,
@@ -590,12 +599,90 @@ int xn_nl_link_get(struct xn_nl *nl, const char *name, struct xn_link *ret)
 	return r;
 }
 
+struct addr_dump_ctx {
+	struct xn_snapshot *s;
+	int ifindex;
+	int err;
+};
+
+static int on_addr(struct nl_msg *msg, void *arg)
+{
+	static struct nla_policy pol[IFA_MAX + 1] = {
+		[IFA_FLAGS] = { .type = NLA_U32 },
+	};
+	struct addr_dump_ctx *ctx = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[IFA_MAX + 1], *local;
+	struct ifaddrmsg *ifa;
+	struct xn_ifaddr *ia;
+	size_t len;
+
+	if (h->nlmsg_type != RTM_NEWADDR || !nlmsg_valid_hdr(h, sizeof(*ifa)) ||
+	    nlmsg_parse(h, sizeof(*ifa), tb, IFA_MAX, pol) < 0)
+		return NL_SKIP;
+	ifa = nlmsg_data(h);
+	/* A kernel without strict checking dumps every address. */
+	if ((int)ifa->ifa_index != ctx->ifindex ||
+	    (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
+		return NL_SKIP;
+	local = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	len = ifa->ifa_family == AF_INET ? 4 : 16;
+	if (!local || (size_t)nla_len(local) != len)
+		return NL_SKIP;
+	if (grow((void **)&ctx->s->addrs, ctx->s->n_addrs, sizeof(*ia)) < 0) {
+		ctx->err = -ENOMEM;
+		return NL_STOP;
+	}
+	ia = &ctx->s->addrs[ctx->s->n_addrs++];
+	*ia = (struct xn_ifaddr){
+		.ifindex = (int)ifa->ifa_index,
+		.addr = { .family = ifa->ifa_family, .prefixlen = ifa->ifa_prefixlen },
+		.scope = ifa->ifa_scope,
+		.flags = tb[IFA_FLAGS] ? nla_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags,
+	};
+	memcpy(ia->addr.bytes, nla_data(local), len);
+	return NL_OK;
+}
+
+/* The addresses of one interface. With strict checking the kernel walks
+ * that interface only: a host with a thousand vifs has thousands of
+ * link-local addresses, and a vif being configured must not cost a dump of
+ * all of them. */
+static int dump_addrs_of(struct xn_nl *nl, int ifindex, int family, struct xn_snapshot *s)
+{
+	struct ifaddrmsg ifa = { .ifa_family = (uint8_t)family, .ifa_index = (uint32_t)ifindex };
+	struct addr_dump_ctx ctx = { .s = s, .ifindex = ifindex };
+	int fd = nl_socket_get_fd(nl->sk), on = 1, off = 0;
+	struct nl_cb *cb, *sock_cb;
+	int r;
+
+	/* Only for this request: libnl's own cache requests would not pass
+	 * the stricter header checks. */
+	setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof(on));
+	nl->last_errno = 0;
+	r = nl_send_simple(nl->sk, RTM_GETADDR, NLM_F_DUMP, &ifa, sizeof(ifa));
+	setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &off, sizeof(off));
+	if (r < 0)
+		return nl_result(nl, r);
+	sock_cb = nl_socket_get_cb(nl->sk);
+	cb = nl_cb_clone(sock_cb);
+	nl_cb_put(sock_cb);
+	if (!cb)
+		return -ENOMEM;
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_addr, &ctx);
+	r = nl_recvmsgs(nl->sk, cb);
+	nl_cb_put(cb);
+	if (ctx.err)
+		return ctx.err;
+	return nl_result(nl, r);
+}
+
 int xn_nl_addr_flush(struct xn_nl *nl, int ifindex)
 {
 	struct xn_snapshot s = { 0 };
 	int r;
 
-	r = dump_addrs(nl, &s);
+	r = dump_addrs_of(nl, ifindex, AF_UNSPEC, &s);
 	for (size_t i = 0; r >= 0 && i < s.n_addrs; i++) {
 		if (s.addrs[i].ifindex != ifindex)
 			continue;
@@ -612,7 +699,7 @@ int xn_nl_primary_ipv4(struct xn_nl *nl, int ifindex, struct xn_addr *ret)
 	struct xn_snapshot s = { 0 };
 	int r;
 
-	r = dump_addrs(nl, &s);
+	r = dump_addrs_of(nl, ifindex, AF_INET, &s);
 	if (r >= 0) {
 		r = -EADDRNOTAVAIL;
 		for (size_t i = 0; i < s.n_addrs; i++)

@@ -23,6 +23,8 @@
 #include "xennet/status.h"
 #include "xn-config.h"
 
+struct control_request;
+
 struct daemon {
 	char profile_path[PATH_MAX];
 	const char *socket_path;
@@ -32,6 +34,7 @@ struct daemon {
 	struct xn_nl *events;
 	struct xn_hotplug *hotplug; /* NULL while xenstore is unreachable */
 	struct xn_publicip *publicip; /* per-VM public IP mappings */
+	struct control_request *control_batch; /* allocated on first use */
 	int64_t xenstore_retry; /* when to try connecting again (ms) */
 	int efd;
 	struct {
@@ -306,48 +309,80 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 	return -EINVAL;
 }
 
+/* Requests are read in batches: all the clients already waiting (500
+ * vif-xennet started at once) are read first, then answered, so that
+ * per-batch work (one round trip to xenstore) is done once. */
+#define CONTROL_BATCH 32
+
+struct control_request {
+	int fd;
+	int r; /* reading it: 0 or -errno */
+	size_t n;
+	char *words[XN_CTL_MAX_WORDS];
+	char buf[XN_CTL_MAX_REQUEST + 1];
+};
+
+static void answer_request(struct daemon *d, struct control_request *q)
+{
+	struct xn_buf out = { 0 };
+	int r = q->r;
+
+	if (r < 0) {
+		log_warn("control: bad request: %s", strerror(-r));
+		xn_buf_printf(&out, "bad request: %s\n", strerror(-r));
+	} else {
+		r = handle_request(d, q->words, q->n, q->fd, &out);
+		if (r == 1) { /* answered later */
+			xn_buf_free(&out);
+			return;
+		}
+	}
+	r = xn_ctl_write_reply(q->fd, r, xn_buf_str(&out) ? xn_buf_str(&out) : "out of memory\n");
+	if (r < 0)
+		log_warn("control: reply not delivered: %s", strerror(-r));
+	xn_buf_free(&out);
+	close(q->fd);
+}
+
 static void on_control(struct daemon *d, int lfd)
 {
-	for (;;) {
-		char buf[XN_CTL_MAX_REQUEST + 1];
-		char *words[XN_CTL_MAX_WORDS];
-		struct xn_buf out = { 0 };
-		size_t n = 0;
-		int fd, r;
+	struct control_request *batch = d->control_batch;
+	size_t n;
 
-		fd = xn_ctl_accept(lfd);
-		if (fd == -EAGAIN || fd == -EWOULDBLOCK)
-			return;
-		if (fd == -EPERM) {
-			log_warn("control: refused a client that is not root");
-			continue;
-		}
-		if (fd < 0) {
-			log_err("control: accept: %s", strerror(-fd));
-			return;
-		}
-		r = xn_ctl_read_request(fd, buf, words, &n);
-		if (r < 0) {
-			log_warn("control: bad request: %s", strerror(-r));
-			xn_buf_printf(&out, "bad request: %s\n", strerror(-r));
-		} else {
-			r = handle_request(d, words, n, fd, &out);
-			if (r == 1) { /* answered later */
-				xn_buf_free(&out);
+	if (!batch)
+		batch = d->control_batch = malloc(CONTROL_BATCH * sizeof(*batch));
+	if (!batch) {
+		log_err("control: out of memory");
+		return;
+	}
+	do {
+		for (n = 0; n < CONTROL_BATCH;) {
+			int fd = xn_ctl_accept(lfd);
+			if (fd == -EAGAIN || fd == -EWOULDBLOCK)
+				break;
+			if (fd == -EPERM) {
+				log_warn("control: refused a client that is not root");
 				continue;
 			}
+			if (fd < 0) {
+				log_err("control: accept: %s", strerror(-fd));
+				break;
+			}
+			batch[n].fd = fd;
+			batch[n].r = xn_ctl_read_request(fd, batch[n].buf, batch[n].words, &batch[n].n);
+			n++;
 		}
-		r = xn_ctl_write_reply(fd, r, xn_buf_str(&out) ? xn_buf_str(&out)
-							       : "out of memory\n");
-		if (r < 0)
-			log_warn("control: reply not delivered: %s", strerror(-r));
-		xn_buf_free(&out);
-		close(fd);
-		/* Work that the client need not wait for. */
-		r = xn_publicip_flush(d->publicip);
-		if (r < 0)
-			log_warn("conntrack purge: %s", strerror(-r));
-	}
+		for (size_t i = 0; i < n; i++)
+			answer_request(d, &batch[i]);
+		if (d->hotplug)
+			xn_hotplug_end_batch(d->hotplug);
+		/* Work that the clients need not wait for. */
+		if (n) {
+			int r = xn_publicip_flush(d->publicip);
+			if (r < 0)
+				log_warn("conntrack purge: %s", strerror(-r));
+		}
+	} while (n == CONTROL_BATCH);
 }
 
 static bool managed_name(const struct xn_profile *p, const char *name)
@@ -788,6 +823,7 @@ out:
 	xn_engine_close(d.engine);
 	xn_profile_free(d.profile);
 	free(d.last_error);
+	free(d.control_batch);
 	xn_buf_free(&out);
 	xn_buf_free(&err);
 	close(lock_fd);

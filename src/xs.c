@@ -121,6 +121,20 @@ int xn_xs_watch(struct xn_xs *xs, const char *path, const char *token)
 	return 0;
 }
 
+int xn_xs_sync(struct xn_xs *xs)
+{
+	unsigned len = 0;
+	/* xenstored answers a connection in order: once this reply is in,
+	 * every watch event it queued for us before is in libxenstore's
+	 * list. The path needs no permission and may be empty. */
+	char *v = xs_read(xs->w, XBT_NULL, "/", &len);
+
+	if (!v && errno != ENOENT)
+		return errno ? -errno : -EIO;
+	free(v);
+	return 0;
+}
+
 int xn_xs_fd(struct xn_xs *xs)
 {
 	return xs_fileno(xs->w);

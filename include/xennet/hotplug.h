@@ -40,6 +40,9 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action,
 		       struct xn_buf *out);
 
 /* Milliseconds until the next request times out, -1 when none waits. */
+/* The requests read together have been handled: the next one needs a
+ * new round trip to xenstore before it trusts the cached backend keys. */
+void xn_hotplug_end_batch(struct xn_hotplug *h);
 int xn_hotplug_timeout_ms(struct xn_hotplug *h);
 void xn_hotplug_on_timer(struct xn_hotplug *h);
 

@@ -82,6 +82,10 @@ int xn_nl_bridge_tune(struct xn_nl *nl, int ifindex);
 int xn_nl_link_delete(struct xn_nl *nl, int ifindex);
 /* master 0 releases the port. */
 int xn_nl_link_set_master(struct xn_nl *nl, int ifindex, int master);
+/* MAC, MTU and bridge in one request (the kernel applies them in that
+ * order); on failure, some may be applied. */
+int xn_nl_link_make_port(struct xn_nl *nl, int ifindex, const uint8_t mac[6],
+			 unsigned mtu, int master);
 int xn_nl_link_set_up(struct xn_nl *nl, int ifindex, bool up);
 int xn_nl_link_set_mtu(struct xn_nl *nl, int ifindex, unsigned mtu);
 int xn_nl_link_set_name(struct xn_nl *nl, int ifindex, const char *name);

@@ -24,6 +24,9 @@ int xn_xs_write_error(struct xn_xs *xs, const char *dir, const char *message);
 int xn_xs_directory(struct xn_xs *xs, const char *path, char ***ret, unsigned *n);
 
 int xn_xs_watch(struct xn_xs *xs, const char *path, const char *token);
+/* Returns once every watch event xenstored sent before this call is
+ * queued for xn_xs_drain(): one round trip on the watch connection. */
+int xn_xs_sync(struct xn_xs *xs);
 int xn_xs_fd(struct xn_xs *xs);
 /* Calls fn for every pending watch event without blocking. */
 int xn_xs_drain(struct xn_xs *xs,

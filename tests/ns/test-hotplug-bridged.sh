@@ -54,8 +54,14 @@ expect "back to its own MAC, it passes again" ping_from "$(guest 1)" "$LAN_IP"
 
 # vifname and mtu.
 make_guest 3 192.168.50.13/24 "$LAN_IP"
+# A device that comes with an address of its own loses it (a port has none).
+ip -n "$DOM0" addr add 10.99.0.1/24 dev vif3.0
 libxl_add_vif 3 0 bridge=xenbr0 "mac=$(mac_of "$(guest 3)" eth0)" vifname=web0 mtu=1400 script="$VIF_XENNET"
 expect "online with vifname exits 0" run_hotplug "$VIF_XENNET" online 3 0
+expect_eq "the port's IPv4 address was flushed" 0 \
+	"$(ip -n "$DOM0" -j addr show dev web0 | jq '[.[0].addr_info[] | select(.family == "inet")] | length')"
+expect_eq "and only the port's: the LAN side keeps its own" 1 \
+	"$(ip -n "$DOM0" -j addr show dev xenbr0 | jq '[.[0].addr_info[] | select(.family == "inet")] | length')"
 expect "vif3.0 renamed web0" ip -n "$DOM0" link show web0
 expect_eq "web0 on xenbr0" xenbr0 "$(ip -n "$DOM0" -j link show web0 | jq -r '.[0].master')"
 expect_eq "web0 mtu from the backend key" 1400 "$(ip -n "$DOM0" -j link show web0 | jq -r '.[0].mtu')"
@@ -116,6 +122,32 @@ expect_eq "vif10.0-emu on xenbr0" xenbr0 "$(ip -n "$DOM0" -j link show vif10.0-e
 expect_eq "a tap run writes no hotplug-status" "" "$(xs_read backend/vif/10/0/hotplug-status)"
 expect "tap remove exits 0" run_hotplug "$VIF_XENNET" remove 10 0 tap
 expect_eq "vif10.0-emu released" null "$(ip -n "$DOM0" -j link show vif10.0-emu | jq -r '.[0].master')"
+
+# A backend key changed between two runs is the one used: the daemon keeps
+# the keys it read and must see the change (its watch, then one round trip
+# to xenstore before it trusts them), even when the script runs at once.
+make_guest 13 192.168.50.23/24 "$LAN_IP"
+libxl_add_vif 13 0 bridge=xenbr0 "mac=$(mac_of "$(guest 13)" eth0)" mtu=1400 script="$VIF_XENNET"
+expect "vif 13 online" run_hotplug "$VIF_XENNET" online 13 0
+expect_eq "vif13.0 mtu 1400" 1400 "$(ip -n "$DOM0" -j link show vif13.0 | jq -r '.[0].mtu')"
+for mtu in 1300 1450 1280; do
+	expect "vif 13 offline" run_hotplug "$VIF_XENNET" offline 13 0
+	xenstore-write /local/domain/0/backend/vif/13/0/mtu "$mtu"
+	expect "vif 13 online after mtu=$mtu was written" run_hotplug "$VIF_XENNET" online 13 0
+	expect_eq "vif13.0 takes the new mtu $mtu" "$mtu" "$(ip -n "$DOM0" -j link show vif13.0 | jq -r '.[0].mtu')"
+	expect_eq "and writes it to the frontend" "$mtu" "$(xs_read /local/domain/13/device/vif/0/mtu)"
+done
+good_mac=$(xs_read backend/vif/13/0/mac)
+expect "vif 13 offline" run_hotplug "$VIF_XENNET" offline 13 0
+xenstore-write /local/domain/0/backend/vif/13/0/mac "00:16:3e:zz"
+expect_not "a mac made bad meanwhile fails" run_hotplug "$VIF_XENNET" online 13 0
+expect "and hotplug-error names the key" grep -q "backend/vif/13/0/mac" <<<"$(xs_read backend/vif/13/0/hotplug-error)"
+expect_eq "vif13.0 is attached nowhere" null "$(ip -n "$DOM0" -j link show vif13.0 | jq -r '.[0].master')"
+xenstore-write /local/domain/0/backend/vif/13/0/mac "$good_mac"
+expect "mac fixed: online succeeds" run_hotplug "$VIF_XENNET" online 13 0
+expect_eq "hotplug-status connected again" connected "$(xs_read backend/vif/13/0/hotplug-status)"
+ip -n "$(guest 13)" link set eth0 mtu 1280
+expect "guest 13 reaches the LAN" ping_from "$(guest 13)" "$LAN_IP"
 
 # offline undoes everything of vif1.0.
 libxl_remove_vif 1 0
