@@ -11,6 +11,7 @@
 #include "xennet/nft.h"
 #include "xennet/sysctl.h"
 #include "xennet/vif.h"
+#include "xennet/vifstate.h"
 #include "xennet/xs.h"
 
 #define WAIT_MS 30000 /* far below libxl's 40 s SIGKILL */
@@ -94,6 +95,8 @@ struct xn_hotplug {
 	struct vif **vifs;
 	size_t n_vifs;
 	bool synced; /* with xenstore since the requests of this batch came */
+	bool dirty; /* the vifs changed since they were last saved */
+	bool initial_watch; /* xs_watch's first event is yet to come */
 };
 
 static int64_t now_ms(void)
@@ -165,6 +168,7 @@ static void vif_free(struct vif *v)
 
 static void vif_drop(struct xn_hotplug *h, struct vif *v)
 {
+	h->dirty = true;
 	answer(v, ENODEV, "the vif's backend directory is gone\n");
 	for (size_t i = 0; i < h->n_vifs; i++)
 		if (h->vifs[i] == v) {
@@ -328,17 +332,22 @@ static int rename_device(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 	return 0;
 }
 
-static const char *bridge_for(const struct xn_hotplug *h, const struct vif *v)
+static const char *bridge_for_conf(const struct xn_hotplug *h, const struct xn_vif_conf *c)
 {
 	const struct xn_profile *p = h->profile;
 
 	if (p && p->mode == XN_MODE_NAT)
 		return p->nat_bridge;
-	if (v->conf.bridge[0])
-		return v->conf.bridge;
+	if (c->bridge[0])
+		return c->bridge;
 	if (p && p->n_bridges)
 		return p->bridges[0].name;
 	return "xenbr0"; /* libxl's default */
+}
+
+static const char *bridge_for(const struct xn_hotplug *h, const struct vif *v)
+{
+	return bridge_for_conf(h, &v->conf);
 }
 
 static int write_frontend_mtu(struct xn_hotplug *h, const struct vif *v, unsigned mtu)
@@ -544,6 +553,7 @@ static void detach(struct xn_hotplug *h, struct vif *v)
 {
 	struct xn_link l;
 
+	h->dirty = true;
 	remove_filter(h, v);
 	if (v->mode == XN_MODE_ROUTED && !v->uplink[0]) /* adopted after a restart */
 		snprintf(v->uplink, sizeof(v->uplink), "%s",
@@ -614,6 +624,7 @@ static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 
 	if (v->state == VIF_CONNECTED || v->state == VIF_OFFLINE || !backend_online(h, v))
 		return;
+	h->dirty = true;
 	if (!requested && !v->waiters && !script_is_ours(h, v))
 		return;
 	r = read_conf(h, v, &err);
@@ -662,6 +673,7 @@ failed:
 
 static void vif_offline(struct xn_hotplug *h, struct vif *v)
 {
+	h->dirty = true;
 	if (v->state == VIF_CONNECTED)
 		detach(h, v);
 	v->state = VIF_OFFLINE;
@@ -673,6 +685,7 @@ static void vif_offline(struct xn_hotplug *h, struct vif *v)
  * new vif. They are collected while draining and each vif is looked at
  * once afterwards. */
 struct touched {
+	struct xn_hotplug *h;
 	struct touched_vif {
 		unsigned domid, devid;
 		unsigned stale; /* backend keys it changed */
@@ -690,6 +703,11 @@ static void on_watch(const char *path, const char *token, void *ud)
 	int k;
 
 	(void)token;
+	/* xs_watch fires once at once: the start-up scan has looked. */
+	if (t->h->initial_watch && strcmp(path, "backend/vif") == 0) {
+		t->h->initial_watch = false;
+		return;
+	}
 	if (xn_vif_parse_path(path, &domid, &devid, &key) < 0) {
 		/* backend/vif itself or a domain directory: look again. */
 		if (strstr(path, "backend/vif"))
@@ -738,7 +756,7 @@ static void vif_changed(struct xn_hotplug *h, unsigned domid, unsigned devid, un
 
 void xn_hotplug_on_xenstore(struct xn_hotplug *h)
 {
-	struct touched t = { 0 };
+	struct touched t = { .h = h };
 
 	xn_xs_drain(h->xs, on_watch, &t);
 	for (size_t i = 0; i < t.n; i++)
@@ -1008,6 +1026,207 @@ void xn_hotplug_rescan(struct xn_hotplug *h)
 	free(doms);
 }
 
+/* ---- kept across restarts ---- */
+
+int xn_hotplug_save(struct xn_hotplug *h, const char *path)
+{
+	struct xn_buf b = { 0 };
+	char boot[40];
+	int r;
+
+	if (!h->dirty)
+		return 0;
+	r = xn_boot_id(boot);
+	if (r < 0)
+		return r;
+	xn_buf_printf(&b, "# the vifs xennetd configured: a cache, checked against the kernel at start\n"
+			  "boot %s\n", boot);
+	for (size_t i = 0; i < h->n_vifs; i++) {
+		const struct vif *v = h->vifs[i];
+		struct xn_vif_record rec = {
+			.domid = v->domid, .devid = v->devid, .emu = v->emu,
+			.ifindex = v->ifindex, .mode = v->mode, .filtered = v->filtered,
+			.conf = v->conf,
+		};
+		size_t len = b.len;
+		if (v->state != VIF_CONNECTED || v->ifindex <= 0)
+			continue;
+		memcpy(rec.name, v->name, IFNAMSIZ);
+		memcpy(rec.bridge, v->bridge, IFNAMSIZ);
+		memcpy(rec.uplink, v->uplink, IFNAMSIZ);
+		if (xn_vif_record_format(&rec, &b) < 0)
+			b.len = len; /* left out: configured the slow way at start */
+		else
+			xn_buf_printf(&b, "\n");
+	}
+	r = b.oom ? -ENOMEM : xn_write_file_atomic(path, b.data, b.len);
+	xn_buf_free(&b);
+	if (r >= 0)
+		h->dirty = false;
+	return r;
+}
+
+struct saved_vifs {
+	char boot[40];
+	bool same_boot;
+	struct xn_vif_record *recs;
+	size_t n;
+};
+
+static int on_saved_line(char *line, void *ud)
+{
+	struct saved_vifs *sv = ud;
+	struct xn_vif_record rec, *arr;
+
+	if (strncmp(line, "boot ", 5) == 0) {
+		sv->same_boot = strcmp(line + 5, sv->boot) == 0;
+		return 0;
+	}
+	/* A line not understood is a vif configured the slow way. */
+	if (!sv->same_boot || xn_vif_record_parse(line, &rec) < 0)
+		return 0;
+	arr = reallocarray(sv->recs, sv->n + 1, sizeof(*arr));
+	if (!arr)
+		return -ENOMEM;
+	sv->recs = arr;
+	sv->recs[sv->n++] = rec;
+	return 0;
+}
+
+static bool domain_listed(char **doms, unsigned nd, unsigned domid)
+{
+	char want[16];
+
+	snprintf(want, sizeof(want), "%u", domid);
+	for (unsigned i = 0; i < nd; i++)
+		if (strcmp(doms[i], want) == 0)
+			return true;
+	return false;
+}
+
+/* A saved vif is adopted as it is only if the kernel still has it so. */
+static bool adopt_saved(struct xn_hotplug *h, const struct xn_snapshot *links,
+			const struct xn_vif_record *rec)
+{
+	const struct xn_link *l = xn_snapshot_link_by_index(links, rec->ifindex), *br;
+	enum xn_mode mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
+	struct vif *v;
+
+	if (!l || strcmp(l->name, rec->name) != 0 || !l->up || rec->mode != mode ||
+	    rec->filtered != antispoof_on(h))
+		return false;
+	if (mode == XN_MODE_ROUTED) {
+		if (l->master != 0)
+			return false;
+	} else {
+		br = xn_snapshot_link(links, rec->bridge);
+		if (!br || l->master != br->ifindex ||
+		    strcmp(rec->bridge, bridge_for_conf(h, &rec->conf)) != 0)
+			return false;
+	}
+	v = vif_get(h, rec->domid, rec->devid, rec->emu);
+	if (!v || v->state != VIF_WAITING)
+		return false;
+	v->conf = rec->conf;
+	v->mode = rec->mode;
+	v->ifindex = rec->ifindex;
+	v->filtered = rec->filtered;
+	memcpy(v->name, rec->name, IFNAMSIZ);
+	memcpy(v->bridge, rec->bridge, IFNAMSIZ);
+	memcpy(v->uplink, rec->uplink, IFNAMSIZ);
+	v->state = VIF_CONNECTED;
+	return true;
+}
+
+/* Which vif is this device? By its kernel name, or the alias we gave it
+ * when we renamed it. */
+static bool device_vif(const struct xn_link *l, unsigned *domid, unsigned *devid, bool *emu)
+{
+	char tail[8] = "";
+	int n = 0;
+
+	if (xn_vif_parse_kernel_name(l->name, domid, devid, emu) >= 0)
+		return true;
+	if (sscanf(l->alias, ALIAS_PREFIX "%u/%u%n", domid, devid, &n) != 2 || n <= 0)
+		return false;
+	snprintf(tail, sizeof(tail), "%s", l->alias + n);
+	*emu = strcmp(tail, " emu") == 0;
+	return *emu || tail[0] == '\0';
+}
+
+void xn_hotplug_start(struct xn_hotplug *h, const char *saved_path, size_t *adopted,
+		       size_t *looked_up)
+{
+	struct saved_vifs sv = { 0 };
+	struct xn_snapshot *links = NULL;
+	struct xn_nft_vif *nv = NULL;
+	char **doms = NULL;
+	unsigned nd = 0;
+	size_t n_nv = 0;
+	int r;
+
+	*adopted = *looked_up = 0;
+	r = xn_nl_links_take(h->nl, &links);
+	if (r >= 0) {
+		r = xn_xs_directory(h->xs, "backend/vif", &doms, &nd);
+		if (r == -ENOENT)
+			r = 0, nd = 0;
+	}
+	if (r < 0) {
+		xn_snapshot_free(links);
+		xn_hotplug_rescan(h);
+		return;
+	}
+	/* 1. The vifs saved by the previous run, as the kernel still has
+	 *    them: adopted without a request to xenstore. */
+	if (saved_path && xn_boot_id(sv.boot) >= 0 &&
+	    xn_read_lines(saved_path, on_saved_line, &sv, NULL) >= 0)
+		for (size_t i = 0; i < sv.n; i++)
+			if (domain_listed(doms, nd, sv.recs[i].domid) &&
+			    adopt_saved(h, links, &sv.recs[i]))
+				(*adopted)++;
+	free(sv.recs);
+
+	/* 2. Their filter elements, in case the tables were replaced while
+	 *    we were away: one transaction. */
+	nv = calloc(h->n_vifs + 1, sizeof(*nv));
+	for (size_t i = 0; nv && i < h->n_vifs; i++)
+		if (h->vifs[i]->state == VIF_CONNECTED && h->vifs[i]->filtered)
+			nft_vif(h->vifs[i], &nv[n_nv++]);
+	if (!nv || xn_nft_vifs_add(nv, n_nv, NULL) < 0) {
+		/* Fail closed, one by one, as for a new vif. */
+		for (size_t i = 0; i < h->n_vifs; i++) {
+			struct vif *v = h->vifs[i];
+			if (v->state != VIF_CONNECTED || !v->filtered)
+				continue;
+			detach(h, v);
+			v->state = VIF_WAITING;
+			vif_try(h, v, false);
+		}
+	}
+	free(nv);
+
+	/* 3. Every other vif device there is: read from xenstore, adopted
+	 *    or configured. (A backend without its device yet is configured
+	 *    when the device's link event comes.) */
+	for (size_t i = 0; i < links->n_links; i++) {
+		unsigned domid, devid;
+		bool emu;
+		struct vif *v;
+		if (!device_vif(&links->links[i], &domid, &devid, &emu) ||
+		    !domain_listed(doms, nd, domid))
+			continue;
+		v = vif_find(h, domid, devid, emu);
+		if (!v || v->state == VIF_WAITING) {
+			scan_one(h, domid, devid, emu);
+			(*looked_up)++;
+		}
+	}
+	xn_snapshot_free(links);
+	free(doms);
+	h->dirty = true; /* what is saved now is what was found */
+}
+
 int xn_hotplug_open(struct xn_nl *nl, struct xn_hotplug **ret, struct xn_buf *err)
 {
 	struct xn_hotplug *h = calloc(1, sizeof(*h));
@@ -1022,6 +1241,7 @@ int xn_hotplug_open(struct xn_nl *nl, struct xn_hotplug **ret, struct xn_buf *er
 		free(h);
 		return r;
 	}
+	h->initial_watch = true;
 	r = xn_xs_watch(h->xs, "backend/vif", "xennet");
 	if (r < 0) {
 		xn_buf_printf(err, "cannot watch backend/vif in xenstore: %s", strerror(-r));

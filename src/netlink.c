@@ -383,6 +383,26 @@ int xn_snapshot_take(struct xn_nl *nl, struct xn_snapshot **ret)
 	return 0;
 }
 
+int xn_nl_links_take(struct xn_nl *nl, struct xn_snapshot **ret)
+{
+	struct xn_snapshot *s = calloc(1, sizeof(*s));
+	int r = -ENOMEM;
+
+	for (int attempt = 0; s && attempt < 5; attempt++) {
+		r = dump_links(nl, s);
+		if (r != -EINTR)
+			break;
+		free(s->links);
+		*s = (struct xn_snapshot){ 0 };
+	}
+	if (r < 0) {
+		xn_snapshot_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
 void xn_snapshot_free(struct xn_snapshot *s)
 {
 	if (!s)
@@ -675,6 +695,11 @@ static int dump_addrs_of(struct xn_nl *nl, int ifindex, int family, struct xn_sn
 	if (ctx.err)
 		return ctx.err;
 	return nl_result(nl, r);
+}
+
+int xn_nl_addrs_take(struct xn_nl *nl, int ifindex, int family, struct xn_snapshot *s)
+{
+	return dump_addrs_of(nl, ifindex, family, s);
 }
 
 int xn_nl_addr_flush(struct xn_nl *nl, int ifindex)

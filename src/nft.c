@@ -1404,6 +1404,32 @@ static int add_map_elem(const void *key, uint32_t klen, const void *key_end, uin
 	return MNL_CB_OK;
 }
 
+static int cmp_entry_key(const void *a, const void *b)
+{
+	return memcmp(((const struct map_entry *)a)->key, ((const struct map_entry *)b)->key,
+		      sizeof(((const struct map_entry *)a)->key));
+}
+
+static void sort_entries(struct elem_dump *d)
+{
+	if (d->n > 1)
+		qsort(d->v, d->n, sizeof(*d->v), cmp_entry_key);
+}
+
+/* The keys wanted, as a sorted dump to search in. */
+static int wanted_keys(struct elem_dump *out, size_t n,
+		       void (*key_of)(const void *items, size_t i, struct map_entry *e),
+		       const void *items)
+{
+	*out = (struct elem_dump){ .v = calloc(n + 1, sizeof(*out->v)), .n = n };
+	if (!out->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		key_of(items, i, &out->v[i]);
+	sort_entries(out);
+	return 0;
+}
+
 static int on_map_elems(const struct nlmsghdr *h, void *data)
 {
 	return for_each_elem(h, add_map_elem, data);
@@ -1422,15 +1448,18 @@ static int dump_map(const struct set_def *d, struct elem_dump *out)
 		free(out->v);
 		out->v = NULL;
 	}
+	sort_entries(out);
 	return r;
 }
 
+/* Sorted by key (sort_entries): a binary search, so that comparing 10,000
+ * wanted mappings with 10,000 in the kernel is not 10^8 comparisons. */
 static const struct map_entry *find_entry(const struct elem_dump *d, const uint8_t *key)
 {
-	for (size_t i = 0; i < d->n; i++)
-		if (memcmp(d->v[i].key, key, 12) == 0)
-			return &d->v[i];
-	return NULL;
+	struct map_entry k;
+
+	memcpy(k.key, key, sizeof(k.key));
+	return d->n ? bsearch(&k, d->v, d->n, sizeof(*d->v), cmp_entry_key) : NULL;
 }
 
 static int add_changed(struct xn_addr **v, size_t *n, const uint8_t *ip)
@@ -1446,11 +1475,30 @@ static int add_changed(struct xn_addr **v, size_t *n, const uint8_t *ip)
 	return 0;
 }
 
+static void public_key_of(const void *items, size_t i, struct map_entry *e)
+{
+	*e = (struct map_entry){ 0 };
+	memcpy(e->key, &((const struct xn_addr *)items)[i].v4, 4);
+}
+
+static void map_key_of(const void *items, size_t i, struct map_entry *e)
+{
+	struct map_entry sn;
+
+	map_keys(&((const struct xn_mapping *)items)[i], e, &sn);
+}
+
+static void fwd_key_of(const void *items, size_t i, struct map_entry *e)
+{
+	fwd_key(&((const struct xn_forward *)items)[i], e);
+}
+
 int xn_nft_maps_sync(const struct xn_mapset *want, const struct xn_addr *publics,
 		     size_t n_publics, struct xn_addr **changed, size_t *n_changed,
 		     struct xn_buf *err)
 {
 	struct elem_dump have_dnat, have_fwd, have_pub = { 0 };
+	struct elem_dump want_pub = { 0 }, want_dnat = { 0 }, want_fwd = { 0 };
 	struct xn_addr *add_p = NULL, *del_p = NULL;
 	size_t n_add_p = 0, n_del_p = 0;
 	struct xn_mapping *add_m = NULL, *del_m = NULL;
@@ -1487,11 +1535,11 @@ int xn_nft_maps_sync(const struct xn_mapset *want, const struct xn_addr *publics
 		if (!find_entry(&have_pub, key))
 			add_p[n_add_p++] = publics[i];
 	}
+	r = wanted_keys(&want_pub, n_publics, public_key_of, publics);
+	if (r < 0)
+		goto out;
 	for (size_t i = 0; i < have_pub.n; i++) {
-		bool wanted = false;
-		for (size_t j = 0; j < n_publics; j++)
-			wanted |= memcmp(&publics[j].v4, have_pub.v[i].key, 4) == 0;
-		if (!wanted) {
+		if (!find_entry(&want_pub, have_pub.v[i].key)) {
 			del_p[n_del_p] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
 			memcpy(&del_p[n_del_p++].v4, have_pub.v[i].key, 4);
 		}
@@ -1521,11 +1569,10 @@ int xn_nft_maps_sync(const struct xn_mapset *want, const struct xn_addr *publics
 		r = add_changed(changed, n_changed, dn.key);
 	}
 	/* There and not wanted: delete. */
+	if (r >= 0)
+		r = wanted_keys(&want_dnat, want->n_maps, map_key_of, want->maps);
 	for (size_t i = 0; i < have_dnat.n && r >= 0; i++) {
-		bool wanted = false;
-		for (size_t j = 0; j < want->n_maps; j++)
-			wanted |= memcmp(&want->maps[j].public_addr.v4, have_dnat.v[i].key, 4) == 0;
-		if (wanted)
+		if (find_entry(&want_dnat, have_dnat.v[i].key))
 			continue;
 		del_m[n_del_m] = (struct xn_mapping){ .public_addr = { .family = AF_INET },
 						      .guest = { .family = AF_INET } };
@@ -1546,14 +1593,10 @@ int xn_nft_maps_sync(const struct xn_mapset *want, const struct xn_addr *publics
 		add_f[n_add_f++] = want->fwds[i];
 		r = add_changed(changed, n_changed, e.key);
 	}
+	if (r >= 0)
+		r = wanted_keys(&want_fwd, want->n_fwds, fwd_key_of, want->fwds);
 	for (size_t i = 0; i < have_fwd.n && r >= 0; i++) {
-		struct map_entry e;
-		bool wanted = false;
-		for (size_t j = 0; j < want->n_fwds; j++) {
-			fwd_key(&want->fwds[j], &e);
-			wanted |= memcmp(e.key, have_fwd.v[i].key, 12) == 0;
-		}
-		if (wanted)
+		if (find_entry(&want_fwd, have_fwd.v[i].key))
 			continue;
 		/* Deleting needs only the key. */
 		struct xn_forward *f = &del_f[n_del_f++];
@@ -1575,6 +1618,9 @@ int xn_nft_maps_sync(const struct xn_mapset *want, const struct xn_addr *publics
 	r = batch_close_and_send(&bt, err);
 out:
 	free(have_pub.v);
+	free(want_pub.v);
+	free(want_dnat.v);
+	free(want_fwd.v);
 	free(add_p);
 	free(del_p);
 	free(have_dnat.v);
@@ -1740,6 +1786,23 @@ int xn_nft_vif_update(const struct xn_nft_vif *add, const struct xn_nft_vif *del
 	if (add) {
 		bt.family = add->routed ? NFPROTO_INET : NFPROTO_BRIDGE;
 		batch_vif(&bt, add, true);
+	}
+	return batch_close_and_send(&bt, err);
+}
+
+int xn_nft_vifs_add(const struct xn_nft_vif *v, size_t n, struct xn_buf *err)
+{
+	struct batch bt;
+	int r;
+
+	if (n == 0)
+		return 0;
+	r = batch_open(&bt);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		bt.family = v[i].routed ? NFPROTO_INET : NFPROTO_BRIDGE;
+		batch_vif(&bt, &v[i], true);
 	}
 	return batch_close_and_send(&bt, err);
 }

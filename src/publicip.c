@@ -185,19 +185,54 @@ static bool in_list(const struct xn_addr *v, size_t n, const struct xn_addr *a)
 	return false;
 }
 
-/* Is a one of the uplink's own addresses (not added by us)? */
-static bool dom0_address(const struct xn_snapshot *s, int ifindex, const struct xn_addr *a)
+/* A sorted set of IPv4 addresses (network order words): with 10,000
+ * mappings a linear search per address is 10^8 comparisons. */
+struct v4set {
+	uint32_t *v;
+	size_t n;
+};
+
+static int cmp_u32(const void *a, const void *b)
 {
-	for (size_t i = 0; i < s->n_addrs; i++)
-		if (s->addrs[i].ifindex == ifindex && same_ip(&s->addrs[i].addr, a))
-			return true;
-	return false;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int v4set_init(struct v4set *s, size_t cap)
+{
+	s->n = 0;
+	s->v = calloc(cap + 1, sizeof(*s->v));
+	return s->v ? 0 : -ENOMEM;
+}
+
+static void v4set_add(struct v4set *s, const struct xn_addr *a)
+{
+	if (a->family == AF_INET)
+		s->v[s->n++] = a->v4.s_addr;
+}
+
+static void v4set_done(struct v4set *s)
+{
+	size_t k = 0;
+
+	qsort(s->v, s->n, sizeof(*s->v), cmp_u32);
+	for (size_t i = 0; i < s->n; i++)
+		if (k == 0 || s->v[k - 1] != s->v[i])
+			s->v[k++] = s->v[i];
+	s->n = k;
+}
+
+static bool v4set_has(const struct v4set *s, const struct xn_addr *a)
+{
+	return a->family == AF_INET && s->n &&
+	       bsearch(&a->v4.s_addr, s->v, s->n, sizeof(*s->v), cmp_u32);
 }
 
 int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct xn_buf *err)
 {
 	struct xn_snapshot *snap = NULL;
 	struct xn_addr *want = NULL, *owned = NULL, *changed = NULL;
+	struct v4set wanted = { 0 }, had = { 0 }, on_uplink = { 0 }, now_owned = { 0 };
 	size_t n_want = 0, n_owned = 0, n_changed = 0;
 	const struct xn_link *up_old = NULL, *up = NULL;
 	int r;
@@ -206,27 +241,34 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct 
 	if (r < 0)
 		return r;
 	pi->profile = p;
-	r = xn_snapshot_take(pi->nl, &snap);
+	r = xn_nl_links_take(pi->nl, &snap);
 	if (r < 0)
 		return r;
 	want = calloc(pi->all.n_maps + pi->all.n_fwds + 1, sizeof(*want));
 	owned = calloc(pi->all.n_maps + pi->all.n_fwds + 1, sizeof(*owned));
-	if (!want || !owned) {
+	if (!want || !owned || v4set_init(&wanted, pi->all.n_maps + pi->all.n_fwds) < 0 ||
+	    v4set_init(&had, pi->n_owned) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < pi->all.n_maps; i++)
-		if (!in_list(want, n_want, &pi->all.maps[i].public_addr))
-			want[n_want++] = host32(&pi->all.maps[i].public_addr);
+		v4set_add(&wanted, &pi->all.maps[i].public_addr);
 	for (size_t i = 0; i < pi->all.n_fwds; i++)
-		if (!in_list(want, n_want, &pi->all.fwds[i].public_addr))
-			want[n_want++] = host32(&pi->all.fwds[i].public_addr);
+		v4set_add(&wanted, &pi->all.fwds[i].public_addr);
+	v4set_done(&wanted);
+	for (size_t i = 0; i < wanted.n; i++) {
+		want[n_want] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
+		want[n_want++].v4.s_addr = wanted.v[i];
+	}
+	for (size_t i = 0; i < pi->n_owned; i++)
+		v4set_add(&had, &pi->owned[i]);
+	v4set_done(&had);
 
-	/* Addresses we added that are no longer wanted go. */
+/* Addresses we added that are no longer wanted go. */
 	if (pi->uplink[0])
 		up_old = xn_snapshot_link(snap, pi->uplink);
 	for (size_t i = 0; i < pi->n_owned; i++)
-		if (!in_list(want, n_want, &pi->owned[i]) && up_old)
+		if (!v4set_has(&wanted, &pi->owned[i]) && up_old)
 			xn_nl_addr_del(pi->nl, up_old->ifindex, &pi->owned[i]);
 
 	if (p && p->mode == XN_MODE_NAT) {
@@ -236,12 +278,21 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct 
 			r = -ENODEV;
 			goto out;
 		}
+		/* The uplink's addresses: Dom0's own, and ours still there. */
+		r = xn_nl_addrs_take(pi->nl, up->ifindex, AF_INET, snap);
+		if (r >= 0)
+			r = v4set_init(&on_uplink, snap->n_addrs);
+		if (r < 0)
+			goto out;
+		for (size_t i = 0; i < snap->n_addrs; i++)
+			v4set_add(&on_uplink, &snap->addrs[i].addr);
+		v4set_done(&on_uplink);
 		for (size_t i = 0; i < n_want; i++) {
-			bool ours = in_list(pi->owned, pi->n_owned, &want[i]);
-			if (!ours && dom0_address(snap, up->ifindex, &want[i]))
+			bool ours = v4set_has(&had, &want[i]);
+			if (!ours && v4set_has(&on_uplink, &want[i]))
 				continue; /* Dom0's own address: forwards on it */
 			owned[n_owned++] = want[i];
-			if (!dom0_address(snap, up->ifindex, &want[i])) {
+			if (!v4set_has(&on_uplink, &want[i])) {
 				r = xn_nl_addr_add(pi->nl, up->ifindex, &want[i]);
 				if (r < 0 && r != -EEXIST) {
 					char a[XN_ADDR_STRLEN];
@@ -264,8 +315,13 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct 
 		pi->uplink[0] = '\0';
 	}
 	/* Flows of translations that changed or went must not linger. */
+	/* owned is sorted: it is taken in the order of wanted. */
+	now_owned = (struct v4set){ .v = calloc(n_owned + 1, sizeof(uint32_t)) };
+	for (size_t i = 0; now_owned.v && i < n_owned; i++)
+		now_owned.v[now_owned.n++] = owned[i].v4.s_addr;
 	for (size_t i = 0; i < pi->n_owned; i++)
-		if (!in_list(owned, n_owned, &pi->owned[i])) {
+		if (now_owned.v ? !v4set_has(&now_owned, &pi->owned[i])
+				: !in_list(owned, n_owned, &pi->owned[i])) {
 			struct xn_addr *c = reallocarray(changed, n_changed + 1, sizeof(*c));
 			if (c) {
 				changed = c;
@@ -282,6 +338,10 @@ out:
 	free(want);
 	free(owned);
 	free(changed);
+	free(wanted.v);
+	free(had.v);
+	free(on_uplink.v);
+	free(now_owned.v);
 	xn_snapshot_free(snap);
 	return r;
 }

@@ -40,6 +40,13 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action,
 		       struct xn_buf *out);
 
 /* Milliseconds until the next request times out, -1 when none waits. */
+/* At start: adopt the vifs saved by the previous run that the kernel
+ * still has as they were, then look at every other vif device. Says how
+ * many of each. */
+void xn_hotplug_start(struct xn_hotplug *h, const char *saved_path, size_t *adopted,
+		       size_t *looked_up);
+/* Save the configured vifs (if they changed) for the next start. */
+int xn_hotplug_save(struct xn_hotplug *h, const char *path);
 /* The requests read together have been handled: the next one needs a
  * new round trip to xenstore before it trusts the cached backend keys. */
 void xn_hotplug_end_batch(struct xn_hotplug *h);

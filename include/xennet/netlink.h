@@ -67,6 +67,11 @@ struct xn_snapshot {
 };
 
 int xn_snapshot_take(struct xn_nl *nl, struct xn_snapshot **ret);
+/* Links only: one dump. */
+int xn_nl_links_take(struct xn_nl *nl, struct xn_snapshot **ret);
+/* Add the addresses of one interface (AF_INET, AF_INET6 or AF_UNSPEC) to
+ * s->addrs: the kernel walks that interface only. */
+int xn_nl_addrs_take(struct xn_nl *nl, int ifindex, int family, struct xn_snapshot *s);
 void xn_snapshot_free(struct xn_snapshot *s);
 const struct xn_link *xn_snapshot_link(const struct xn_snapshot *s,
 				       const char *name);

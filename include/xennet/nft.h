@@ -96,6 +96,11 @@ int xn_nft_mapping_update(const struct xn_mapping *add_m, const struct xn_mappin
 int xn_nft_vif_update(const struct xn_nft_vif *add, const struct xn_nft_vif *del,
 		      struct xn_buf *err);
 
+/* The elements of many vifs in one transaction (adding what is already
+ * there changes nothing): a restarted daemon makes sure the vifs it
+ * adopted still have theirs. */
+int xn_nft_vifs_add(const struct xn_nft_vif *v, size_t n, struct xn_buf *err);
+
 /* Remove the elements of every interface not in keep (vifs that vanished
  * while the daemon was away). Returns how many interfaces were purged. */
 int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err);

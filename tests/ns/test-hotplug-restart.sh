@@ -61,3 +61,51 @@ NETCHECK_SRC=10.0.0.99 exchange udp "$(guest 1)" "$LAN" "$LAN_IP" 7602 >/dev/nul
 rc=$?
 set -e
 expect_eq "and spoofed packets are still dropped" 1 "$rc"
+
+# The vifs saved at exit are adopted at start from one link dump and one
+# xenstore listing, without reading their keys again; a vif that changed
+# while the daemon was away, or a saved file that is wrong, means the slow
+# way (xenstore), never a vif left as it is by mistake.
+stop_daemon
+start_daemon "$T/nat.conf"
+wait_log() { for _ in $(seq 100); do grep -q "$1" "$T/daemon.log" && return 0; sleep 0.05; done; return 1; }
+: >"$T/daemon.log"
+stop_daemon
+expect "the saved file names vif1.0 and vif3.0" \
+	grep -q ' name=vif3.0 ' "$T/state/vifs" && grep -q ' name=vif1.0 ' "$T/state/vifs"
+start_daemon "$T/nat.conf"
+expect "both adopted as saved, none looked up" wait_log "vifs at start: 2 adopted as saved in .*, 0 looked up"
+expect "guest 1 still reaches the LAN" ping_from "$(guest 1)" "$LAN_IP"
+expect_eq "xennet status: vif1.0 connected" connected \
+	"$("$XENNET" --socket "$T/ctl.sock" status --json | jq -r '.vifs[] | select(.name == "vif1.0") | .state')"
+
+stop_daemon
+ip -n "$DOM0" link set vif3.0 nomaster # someone took it off the bridge meanwhile
+: >"$T/daemon.log"
+start_daemon "$T/nat.conf"
+expect "vif1.0 adopted, vif3.0 looked up again" wait_log "vifs at start: 1 adopted as saved in .*, 1 looked up"
+expect_eq "vif3.0 is back on the guest bridge" xenbr0 "$(ip -n "$DOM0" -j link show vif3.0 | jq -r '.[0].master')"
+expect "guest 3 reaches the LAN again" ping_from "$(guest 3)" "$LAN_IP"
+
+stop_daemon
+# A saved file someone else wrote: hostile or garbled lines are not believed.
+{
+	echo "boot $(cat /proc/sys/kernel/random/boot_id)"
+	echo "vif 1 0 emu=0 ifindex=1;reboot name=vif1.0 mode=nat bridge=xenbr0 antispoof=1 uplink= mac= mtu=0 vifname= gatewaydev= keybridge= ioemu=0 ip="
+	echo "vif 3 0 emu=0 ifindex=$(ip -n "$DOM0" -j link show vif3.0 | jq .[0].ifindex) name=../../etc mode=nat bridge=xenbr0 antispoof=1 uplink= mac= mtu=0 vifname= gatewaydev= keybridge= ioemu=0 ip="
+	echo "garbage"
+} >"$T/state/vifs"
+: >"$T/daemon.log"
+start_daemon "$T/nat.conf"
+expect "nothing adopted from a bad file, both looked up" wait_log "vifs at start: 0 adopted as saved in .*, 2 looked up"
+expect "guest 1 reaches the LAN" ping_from "$(guest 1)" "$LAN_IP"
+expect "guest 3 reaches the LAN" ping_from "$(guest 3)" "$LAN_IP"
+stop_daemon
+expect "the file is rewritten whole at exit" grep -q ' name=vif3.0 ' "$T/state/vifs"
+expect_not "without the bad lines" grep -q 'reboot\|garbage\|\.\./' "$T/state/vifs"
+# Another boot's file is not believed at all.
+sed -i 's/^boot .*/boot 00000000-0000-0000-0000-000000000000/' "$T/state/vifs"
+: >"$T/daemon.log"
+start_daemon "$T/nat.conf"
+expect "another boot's vifs are looked up, not adopted" wait_log "vifs at start: 0 adopted as saved in .*, 2 looked up"
+expect_eq "vif1.0 still a port of the guest bridge" xenbr0 "$(ip -n "$DOM0" -j link show vif1.0 | jq -r '.[0].master')"
