@@ -171,6 +171,11 @@ int xn_publicip_compose(struct xn_publicip *pi, const struct xn_profile *p,
 	return r;
 }
 
+void xn_publicip_compose_done(struct xn_publicip *pi)
+{
+	xn_mapset_clear(&pi->scratch); /* 10,000 mappings are 1 MiB */
+}
+
 void xn_publicip_owned(struct xn_publicip *pi, const struct xn_addr **ret, size_t *n)
 {
 	*ret = pi->owned;

@@ -77,6 +77,7 @@ static int engine_apply(struct daemon *d, const struct xn_profile *p,
 	dyn.n_vifs = n;
 	r = xn_engine_apply(d->engine, p, &dyn, report, err);
 	free(vifs);
+	xn_publicip_compose_done(d->publicip);
 	/* Then the mappings themselves: only what differs changes. */
 	if (r >= 0)
 		r = xn_publicip_sync(d->publicip, p, err);

@@ -23,6 +23,8 @@ void xn_publicip_close(struct xn_publicip *pi);
  * longer fit the profile. *ret is valid until the next call. */
 int xn_publicip_compose(struct xn_publicip *pi, const struct xn_profile *p,
 			const struct xn_mapset **ret, struct xn_buf *err);
+/* The composed set is no longer needed: its memory goes. */
+void xn_publicip_compose_done(struct xn_publicip *pi);
 /* The public addresses xennet added, as last synchronised. */
 void xn_publicip_owned(struct xn_publicip *pi, const struct xn_addr **ret, size_t *n);
 
