@@ -262,38 +262,13 @@ static void addr_from_nl(struct nl_addr *na, unsigned prefixlen,
 	a->prefixlen = (unsigned char)prefixlen;
 }
 
+static int dump_addrs_of(struct xn_nl *nl, int ifindex, int family, struct xn_snapshot *s);
+
+/* Every address: parsed straight from the messages (a libnl cache of the
+ * 10,000 public /32 addresses of a NAT host costs tens of ms). */
 static int dump_addrs(struct xn_nl *nl, struct xn_snapshot *s)
 {
-	struct nl_cache *cache = NULL;
-	struct nl_object *o;
-	int r;
-
-	r = rtnl_addr_alloc_cache(nl->sk, &cache);
-	if (r < 0)
-		return nl_result(nl, r);
-	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
-		struct rtnl_addr *ra = (struct rtnl_addr *)o;
-		struct nl_addr *local = rtnl_addr_get_local(ra);
-		int fam = rtnl_addr_get_family(ra);
-		struct xn_ifaddr *ia;
-
-		if (!local || (fam != AF_INET && fam != AF_INET6))
-			continue;
-		if (nl_addr_get_len(local) != (fam == AF_INET ? 4u : 16u))
-			continue;
-		if (grow((void **)&s->addrs, s->n_addrs, sizeof(*ia)) < 0) {
-			nl_cache_free(cache);
-			return -ENOMEM;
-		}
-		ia = &s->addrs[s->n_addrs++];
-		ia->ifindex = rtnl_addr_get_ifindex(ra);
-		addr_from_nl(local, (unsigned)rtnl_addr_get_prefixlen(ra),
-			     &ia->addr);
-		ia->scope = (uint8_t)rtnl_addr_get_scope(ra);
-		ia->flags = rtnl_addr_get_flags(ra);
-	}
-	nl_cache_free(cache);
-	return 0;
+	return dump_addrs_of(nl, 0, AF_UNSPEC, s);
 }
 
 static int dump_routes(struct xn_nl *nl, struct xn_snapshot *s)
@@ -642,7 +617,7 @@ static int on_addr(struct nl_msg *msg, void *arg)
 		return NL_SKIP;
 	ifa = nlmsg_data(h);
 	/* A kernel without strict checking dumps every address. */
-	if ((int)ifa->ifa_index != ctx->ifindex ||
+	if ((ctx->ifindex && (int)ifa->ifa_index != ctx->ifindex) ||
 	    (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
 		return NL_SKIP;
 	local = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
@@ -677,11 +652,13 @@ static int dump_addrs_of(struct xn_nl *nl, int ifindex, int family, struct xn_sn
 	int r;
 
 	/* Only for this request: libnl's own cache requests would not pass
-	 * the stricter header checks. */
-	setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof(on));
+	 * the stricter header checks. (ifindex 0: every interface.) */
+	if (ifindex)
+		setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof(on));
 	nl->last_errno = 0;
 	r = nl_send_simple(nl->sk, RTM_GETADDR, NLM_F_DUMP, &ifa, sizeof(ifa));
-	setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &off, sizeof(off));
+	if (ifindex)
+		setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &off, sizeof(off));
 	if (r < 0)
 		return nl_result(nl, r);
 	sock_cb = nl_socket_get_cb(nl->sk);
