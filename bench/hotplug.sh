@@ -100,6 +100,7 @@ connected() {
 pct() { sort -n | awk -v p="$1" '{v[NR]=$1} END {i=int((NR-1)*p/100)+1; printf "%.2f", v[i]/1000}'; }
 
 declare -A P50 P99 ALL XSFLOOR
+KEPT=
 # The floor: starting any program the same way (fork, exec, exit).
 FLOOR=$(drive seq /bin/true 1 50 | pct 50)
 for n in "${SIZES[@]}"; do
@@ -122,6 +123,15 @@ for n in "${SIZES[@]}"; do
 		[ "$(connected "$first" "$n")" = "$n" ] || fail "$impl: not all $n connected at once"
 		ALL[$impl,$n]=$(awk '{printf "%.1f", $1/1000}' "$T/all")
 		[ "$impl" = xennet ] && XSFLOOR[$n]=$(in_ns "$DOM0" "$BUILD/bench/xs-floor" "$first" "$n" | awk '{printf "%.1f", $1/1000}')
+		# Done with these vifs: offline, and the devices go (a bridge
+		# takes at most 1,024 ports). xennet's last ones stay, for the
+		# control round trip below.
+		if [ "$impl" = xennet ] && [ "$n" = "${SIZES[-1]}" ]; then
+			KEPT=$first
+		else
+			drive seq "$script" "$first" "$n" offline >/dev/null
+			for d in $(seq "$first" $((first + n - 1))); do echo "link del vif$d.0"; done | ip -n "$DOM0" -batch -
+		fi
 	done
 done
 
@@ -143,7 +153,10 @@ for n in "${SIZES[@]}"; do
 	[ -n "${XSFLOOR[$n]:-}" ] && echo "floor: xenstored alone writing hotplug-status of $n vifs (one write each, as every script must): ${XSFLOOR[$n]} ms"
 done
 # The daemon's side alone: a request for a vif that is already connected.
-rtt=$(in_ns "$DOM0" "$BUILD/bench/ctl-rtt" "$XENNET_SOCKET" 200 hotplug online 2 0)  # domid 2: the first xennet vif
+if [ -n "$KEPT" ]; then
+rtt=$(in_ns "$DOM0" "$BUILD/bench/ctl-rtt" "$XENNET_SOCKET" 200 hotplug online "$KEPT" 0)
 echo "control round trip (hotplug online of a connected vif, no process start): p50 $(awk '{printf "%.3f", $1/1000}' <<<"$rtt") ms, p99 $(awk '{printf "%.3f", $2/1000}' <<<"$rtt") ms"
+fi
 [ ${#IMPLS[@]} -eq 2 ] || exit 0
-echo "summary: xennet vif online p50 ${P50[xennet,1]} ms (target <= 1 ms), $(awk -v a="${P50[vif-bridge,1]}" -v b="${P50[xennet,1]}" 'BEGIN {printf "%.0f", a/b}')x faster than vif-bridge (target >= 20x); $last at once ${ALL[xennet,$last]} ms (target < 500 ms for 500)"
+# The p50 over the most samples: the largest size, one vif after another.
+echo "summary: xennet vif online p50 ${P50[xennet,$last]} ms over $last vifs (target <= 1 ms), $(awk -v a="${P50[vif-bridge,$last]}" -v b="${P50[xennet,$last]}" 'BEGIN {printf "%.0f", a/b}')x faster than vif-bridge (target >= 20x); $last at once ${ALL[xennet,$last]} ms (target < 500 ms for 500; xenstored alone: ${XSFLOOR[$last]} ms)"
