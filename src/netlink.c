@@ -228,26 +228,33 @@ static int on_link(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+/* Read the answers to the request just sent, each valid message through
+ * fn. The libnl result (< 0 on failure) or -ENOMEM. */
+static int recv_answers(struct xn_nl *nl, nl_recvmsg_msg_cb_t fn, void *arg)
+{
+	struct nl_cb *sock_cb = nl_socket_get_cb(nl->sk); /* a reference */
+	struct nl_cb *cb = nl_cb_clone(sock_cb);
+	int r;
+
+	nl_cb_put(sock_cb);
+	if (!cb)
+		return -NLE_NOMEM;
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, fn, arg);
+	r = nl_recvmsgs(nl->sk, cb);
+	nl_cb_put(cb);
+	return r;
+}
+
 static int dump_links(struct xn_nl *nl, struct xn_snapshot *s)
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct dump_ctx ctx = { .s = s };
-	struct nl_cb *cb;
 	int r;
 
 	r = nl_send_simple(nl->sk, RTM_GETLINK, NLM_F_DUMP, &ifi, sizeof(ifi));
 	if (r < 0)
 		return nl_result(nl, r);
-	{
-		struct nl_cb *sock_cb = nl_socket_get_cb(nl->sk); /* a reference */
-		cb = nl_cb_clone(sock_cb);
-		nl_cb_put(sock_cb);
-	}
-	if (!cb)
-		return -ENOMEM;
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_link, &ctx);
-	r = nl_recvmsgs(nl->sk, cb);
-	nl_cb_put(cb);
+	r = recv_answers(nl, on_link, &ctx);
 	if (ctx.err)
 		return ctx.err;
 	return nl_result(nl, r);
@@ -550,7 +557,6 @@ int xn_nl_link_get(struct xn_nl *nl, const char *name, struct xn_link *ret)
 	struct dump_ctx ctx = { .s = &s };
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct nl_msg *msg;
-	struct nl_cb *cb, *sock_cb;
 	int r;
 
 	if (!xn_ifname_valid(name))
@@ -568,14 +574,7 @@ int xn_nl_link_get(struct xn_nl *nl, const char *name, struct xn_link *ret)
 	nlmsg_free(msg);
 	if (r < 0)
 		return nl_result(nl, r);
-	sock_cb = nl_socket_get_cb(nl->sk);
-	cb = nl_cb_clone(sock_cb);
-	nl_cb_put(sock_cb);
-	if (!cb)
-		return -ENOMEM;
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_link, &ctx);
-	r = nl_recvmsgs(nl->sk, cb);
-	nl_cb_put(cb);
+	r = recv_answers(nl, on_link, &ctx);
 	/* libnl asked for an ACK too: read it, or the next request on this
 	 * socket would take it for its own answer. (An error reply comes
 	 * alone, without an ACK.) */
@@ -648,7 +647,6 @@ static int dump_addrs_of(struct xn_nl *nl, int ifindex, int family, struct xn_sn
 	struct ifaddrmsg ifa = { .ifa_family = (uint8_t)family, .ifa_index = (uint32_t)ifindex };
 	struct addr_dump_ctx ctx = { .s = s, .ifindex = ifindex };
 	int fd = nl_socket_get_fd(nl->sk), on = 1, off = 0;
-	struct nl_cb *cb, *sock_cb;
 	int r;
 
 	/* Only for this request: libnl's own cache requests would not pass
@@ -661,14 +659,7 @@ static int dump_addrs_of(struct xn_nl *nl, int ifindex, int family, struct xn_sn
 		setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &off, sizeof(off));
 	if (r < 0)
 		return nl_result(nl, r);
-	sock_cb = nl_socket_get_cb(nl->sk);
-	cb = nl_cb_clone(sock_cb);
-	nl_cb_put(sock_cb);
-	if (!cb)
-		return -ENOMEM;
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_addr, &ctx);
-	r = nl_recvmsgs(nl->sk, cb);
-	nl_cb_put(cb);
+	r = recv_answers(nl, on_addr, &ctx);
 	if (ctx.err)
 		return ctx.err;
 	return nl_result(nl, r);
