@@ -177,24 +177,52 @@ int xn_mapset_check_forward(const struct xn_mapset *s, const struct xn_profile *
 	return 0;
 }
 
-int xn_mapset_add_map(struct xn_mapset *s, const struct xn_mapping *m)
+/* Room for one more of n items of size bytes, growing by half: 10,000
+ * mappings loaded one by one are not 10,000 reallocations. */
+static int make_room(void **arr, size_t n, size_t *cap, size_t size)
 {
-	struct xn_mapping *v = reallocarray(s->maps, s->n_maps + 1, sizeof(*v));
+	size_t want;
+	void *v;
 
+	if (n < *cap)
+		return 0;
+	want = n < 8 ? 8 : n + n / 2;
+	v = reallocarray(*arr, want, size);
 	if (!v)
 		return -ENOMEM;
-	s->maps = v;
+	*arr = v;
+	*cap = want;
+	return 0;
+}
+
+void xn_mapset_shrink(struct xn_mapset *s)
+{
+	void *v;
+
+	if (s->n_maps && s->n_maps < s->cap_maps &&
+	    (v = reallocarray(s->maps, s->n_maps, sizeof(*s->maps)))) {
+		s->maps = v;
+		s->cap_maps = s->n_maps;
+	}
+	if (s->n_fwds && s->n_fwds < s->cap_fwds &&
+	    (v = reallocarray(s->fwds, s->n_fwds, sizeof(*s->fwds)))) {
+		s->fwds = v;
+		s->cap_fwds = s->n_fwds;
+	}
+}
+
+int xn_mapset_add_map(struct xn_mapset *s, const struct xn_mapping *m)
+{
+	if (make_room((void **)&s->maps, s->n_maps, &s->cap_maps, sizeof(*s->maps)) < 0)
+		return -ENOMEM;
 	s->maps[s->n_maps++] = *m;
 	return 0;
 }
 
 int xn_mapset_add_forward(struct xn_mapset *s, const struct xn_forward *f)
 {
-	struct xn_forward *v = reallocarray(s->fwds, s->n_fwds + 1, sizeof(*v));
-
-	if (!v)
+	if (make_room((void **)&s->fwds, s->n_fwds, &s->cap_fwds, sizeof(*s->fwds)) < 0)
 		return -ENOMEM;
-	s->fwds = v;
 	s->fwds[s->n_fwds++] = *f;
 	return 0;
 }
@@ -304,6 +332,8 @@ int xn_mapset_load(const char *path, struct xn_mapset *s, unsigned *bad_line)
 	r = xn_read_lines(path, parse_one, s, bad_line);
 	if (r < 0)
 		xn_mapset_clear(s);
+	else
+		xn_mapset_shrink(s);
 	return r;
 }
 

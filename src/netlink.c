@@ -260,15 +260,6 @@ static int dump_links(struct xn_nl *nl, struct xn_snapshot *s)
 	return nl_result(nl, r);
 }
 
-static void addr_from_nl(struct nl_addr *na, unsigned prefixlen,
-			 struct xn_addr *a)
-{
-	*a = (struct xn_addr){ .family = nl_addr_get_family(na) };
-	memcpy(a->bytes, nl_addr_get_binary_addr(na),
-	       a->family == AF_INET ? 4 : 16);
-	a->prefixlen = (unsigned char)prefixlen;
-}
-
 static int dump_addrs_of(struct xn_nl *nl, int ifindex, int family, struct xn_snapshot *s);
 
 /* Every address: parsed straight from the messages (a libnl cache of the
@@ -278,61 +269,92 @@ static int dump_addrs(struct xn_nl *nl, struct xn_snapshot *s)
 	return dump_addrs_of(nl, 0, AF_UNSPEC, s);
 }
 
+struct route_dump_ctx {
+	struct xn_snapshot *s;
+	int err;
+};
+
+static void attr_addr(const struct nlattr *a, int family, unsigned prefixlen, struct xn_addr *out,
+		      bool *present)
+{
+	size_t len = family == AF_INET ? 4 : 16;
+
+	*out = (struct xn_addr){ .family = family, .prefixlen = (unsigned char)prefixlen };
+	if (a && (size_t)nla_len(a) == len) {
+		memcpy(out->bytes, nla_data(a), len);
+		if (present)
+			*present = true;
+	}
+}
+
+/* Unicast routes of the main table with one next hop, as the plan
+ * compares them. */
+static int on_route(struct nl_msg *msg, void *arg)
+{
+	static struct nla_policy pol[RTA_MAX + 1] = {
+		[RTA_TABLE] = { .type = NLA_U32 },
+		[RTA_OIF] = { .type = NLA_U32 },
+		[RTA_PRIORITY] = { .type = NLA_U32 },
+	};
+	struct route_dump_ctx *ctx = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[RTA_MAX + 1];
+	struct rtmsg *rtm;
+	struct xn_route *x;
+	uint32_t table;
+	int fam;
+
+	if (h->nlmsg_type != RTM_NEWROUTE || !nlmsg_valid_hdr(h, sizeof(*rtm)) ||
+	    nlmsg_parse(h, sizeof(*rtm), tb, RTA_MAX, pol) < 0)
+		return NL_SKIP;
+	rtm = nlmsg_data(h);
+	fam = rtm->rtm_family;
+	table = tb[RTA_TABLE] ? nla_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
+	if ((fam != AF_INET && fam != AF_INET6) || table != RT_TABLE_MAIN ||
+	    rtm->rtm_type != RTN_UNICAST || tb[RTA_MULTIPATH] || !tb[RTA_OIF])
+		return NL_SKIP;
+	if (grow((void **)&ctx->s->routes, ctx->s->n_routes, sizeof(*x)) < 0) {
+		ctx->err = -ENOMEM;
+		return NL_STOP;
+	}
+	x = &ctx->s->routes[ctx->s->n_routes++];
+	*x = (struct xn_route){
+		.family = fam,
+		.ifindex = (int)nla_get_u32(tb[RTA_OIF]),
+		.table = table,
+		.priority = tb[RTA_PRIORITY] ? nla_get_u32(tb[RTA_PRIORITY]) : 0,
+		.protocol = rtm->rtm_protocol,
+		.scope = rtm->rtm_scope,
+		.type = rtm->rtm_type,
+	};
+	attr_addr(tb[RTA_DST], fam, tb[RTA_DST] ? rtm->rtm_dst_len : 0, &x->dst, NULL);
+	attr_addr(tb[RTA_GATEWAY], fam, fam == AF_INET ? 32 : 128, &x->gateway, &x->has_gateway);
+	attr_addr(tb[RTA_PREFSRC], fam, fam == AF_INET ? 32 : 128, &x->prefsrc, &x->has_prefsrc);
+	if (!x->has_gateway)
+		x->gateway = (struct xn_addr){ 0 };
+	if (!x->has_prefsrc)
+		x->prefsrc = (struct xn_addr){ 0 };
+	return NL_OK;
+}
+
+/* The main table only, parsed from the messages: the local table of a NAT
+ * host holds a route for each of its 10,000 public addresses. */
 static int dump_routes(struct xn_nl *nl, struct xn_snapshot *s)
 {
-	struct nl_cache *cache = NULL;
-	struct nl_object *o;
-	int r;
+	struct rtmsg rtm = { .rtm_family = AF_UNSPEC, .rtm_table = RT_TABLE_MAIN };
+	struct route_dump_ctx ctx = { .s = s };
+	int fd = nl_socket_get_fd(nl->sk), on = 1, off = 0, r;
 
-	r = rtnl_route_alloc_cache(nl->sk, AF_UNSPEC, 0, &cache);
+	setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof(on));
+	nl->last_errno = 0;
+	r = nl_send_simple(nl->sk, RTM_GETROUTE, NLM_F_DUMP, &rtm, sizeof(rtm));
+	setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &off, sizeof(off));
 	if (r < 0)
 		return nl_result(nl, r);
-	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
-		struct rtnl_route *rt = (struct rtnl_route *)o;
-		struct rtnl_nexthop *nh;
-		struct nl_addr *dst, *gw, *src;
-		struct xn_route *x;
-		int fam = rtnl_route_get_family(rt);
-
-		if ((fam != AF_INET && fam != AF_INET6) ||
-		    rtnl_route_get_table(rt) != RT_TABLE_MAIN ||
-		    rtnl_route_get_type(rt) != RTN_UNICAST ||
-		    rtnl_route_get_nnexthops(rt) != 1)
-			continue;
-		nh = rtnl_route_nexthop_n(rt, 0);
-		dst = rtnl_route_get_dst(rt);
-		if (grow((void **)&s->routes, s->n_routes, sizeof(*x)) < 0) {
-			nl_cache_free(cache);
-			return -ENOMEM;
-		}
-		x = &s->routes[s->n_routes++];
-		*x = (struct xn_route){
-			.family = fam,
-			.ifindex = rtnl_route_nh_get_ifindex(nh),
-			.table = rtnl_route_get_table(rt),
-			.priority = rtnl_route_get_priority(rt),
-			.protocol = rtnl_route_get_protocol(rt),
-			.scope = rtnl_route_get_scope(rt),
-			.type = rtnl_route_get_type(rt),
-		};
-		x->dst.family = fam;
-		if (dst && nl_addr_get_len(dst))
-			addr_from_nl(dst, nl_addr_get_prefixlen(dst), &x->dst);
-		gw = rtnl_route_nh_get_gateway(nh);
-		if (gw && nl_addr_get_len(gw)) {
-			x->has_gateway = true;
-			addr_from_nl(gw, fam == AF_INET ? 32 : 128,
-				     &x->gateway);
-		}
-		src = rtnl_route_get_pref_src(rt);
-		if (src && nl_addr_get_len(src)) {
-			x->has_prefsrc = true;
-			addr_from_nl(src, fam == AF_INET ? 32 : 128,
-				     &x->prefsrc);
-		}
-	}
-	nl_cache_free(cache);
-	return 0;
+	r = recv_answers(nl, on_route, &ctx);
+	if (ctx.err)
+		return ctx.err;
+	return nl_result(nl, r);
 }
 
 int xn_snapshot_take(struct xn_nl *nl, struct xn_snapshot **ret)

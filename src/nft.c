@@ -1377,7 +1377,7 @@ static int for_each_elem(const struct nlmsghdr *h, elem_fn fn, void *userdata)
 
 struct elem_dump {
 	struct map_entry *v;
-	size_t n;
+	size_t n, cap;
 	int err;
 };
 
@@ -1390,12 +1390,17 @@ static int add_map_elem(const void *key, uint32_t klen, const void *key_end, uin
 	(void)key_end, (void)elen;
 	if (klen > 12 || dlen > 8)
 		return MNL_CB_OK;
-	v = reallocarray(d->v, d->n + 1, sizeof(*v));
-	if (!v) {
-		d->err = -ENOMEM;
-		return MNL_CB_ERROR;
+	if (d->n == d->cap) { /* by half again: a dump of 10,000 */
+		size_t cap = d->cap < 64 ? 64 : d->cap + d->cap / 2;
+		v = reallocarray(d->v, cap, sizeof(*v));
+		if (!v) {
+			d->err = -ENOMEM;
+			return MNL_CB_ERROR;
+		}
+		d->v = v;
+		d->cap = cap;
 	}
-	d->v = v;
+	v = d->v;
 	memset(&v[d->n], 0, sizeof(*v));
 	memcpy(v[d->n].key, key, klen);
 	if (val)

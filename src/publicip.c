@@ -132,6 +132,7 @@ static int compose_into(struct xn_publicip *pi, const struct xn_profile *p, stru
 		if (r < 0)
 			return r;
 	}
+	xn_mapset_shrink(out);
 	/* All at once: 10,000 mappings are checked by sorting, not in pairs. */
 	{
 		struct xn_buf why = { 0 };

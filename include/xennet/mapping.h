@@ -31,12 +31,14 @@ struct xn_forward {
 
 struct xn_mapset {
 	struct xn_mapping *maps;
-	size_t n_maps;
+	size_t n_maps, cap_maps;
 	struct xn_forward *fwds;
-	size_t n_fwds;
+	size_t n_fwds, cap_fwds;
 };
 
 void xn_mapset_clear(struct xn_mapset *s);
+/* Give back the room kept for more (after a bulk load). */
+void xn_mapset_shrink(struct xn_mapset *s);
 
 /* "192.0.2.10:80/tcp" and "10.0.0.10:8080". Strict. */
 int xn_parse_public_port(const char *s, struct xn_addr *a, uint16_t *port, uint8_t *proto);
