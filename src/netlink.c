@@ -249,9 +249,22 @@ static int dump_links(struct xn_nl *nl, struct xn_snapshot *s)
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct dump_ctx ctx = { .s = s };
+	struct nl_msg *msg;
 	int r;
 
-	r = nl_send_simple(nl->sk, RTM_GETLINK, NLM_F_DUMP, &ifi, sizeof(ifi));
+	msg = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP);
+	if (!msg)
+		return -ENOMEM;
+	/* Without the counters: a thousand vifs' statistics are most of a
+	 * link dump, and nothing here reads them. */
+	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_u32(msg, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS) < 0) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	nl->last_errno = 0;
+	r = nl_send_auto(nl->sk, msg);
+	nlmsg_free(msg);
 	if (r < 0)
 		return nl_result(nl, r);
 	r = recv_answers(nl, on_link, &ctx);
@@ -587,7 +600,8 @@ int xn_nl_link_get(struct xn_nl *nl, const char *name, struct xn_link *ret)
 	if (!msg)
 		return -ENOMEM;
 	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
-	    nla_put_string(msg, IFLA_IFNAME, name) < 0) {
+	    nla_put_string(msg, IFLA_IFNAME, name) < 0 ||
+	    nla_put_u32(msg, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS) < 0) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
