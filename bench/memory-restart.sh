@@ -11,7 +11,8 @@
 #     `ip -batch`; the daemon configures vif-xennet's vifs on its own.
 # (b) Restart under that load, while two pings run every 10 ms (a mapped
 #     guest -> the LAN, the LAN -> that guest's public address): SIGTERM,
-#     start again, and time from the start to the control socket answering
+#     start again (BENCH_RESTARTS times, 5; tiny: 1; the median is
+#     reported), and time from the start to the control socket answering
 #     (the daemon converges, syncs the mappings and adopts the vifs before
 #     it answers anything), and count the pings lost.
 set -euo pipefail
@@ -114,7 +115,10 @@ t0=$EPOCHREALTIME
 "$XENNET" --socket "$T/ctl.sock" status >/dev/null || fail "xennet status failed"
 row "\`xennet status\` alone (loaded, steady)" "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f ms", (b - a) * 1000}')" "-" "-"
 
-COUNT=$((TINY ? 400 : 1000)) # every 10 ms: 4 s, 10 s
+# Several restarts under the same pings: the median is reported (a shared
+# machine varies from run to run), and every packet lost in any of them.
+RESTARTS=${BENCH_RESTARTS:-$((TINY ? 1 : 5))}
+COUNT=$(((TINY ? 400 : 1000) + RESTARTS * 150)) # every 10 ms
 PSTART=$EPOCHREALTIME
 ip netns exec "$G" ping -q -i 0.01 -c $COUNT -w $((COUNT / 100 + 4)) "$LAN_IP" >"$T/ping.out" 2>&1 &
 P1=$!
@@ -122,22 +126,30 @@ ip netns exec "$LAN" ping -q -i 0.01 -c $COUNT -w $((COUNT / 100 + 4)) "$(pub 1)
 P2=$!
 BG_PIDS+=("$P1" "$P2")
 sleep 1
-t0=$EPOCHREALTIME
-stop_daemon
-t1=$EPOCHREALTIME
-# BENCH_RESTART_WRAP: profile the restart (e.g. "strace -c -f -o FILE"); its memory rows are then the wrapper's.
-# shellcheck disable=SC2086
-ip netns exec "$DOM0" ${BENCH_RESTART_WRAP:-} "$XENNETD" --foreground --profile "$T/nat.conf" --socket "$T/ctl.sock" \
-	--state-dir "$T/state" >>"$T/daemon.log" 2>&1 &
-DPID=$!
-until "$BUILD/bench/ctl-rtt" "$T/ctl.sock" 1 ping >/dev/null 2>&1; do
-	daemon_alive || fail "xennetd exited at restart"
+RMS_ALL=() STOP_ALL=()
+for ((k = 0; k < RESTARTS; k++)); do
+	t0=$EPOCHREALTIME
+	stop_daemon
+	t1=$EPOCHREALTIME
+	# BENCH_RESTART_WRAP: profile the restart (e.g. "strace -c -f -o FILE"); its memory rows are then the wrapper's.
+	# shellcheck disable=SC2086
+	ip netns exec "$DOM0" ${BENCH_RESTART_WRAP:-} "$XENNETD" --foreground --profile "$T/nat.conf" --socket "$T/ctl.sock" \
+		--state-dir "$T/state" >>"$T/daemon.log" 2>&1 &
+	DPID=$!
+	until "$BUILD/bench/ctl-rtt" "$T/ctl.sock" 1 ping >/dev/null 2>&1; do
+		daemon_alive || fail "xennetd exited at restart"
+	done
+	t2=$EPOCHREALTIME
+	RMS_ALL+=("$(awk -v a="$t1" -v b="$t2" 'BEGIN {printf "%.0f", (b - a) * 1000}')")
+	STOP_ALL+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", (b - a) * 1000}')")
+	sleep 0.5 # settled (the vifs saved when idle), as between real restarts
 done
-t2=$EPOCHREALTIME
-RMS=$(awk -v a="$t1" -v b="$t2" 'BEGIN {printf "%.0f", (b - a) * 1000}')
-row "stop (SIGTERM to exit)" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f ms", (b - a) * 1000}')" "-" "-"
-row "restart: start to answering (reconciled)" "$RMS ms" "<= $RECONCILE_TARGET_MS ms" \
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+RMS=$(median "${RMS_ALL[@]}")
+row "stop (SIGTERM to exit), median of $RESTARTS" "$(median "${STOP_ALL[@]}") ms" "-" "-"
+row "restart: start to answering, median of $RESTARTS" "$RMS ms" "<= $RECONCILE_TARGET_MS ms" \
 	"$([ "$RMS" -le $RECONCILE_TARGET_MS ] && echo yes || echo no)"
+row "  each restart (ms)" "$(IFS=' '; echo "${RMS_ALL[*]}")" "-" "-"
 awk -v a="$PSTART" -v b="$EPOCHREALTIME" -v c=$COUNT 'BEGIN {exit !(b - a < c / 100 - 0.5)}' ||
 	echo "note: the pings ended before the restart did; raise COUNT" >&2
 wait "$P1" "$P2" || :
@@ -145,7 +157,7 @@ lost() { awk '/packets transmitted/ {print $1 - $4}' "$1"; }
 for d in "out guest -> LAN" "in LAN -> public address"; do
 	l=$(lost "$T/ping.${d%% *}")
 	[ -n "$l" ] || fail "ping ${d#* } did not run: $(cat "$T/ping.${d%% *}")"
-	row "pings lost, ${d#* } (of $COUNT)" "$l" "0" "$([ "$l" = 0 ] && echo yes || echo no)"
+	row "pings lost, ${d#* } (of $COUNT, $RESTARTS restarts)" "$l" "0" "$([ "$l" = 0 ] && echo yes || echo no)"
 done
 [ "$(connected)" = "$V" ] || fail "after the restart only $(connected) of $V vifs are connected"
 [ "$(xn map list --json | jq length)" = "$M" ] || fail "after the restart the mappings are not all there"
@@ -155,11 +167,11 @@ kib_row "after restart VmHWM (peak)" "$(mem VmHWM)"
 
 # The table, and a one-line summary.
 echo
-printf '%-46s %-21s %-10s %s\n' measure value target met
+printf '%-56s %-21s %-10s %s\n' measure value target met
 missed=()
 for r in "${ROWS[@]}"; do
 	IFS='|' read -r name value target met <<<"$r"
-	printf '%-46s %-21s %-10s %s\n' "$name" "$value" "$target" "$met"
+	printf '%-56s %-21s %-10s %s\n' "$name" "$value" "$target" "$met"
 	[ "$met" != no ] || missed+=("$name")
 done
 echo
