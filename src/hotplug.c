@@ -689,6 +689,7 @@ struct touched {
 	struct touched_vif {
 		unsigned domid, devid;
 		unsigned stale; /* backend keys it changed */
+		bool key_seen; /* an event for a key: the directory is there */
 	} *ids;
 	size_t n;
 	bool rescan;
@@ -724,6 +725,7 @@ static void on_watch(const char *path, const char *token, void *ud)
 	for (size_t i = t->n; i-- > 0;) /* recent ones first: the usual hit */
 		if (t->ids[i].domid == domid && t->ids[i].devid == devid) {
 			t->ids[i].stale |= stale;
+			t->ids[i].key_seen |= *key != '\0';
 			return;
 		}
 	v = reallocarray(t->ids, t->n + 1, sizeof(*v));
@@ -732,10 +734,21 @@ static void on_watch(const char *path, const char *token, void *ud)
 		return;
 	}
 	t->ids = v;
-	t->ids[t->n++] = (struct touched_vif){ domid, devid, stale };
+	t->ids[t->n++] = (struct touched_vif){ domid, devid, stale, *key != '\0' };
 }
 
-static void vif_changed(struct xn_hotplug *h, unsigned domid, unsigned devid, unsigned stale)
+/* The backend directory is known to exist (a key in it was written). */
+static void backend_dir_seen(struct vif *v)
+{
+	if (v->be_stale & (1u << BK_DIR))
+		return; /* read it then */
+	if (!v->be[BK_DIR])
+		v->be[BK_DIR] = strdup("");
+	v->be_err[BK_DIR] = v->be[BK_DIR] ? 0 : -ENOMEM;
+}
+
+static void vif_changed(struct xn_hotplug *h, unsigned domid, unsigned devid, unsigned stale,
+			bool key_seen)
 {
 	for (int emu = 0; emu < 2; emu++) {
 		struct vif *v = vif_find(h, domid, devid, emu);
@@ -744,6 +757,8 @@ static void vif_changed(struct xn_hotplug *h, unsigned domid, unsigned devid, un
 		if (!v)
 			continue;
 		v->be_stale |= stale;
+		if (key_seen)
+			backend_dir_seen(v);
 		if (!backend_get(h, v, BK_DIR)) {
 			vif_offline(h, v);
 			vif_drop(h, v);
@@ -760,7 +775,7 @@ void xn_hotplug_on_xenstore(struct xn_hotplug *h)
 
 	xn_xs_drain(h->xs, on_watch, &t);
 	for (size_t i = 0; i < t.n; i++)
-		vif_changed(h, t.ids[i].domid, t.ids[i].devid, t.ids[i].stale);
+		vif_changed(h, t.ids[i].domid, t.ids[i].devid, t.ids[i].stale, t.ids[i].key_seen);
 	if (t.rescan)
 		xn_hotplug_rescan(h);
 	free(t.ids);
@@ -773,6 +788,11 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 	bool emu;
 	struct vif *v;
 
+	/* Keys written before the device came are in the watch list (or
+	 * will come as events): take what is there first, so that a vif is
+	 * not configured from keys already known to be stale. */
+	if (added)
+		xn_hotplug_on_xenstore(h);
 	if (xn_vif_parse_kernel_name(name, &domid, &devid, &emu) < 0) {
 		/* A renamed vif: find it by its current name. */
 		v = NULL;
@@ -970,6 +990,7 @@ static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool 
 		memcpy(v->name, l.name, sizeof(v->name));
 		v->ifindex = l.ifindex;
 		snprintf(v->bridge, sizeof(v->bridge), "%s", bridge_for(h, v));
+		h->dirty = true;
 		/* Its filter elements may have been lost with a table
 		 * replaced while we were away: adding is idempotent. */
 		if (install_filter(h, v) < 0) {
@@ -1104,6 +1125,22 @@ static bool domain_listed(char **doms, unsigned nd, unsigned domid)
 	return false;
 }
 
+/* Which vif is this device? By its kernel name, or the alias we gave it
+ * when we renamed it. */
+static bool device_vif(const struct xn_link *l, unsigned *domid, unsigned *devid, bool *emu)
+{
+	char tail[8] = "";
+	int n = 0;
+
+	if (xn_vif_parse_kernel_name(l->name, domid, devid, emu) >= 0)
+		return true;
+	if (sscanf(l->alias, ALIAS_PREFIX "%u/%u%n", domid, devid, &n) != 2 || n <= 0)
+		return false;
+	snprintf(tail, sizeof(tail), "%s", l->alias + n);
+	*emu = strcmp(tail, " emu") == 0;
+	return *emu || tail[0] == '\0';
+}
+
 /* A saved vif is adopted as it is only if the kernel still has it so. */
 static bool adopt_saved(struct xn_hotplug *h, const struct xn_snapshot *links,
 			const struct xn_vif_record *rec)
@@ -1112,8 +1149,16 @@ static bool adopt_saved(struct xn_hotplug *h, const struct xn_snapshot *links,
 	enum xn_mode mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
 	struct vif *v;
 
+	unsigned domid, devid;
+	bool emu;
+
 	if (!l || strcmp(l->name, rec->name) != 0 || !l->up || rec->mode != mode ||
 	    rec->filtered != antispoof_on(h))
+		return false;
+	/* The device must be this vif's by its own name or our alias: a
+	 * file saying otherwise is not believed. */
+	if (!device_vif(l, &domid, &devid, &emu) || domid != rec->domid || devid != rec->devid ||
+	    emu != rec->emu)
 		return false;
 	if (mode == XN_MODE_ROUTED) {
 		if (l->master != 0)
@@ -1136,22 +1181,6 @@ static bool adopt_saved(struct xn_hotplug *h, const struct xn_snapshot *links,
 	memcpy(v->uplink, rec->uplink, IFNAMSIZ);
 	v->state = VIF_CONNECTED;
 	return true;
-}
-
-/* Which vif is this device? By its kernel name, or the alias we gave it
- * when we renamed it. */
-static bool device_vif(const struct xn_link *l, unsigned *domid, unsigned *devid, bool *emu)
-{
-	char tail[8] = "";
-	int n = 0;
-
-	if (xn_vif_parse_kernel_name(l->name, domid, devid, emu) >= 0)
-		return true;
-	if (sscanf(l->alias, ALIAS_PREFIX "%u/%u%n", domid, devid, &n) != 2 || n <= 0)
-		return false;
-	snprintf(tail, sizeof(tail), "%s", l->alias + n);
-	*emu = strcmp(tail, " emu") == 0;
-	return *emu || tail[0] == '\0';
 }
 
 void xn_hotplug_start(struct xn_hotplug *h, const char *saved_path, size_t *adopted,

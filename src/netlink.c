@@ -701,9 +701,25 @@ static int dump_addrs_of(struct xn_nl *nl, int ifindex, int family, struct xn_sn
 	return nl_result(nl, r);
 }
 
+static int dump_addrs_retry(struct xn_nl *nl, int ifindex, int family, struct xn_snapshot *s);
+
 int xn_nl_addrs_take(struct xn_nl *nl, int ifindex, int family, struct xn_snapshot *s)
 {
-	return dump_addrs_of(nl, ifindex, family, s);
+	return dump_addrs_retry(nl, ifindex, family, s);
+}
+
+/* A dump interrupted by a concurrent change (-EINTR) is taken again,
+ * bounded: libnl's caches did so, raw dumps must too. */
+static int dump_addrs_retry(struct xn_nl *nl, int ifindex, int family, struct xn_snapshot *s)
+{
+	size_t n0 = s->n_addrs;
+	int r = -EINTR;
+
+	for (int attempt = 0; attempt < 5 && r == -EINTR; attempt++) {
+		s->n_addrs = n0;
+		r = dump_addrs_of(nl, ifindex, family, s);
+	}
+	return r;
 }
 
 int xn_nl_addr_flush(struct xn_nl *nl, int ifindex)
@@ -711,7 +727,7 @@ int xn_nl_addr_flush(struct xn_nl *nl, int ifindex)
 	struct xn_snapshot s = { 0 };
 	int r;
 
-	r = dump_addrs_of(nl, ifindex, AF_UNSPEC, &s);
+	r = dump_addrs_retry(nl, ifindex, AF_UNSPEC, &s);
 	for (size_t i = 0; r >= 0 && i < s.n_addrs; i++) {
 		if (s.addrs[i].ifindex != ifindex)
 			continue;
@@ -728,7 +744,7 @@ int xn_nl_primary_ipv4(struct xn_nl *nl, int ifindex, struct xn_addr *ret)
 	struct xn_snapshot s = { 0 };
 	int r;
 
-	r = dump_addrs_of(nl, ifindex, AF_INET, &s);
+	r = dump_addrs_retry(nl, ifindex, AF_INET, &s);
 	if (r >= 0) {
 		r = -EADDRNOTAVAIL;
 		for (size_t i = 0; i < s.n_addrs; i++)

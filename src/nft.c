@@ -1451,7 +1451,8 @@ static int dump_map(const struct set_def *d, struct elem_dump *out)
 		r = out->err;
 	if (r < 0) {
 		free(out->v);
-		out->v = NULL;
+		*out = (struct elem_dump){ 0 };
+		return r;
 	}
 	sort_entries(out);
 	return r;

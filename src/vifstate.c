@@ -121,19 +121,26 @@ int xn_vif_record_parse(char *line, struct xn_vif_record *r)
 		return -EINVAL;
 	c->mtu = (unsigned)u;
 	if (take_name(&p, "vifname", true, c->vifname) < 0 ||
+	    (c->vifname[0] && xn_vif_parse_kernel_name(c->vifname, &(unsigned){ 0 },
+							&(unsigned){ 0 }, &(bool){ false }) >= 0) ||
 	    take_name(&p, "gatewaydev", true, c->gatewaydev) < 0 ||
 	    take_name(&p, "keybridge", true, c->bridge) < 0 || take_uint(&p, "ioemu", 1, &u) < 0)
 		return -EINVAL;
 	c->ioemu = u;
 	if (take(&p, "ip", &v) < 0 || p) /* ip is last */
 		return -EINVAL;
-	while (*v) {
+	while (v && *v) {
 		char *one = strsep(&v, ",");
-		if (c->n_ips == XN_VIF_MAX_IPS || xn_addr_parse(one, true, &c->ips[c->n_ips]) < 0)
+		struct xn_addr a;
+		/* As xn_vif_conf_read keeps them: networks, host bits clear. */
+		if (c->n_ips == XN_VIF_MAX_IPS || xn_addr_parse(one, true, &a) < 0)
+			return -EINVAL;
+		c->ips[c->n_ips] = xn_addr_network(&a);
+		if (memcmp(c->ips[c->n_ips].bytes, a.bytes, sizeof(a.bytes)) != 0)
 			return -EINVAL;
 		c->n_ips++;
-		if (!v)
-			break;
+		if (v && !*v) /* a trailing comma */
+			return -EINVAL;
 	}
 	*r = x;
 	return 0;

@@ -161,6 +161,9 @@ int main(void)
 		"vif 7 1 emu=0 ifindex=3 name=a mode=nat bridge= antispoof=0 uplink= mac= mtu=0 vifname= gatewaydev= keybridge= ioemu=0 ip= extra=1",
 		"vif 7 1 emu=0 ifindex=3 mode=nat name=a bridge= antispoof=0 uplink= mac= mtu=0 vifname= gatewaydev= keybridge= ioemu=0 ip=",
 		"vif 32752 1 emu=0 ifindex=3 name=a mode=nat bridge= antispoof=0 uplink= mac= mtu=0 vifname= gatewaydev= keybridge= ioemu=0 ip=",
+		"vif 7 1 emu=0 ifindex=3 name=a mode=nat bridge= antispoof=0 uplink= mac= mtu=0 vifname= gatewaydev= keybridge= ioemu=0 ip=192.0.2.1/32,",
+		"vif 7 1 emu=0 ifindex=3 name=a mode=nat bridge= antispoof=0 uplink= mac= mtu=0 vifname= gatewaydev= keybridge= ioemu=0 ip=10.0.0.5/24",
+		"vif 7 1 emu=0 ifindex=3 name=a mode=nat bridge= antispoof=0 uplink= mac= mtu=0 vifname=vif3.0 gatewaydev= keybridge= ioemu=0 ip=",
 	};
 	for (size_t i = 0; i < sizeof(bad_records) / sizeof(bad_records[0]); i++) {
 		snprintf(copy, sizeof(copy), "%s", bad_records[i]);
