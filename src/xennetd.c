@@ -791,10 +791,10 @@ int main(int argc, char **argv)
 			timeout = IDLE_TRIM_MS;
 		n = epoll_wait(efd, evs, 8, timeout);
 		if (n == 0 && d.busy) {
-			/* Quiet for a while after some work: give the memory
-			 * that work freed back to the system (glibc keeps it
-			 * otherwise, and RSS stays at the peak). Never in the
-			 * way of a request. */
+			/* Quiet for a while after some work: save the vifs,
+			 * and give the memory that work freed back to the
+			 * kernel; glibc keeps it otherwise, and RSS stays at
+			 * the peak. Never in the way of a request. */
 			save_vifs(&d);
 			malloc_trim(0);
 			d.busy = false;
