@@ -624,7 +624,6 @@ static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 
 	if (v->state == VIF_CONNECTED || v->state == VIF_OFFLINE || !backend_online(h, v))
 		return;
-	h->dirty = true;
 	if (!requested && !v->waiters && !script_is_ours(h, v))
 		return;
 	r = read_conf(h, v, &err);
@@ -654,11 +653,13 @@ static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 		}
 	}
 	v->state = VIF_CONNECTED;
+	h->dirty = true;
 	v->error[0] = '\0';
 	answer(v, 0, "connected\n");
 	return;
 failed:
 	v->state = VIF_FAILED;
+	h->dirty = true;
 	if (!v->emu) {
 		char dir[64];
 		backend_dir(v, dir, sizeof(dir));
@@ -1147,9 +1148,8 @@ static bool adopt_saved(struct xn_hotplug *h, const struct xn_snapshot *links,
 {
 	const struct xn_link *l = xn_snapshot_link_by_index(links, rec->ifindex), *br;
 	enum xn_mode mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
-	struct vif *v;
-
 	unsigned domid, devid;
+	struct vif *v;
 	bool emu;
 
 	if (!l || strcmp(l->name, rec->name) != 0 || !l->up || rec->mode != mode ||

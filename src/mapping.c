@@ -177,24 +177,6 @@ int xn_mapset_check_forward(const struct xn_mapset *s, const struct xn_profile *
 	return 0;
 }
 
-/* Room for one more of n items of size bytes, growing by half: 10,000
- * mappings loaded one by one are not 10,000 reallocations. */
-static int make_room(void **arr, size_t n, size_t *cap, size_t size)
-{
-	size_t want;
-	void *v;
-
-	if (n < *cap)
-		return 0;
-	want = n < 8 ? 8 : n + n / 2;
-	v = reallocarray(*arr, want, size);
-	if (!v)
-		return -ENOMEM;
-	*arr = v;
-	*cap = want;
-	return 0;
-}
-
 void xn_mapset_shrink(struct xn_mapset *s)
 {
 	void *v;
@@ -213,7 +195,7 @@ void xn_mapset_shrink(struct xn_mapset *s)
 
 int xn_mapset_add_map(struct xn_mapset *s, const struct xn_mapping *m)
 {
-	if (make_room((void **)&s->maps, s->n_maps, &s->cap_maps, sizeof(*s->maps)) < 0)
+	if (xn_grow((void **)&s->maps, s->n_maps, &s->cap_maps, sizeof(*s->maps)) < 0)
 		return -ENOMEM;
 	s->maps[s->n_maps++] = *m;
 	return 0;
@@ -221,7 +203,7 @@ int xn_mapset_add_map(struct xn_mapset *s, const struct xn_mapping *m)
 
 int xn_mapset_add_forward(struct xn_mapset *s, const struct xn_forward *f)
 {
-	if (make_room((void **)&s->fwds, s->n_fwds, &s->cap_fwds, sizeof(*s->fwds)) < 0)
+	if (xn_grow((void **)&s->fwds, s->n_fwds, &s->cap_fwds, sizeof(*s->fwds)) < 0)
 		return -ENOMEM;
 	s->fwds[s->n_fwds++] = *f;
 	return 0;

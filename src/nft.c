@@ -1390,15 +1390,9 @@ static int add_map_elem(const void *key, uint32_t klen, const void *key_end, uin
 	(void)key_end, (void)elen;
 	if (klen > 12 || dlen > 8)
 		return MNL_CB_OK;
-	if (d->n == d->cap) { /* by half again: a dump of 10,000 */
-		size_t cap = d->cap < 64 ? 64 : d->cap + d->cap / 2;
-		v = reallocarray(d->v, cap, sizeof(*v));
-		if (!v) {
-			d->err = -ENOMEM;
-			return MNL_CB_ERROR;
-		}
-		d->v = v;
-		d->cap = cap;
+	if (xn_grow((void **)&d->v, d->n, &d->cap, sizeof(*d->v)) < 0) {
+		d->err = -ENOMEM;
+		return MNL_CB_ERROR;
 	}
 	v = d->v;
 	memset(&v[d->n], 0, sizeof(*v));

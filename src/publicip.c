@@ -270,7 +270,7 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct 
 		v4set_add(&had, &pi->owned[i]);
 	v4set_done(&had);
 
-/* Addresses we added that are no longer wanted go. */
+	/* Addresses we added that are no longer wanted go. */
 	if (pi->uplink[0])
 		up_old = xn_snapshot_link(snap, pi->uplink);
 	for (size_t i = 0; i < pi->n_owned; i++)

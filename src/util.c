@@ -192,3 +192,19 @@ const char *xn_buf_str(struct xn_buf *b)
 		return NULL;
 	return b->data ? b->data : "";
 }
+
+int xn_grow(void **arr, size_t n, size_t *cap, size_t size)
+{
+	size_t want;
+	void *v;
+
+	if (n < *cap)
+		return 0;
+	want = n < 8 ? 8 : n + n / 2;
+	v = reallocarray(*arr, want, size);
+	if (!v)
+		return -ENOMEM;
+	*arr = v;
+	*cap = want;
+	return 0;
+}
