@@ -49,7 +49,8 @@ void xn_engine_close(struct xn_engine *e)
 }
 
 int xn_engine_plan(struct xn_engine *e, const struct xn_profile *profile,
-		   struct xn_plan *plan, struct xn_buf *err)
+		   const struct xn_nft_dynamic *dyn, struct xn_plan *plan,
+		   struct xn_buf *err)
 {
 	struct xn_snapshot *snap = NULL;
 	struct xn_nft_spec spec;
@@ -73,7 +74,7 @@ int xn_engine_plan(struct xn_engine *e, const struct xn_profile *profile,
 		}
 	}
 	xn_plan_nft_spec(profile, &spec);
-	r = xn_nft_query(&spec, &st);
+	r = xn_nft_query(&spec, dyn, &st);
 	if (r == -EPERM || r == -EACCES)
 		unknown = true;
 	else if (r < 0) {
@@ -94,7 +95,7 @@ int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
 	size_t done = 0;
 	int r, s;
 
-	r = xn_engine_plan(e, profile, &plan, err);
+	r = xn_engine_plan(e, profile, dyn, &plan, err);
 	if (r < 0)
 		return r;
 	plan.dyn = dyn;

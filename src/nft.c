@@ -574,9 +574,45 @@ static void batch_elems(struct batch *bt, const struct set_def *d, bool add,
 	}
 }
 
-/* A set and its elements; returns the set id for lookups in this batch. */
+/* How many entries the NAT maps have room for, n being in force: twice as
+ * many, at least 1,024. The kernel makes a set of known size a fixed hash,
+ * which takes elements twice as fast as the resizable one it picks
+ * otherwise (10,000 in 8 ms instead of 19), and refuses elements past the
+ * size (ENFILE): then the table is replaced by one with larger maps
+ * (xn_nft_query says it is too small). */
+static uint32_t nat_capacity(size_t n)
+{
+	uint32_t c = 1024;
+
+	while (c < 2 * (uint64_t)n + 2 && c < (1u << 30))
+		c <<= 1;
+	return c;
+}
+
+/* Entries the NAT maps must hold: the public addresses are at most one
+ * per mapping and forward. */
+struct nat_room {
+	size_t maps, fwds, publics;
+};
+
+static struct nat_room nat_room_of(const struct xn_nft_dynamic *dyn)
+{
+	struct nat_room r = { 0 };
+
+	if (dyn && dyn->maps) {
+		r.maps = dyn->maps->n_maps;
+		r.fwds = dyn->maps->n_fwds;
+	}
+	r.publics = r.maps + r.fwds;
+	if (dyn && dyn->n_publics > r.publics)
+		r.publics = dyn->n_publics;
+	return r;
+}
+
+/* A set and its elements; returns the set id for lookups in this batch.
+ * size: the most elements it will hold, 0 if unknown. */
 static uint32_t batch_set(struct batch *bt, const struct set_def *d,
-			  const struct elem *elems, size_t n)
+			  const struct elem *elems, size_t n, uint32_t size)
 {
 	struct nftnl_set *s = set_new(bt, d);
 	uint32_t id = ++bt->next_set_id;
@@ -594,6 +630,8 @@ static uint32_t batch_set(struct batch *bt, const struct set_def *d,
 	}
 	if (d->fields[0])
 		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, d->fields, 2);
+	if (size)
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, size);
 	u = nftnl_udata_buf_alloc(64);
 	if (!u || !nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER,
 				       d->host_order ? NFT_BYTEORDER_HOST
@@ -653,7 +691,7 @@ static void batch_rule(struct batch *bt, struct nftnl_rule *r, int built,
 	batch_next(bt);
 }
 
-static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
+static void build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct nat_room *room)
 {
 	char ifname[IFNAMSIZ] = { 0 };
 	struct elem ifelem = { .key = ifname, .len = IFNAMSIZ };
@@ -667,7 +705,7 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 	int ret;
 
 	memcpy(ifname, s->nat_uplink, strnlen(s->nat_uplink, sizeof(ifname) - 1));
-	up_id = batch_set(bt, &SET_NAT_UPLINKS, &ifelem, 1);
+	up_id = batch_set(bt, &SET_NAT_UPLINKS, &ifelem, 1, 0);
 
 	/* Interval set elements as nft(8) writes them: a leading end at 0,
 	 * then start and end (exclusive) of each network. */
@@ -685,12 +723,12 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s)
 			nets[n++] = (struct elem){ .key = &ends[i], .len = 4, .interval_end = true };
 		}
 	}
-	net_id = batch_set(bt, &SET_NAT_NETWORKS, nets, n);
+	net_id = batch_set(bt, &SET_NAT_NETWORKS, nets, n, 0);
 
-	uint32_t dnat_id = batch_set(bt, &MAP_DNAT, NULL, 0);
-	uint32_t snat_id = batch_set(bt, &MAP_SNAT, NULL, 0);
-	uint32_t fwd_id = batch_set(bt, &MAP_FWD, NULL, 0);
-	uint32_t pub_id = batch_set(bt, &SET_PUBLICS, NULL, 0);
+	uint32_t dnat_id = batch_set(bt, &MAP_DNAT, NULL, 0, nat_capacity(room->maps));
+	uint32_t snat_id = batch_set(bt, &MAP_SNAT, NULL, 0, nat_capacity(room->maps));
+	uint32_t fwd_id = batch_set(bt, &MAP_FWD, NULL, 0, nat_capacity(room->fwds));
+	uint32_t pub_id = batch_set(bt, &SET_PUBLICS, NULL, 0, nat_capacity(room->publics));
 
 	batch_chain(bt, "dnat_prerouting", "nat", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST);
 	batch_chain(bt, "dnat_output", "nat", NF_INET_LOCAL_OUT, NF_IP_PRI_NAT_DST);
@@ -919,11 +957,11 @@ static void build_antispoof(struct batch *bt, bool bridge)
 	uint8_t udp = 17, icmp6 = 58;
 	int ret;
 
-	ports_id = batch_set(bt, &SET_AS_PORTS, NULL, 0);
-	ipless_id = batch_set(bt, &SET_AS_IPLESS, NULL, 0);
-	mac_id = batch_set(bt, &SET_AS_MAC, NULL, 0);
-	ip4_id = batch_set(bt, &SET_AS_IP4, NULL, 0);
-	ip6_id = batch_set(bt, &SET_AS_IP6, NULL, 0);
+	ports_id = batch_set(bt, &SET_AS_PORTS, NULL, 0, 0);
+	ipless_id = batch_set(bt, &SET_AS_IPLESS, NULL, 0, 0);
+	mac_id = batch_set(bt, &SET_AS_MAC, NULL, 0, 0);
+	ip4_id = batch_set(bt, &SET_AS_IP4, NULL, 0, 0);
+	ip6_id = batch_set(bt, &SET_AS_IP6, NULL, 0, 0);
 	batch_chain(bt, "antispoof", NULL, 0, 0);
 	batch_chain(bt, "prerouting", "filter", NF_INET_PRE_ROUTING, -300);
 
@@ -1153,19 +1191,27 @@ static int nft_socket(struct mnl_socket **ret)
 
 /* Send the batch and read one reply per message. Returns the first error,
  * naming its object in err. */
+#define QUIET_BATCH_MSGS 8
+static void monitor_quiet(bool quiet, uint32_t *gen);
+static void monitor_loud(bool quiet, uint32_t gen, bool committed);
+
 static int batch_talk(struct batch *bt, struct xn_buf *err)
 {
 	struct mnl_socket *nl = NULL;
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	uint32_t expected = bt->seq - bt->seq_first, got = 0;
-	uint32_t portid;
+	uint32_t portid, gen = 0;
 	int first_err = 0;
+	/* A large batch (hundreds of elements, or a table) is not echoed to
+	 * our own monitor: the kernel would build an event per element. */
+	bool quiet = expected >= QUIET_BATCH_MSGS;
 	int r;
 
 	r = nft_socket(&nl);
 	if (r < 0)
 		return r;
 	portid = mnl_socket_get_portid(nl);
+	monitor_quiet(quiet, &gen);
 	{
 		int iovlen = nftnl_batch_iovec_len(bt->b);
 		struct iovec iov[iovlen];
@@ -1228,6 +1274,7 @@ static int batch_talk(struct batch *bt, struct xn_buf *err)
 out:
 	if (got < expected)
 		nft_socket_reset(); /* replies may still come on it */
+	monitor_loud(quiet, gen, r >= 0 && got == expected);
 	return r;
 }
 
@@ -1462,173 +1509,177 @@ static const struct map_entry *find_entry(const struct elem_dump *d, const uint8
 	return d->n ? bsearch(&k, d->v, d->n, sizeof(*d->v), cmp_entry_key) : NULL;
 }
 
-static int add_changed(struct xn_addr **v, size_t *n, const uint8_t *ip)
-{
-	struct xn_addr *a = reallocarray(*v, *n + 1, sizeof(**v));
+/* What to change in one map (or set) so that it holds exactly the wanted
+ * entries: unchanged ones are not touched. */
+struct map_diff {
+	struct elem_dump del, add;
+};
 
-	if (!a)
+static void map_diff_free(struct map_diff *d)
+{
+	free(d->del.v);
+	free(d->add.v);
+	*d = (struct map_diff){ 0 };
+}
+
+/* want is sorted by key (sort_entries); dlen: the data compared (0 for a
+ * set). Each map is compared with its own dump, so that an element
+ * someone else added or removed in one of them never fails the batch. */
+static int diff_map(const struct set_def *d, const struct elem_dump *want, size_t dlen,
+		    struct map_diff *out)
+{
+	struct elem_dump have;
+	int r = dump_map(d, &have);
+
+	*out = (struct map_diff){ 0 };
+	if (r < 0)
+		return r;
+	out->del.v = calloc(have.n + 1, sizeof(*have.v));
+	out->add.v = calloc(want->n + 1, sizeof(*want->v));
+	if (!out->del.v || !out->add.v) {
+		free(have.v);
+		map_diff_free(out);
 		return -ENOMEM;
-	*v = a;
-	a[*n] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
-	memcpy(&a[*n].v4, ip, 4);
-	(*n)++;
+	}
+	for (size_t i = 0; i < want->n; i++) {
+		const struct map_entry *h = find_entry(&have, want->v[i].key);
+		if (h && memcmp(h->data, want->v[i].data, dlen) == 0)
+			continue;
+		if (h)
+			out->del.v[out->del.n++] = *h;
+		out->add.v[out->add.n++] = want->v[i];
+	}
+	for (size_t i = 0; i < have.n; i++)
+		if (!find_entry(want, have.v[i].key))
+			out->del.v[out->del.n++] = have.v[i];
+	free(have.v);
 	return 0;
 }
 
-static void public_key_of(const void *items, size_t i, struct map_entry *e)
+static void batch_entries(struct batch *bt, const struct set_def *d, bool add,
+			  const struct elem_dump *e, uint32_t klen, uint32_t dlen)
+{
+	struct elem *el = calloc(e->n + 1, sizeof(*el));
+
+	if (!el) {
+		bt->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < e->n; i++)
+		el[i] = (struct elem){ .key = e->v[i].key, .len = klen,
+				       .data = dlen ? e->v[i].data : NULL, .dlen = dlen };
+	batch_elems(bt, d, add, el, e->n);
+	free(el);
+}
+
+static void public_entry_of(const void *items, size_t i, struct map_entry *e)
 {
 	*e = (struct map_entry){ 0 };
 	memcpy(e->key, &((const struct xn_addr *)items)[i].v4, 4);
 }
 
-static void map_key_of(const void *items, size_t i, struct map_entry *e)
+static void dnat_entry_of(const void *items, size_t i, struct map_entry *e)
 {
 	struct map_entry sn;
 
 	map_keys(&((const struct xn_mapping *)items)[i], e, &sn);
 }
 
-static void fwd_key_of(const void *items, size_t i, struct map_entry *e)
+static void snat_entry_of(const void *items, size_t i, struct map_entry *e)
+{
+	struct map_entry dn;
+
+	map_keys(&((const struct xn_mapping *)items)[i], &dn, e);
+}
+
+static void fwd_entry_of(const void *items, size_t i, struct map_entry *e)
 {
 	fwd_key(&((const struct xn_forward *)items)[i], e);
+}
+
+/* The public addresses (first 4 bytes of the key) of the DNAT and forward
+ * entries that change or go: their flows must not keep the old path. */
+static int list_changed(const struct map_diff *dn, const struct elem_dump *want_dn,
+			const struct map_diff *fw, const struct elem_dump *want_fw,
+			struct xn_addr **ret, size_t *n)
+{
+	struct xn_addr *v = calloc(dn->add.n + dn->del.n + fw->add.n + fw->del.n + 1, sizeof(*v));
+	const struct map_diff *diffs[2] = { dn, fw };
+	const struct elem_dump *wants[2] = { want_dn, want_fw };
+
+	*ret = v;
+	*n = 0;
+	if (!v)
+		return -ENOMEM;
+	for (int k = 0; k < 2; k++) {
+		/* Changed entries are in both lists: counted once, as added. */
+		for (size_t i = 0; i < diffs[k]->add.n; i++) {
+			v[*n] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
+			memcpy(&v[(*n)++].v4, diffs[k]->add.v[i].key, 4);
+		}
+		for (size_t i = 0; i < diffs[k]->del.n; i++) {
+			if (find_entry(wants[k], diffs[k]->del.v[i].key))
+				continue;
+			v[*n] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
+			memcpy(&v[(*n)++].v4, diffs[k]->del.v[i].key, 4);
+		}
+	}
+	return 0;
 }
 
 int xn_nft_maps_sync(const struct xn_mapset *want, const struct xn_addr *publics,
 		     size_t n_publics, struct xn_addr **changed, size_t *n_changed,
 		     struct xn_buf *err)
 {
-	struct elem_dump have_dnat, have_fwd, have_pub = { 0 };
-	struct elem_dump want_pub = { 0 }, want_dnat = { 0 }, want_fwd = { 0 };
-	struct xn_addr *add_p = NULL, *del_p = NULL;
-	size_t n_add_p = 0, n_del_p = 0;
-	struct xn_mapping *add_m = NULL, *del_m = NULL;
-	struct xn_forward *add_f = NULL, *del_f = NULL;
-	size_t n_add_m = 0, n_del_m = 0, n_add_f = 0, n_del_f = 0;
+	struct elem_dump w_dnat = { 0 }, w_snat = { 0 }, w_fwd = { 0 }, w_pub = { 0 };
+	struct map_diff dnat = { 0 }, snat = { 0 }, fwd = { 0 }, pub = { 0 };
 	struct batch bt;
 	int r;
 
 	*changed = NULL;
 	*n_changed = 0;
-	r = dump_map(&MAP_DNAT, &have_dnat);
-	if (r < 0)
-		return r;
-	r = dump_map(&MAP_FWD, &have_fwd);
-	if (r < 0) {
-		free(have_dnat.v);
-		return r;
-	}
-	r = dump_map(&SET_PUBLICS, &have_pub);
-	if (r < 0) {
-		free(have_dnat.v);
-		free(have_fwd.v);
-		return r;
-	}
-	add_p = calloc(n_publics + 1, sizeof(*add_p));
-	del_p = calloc(have_pub.n + 1, sizeof(*del_p));
-	if (!add_p || !del_p) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n_publics; i++) {
-		uint8_t key[12] = { 0 };
-		memcpy(key, &publics[i].v4, 4);
-		if (!find_entry(&have_pub, key))
-			add_p[n_add_p++] = publics[i];
-	}
-	r = wanted_keys(&want_pub, n_publics, public_key_of, publics);
-	if (r < 0)
-		goto out;
-	for (size_t i = 0; i < have_pub.n; i++) {
-		if (!find_entry(&want_pub, have_pub.v[i].key)) {
-			del_p[n_del_p] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
-			memcpy(&del_p[n_del_p++].v4, have_pub.v[i].key, 4);
-		}
-	}
-	add_m = calloc(want->n_maps + 1, sizeof(*add_m));
-	del_m = calloc(have_dnat.n + 1, sizeof(*del_m));
-	add_f = calloc(want->n_fwds + 1, sizeof(*add_f));
-	del_f = calloc(have_fwd.n + 1, sizeof(*del_f));
-	if (!add_m || !del_m || !add_f || !del_f) {
-		r = -ENOMEM;
-		goto out;
-	}
-	/* Wanted and missing or different: (delete and) add. */
-	for (size_t i = 0; i < want->n_maps && r >= 0; i++) {
-		struct map_entry dn, sn;
-		const struct map_entry *h;
-		map_keys(&want->maps[i], &dn, &sn);
-		h = find_entry(&have_dnat, dn.key);
-		if (h && memcmp(h->data, dn.data, 4) == 0)
-			continue;
-		if (h) {
-			del_m[n_del_m] = (struct xn_mapping){ .public_addr = want->maps[i].public_addr };
-			memcpy(&del_m[n_del_m].guest.v4, h->data, 4);
-			n_del_m++;
-		}
-		add_m[n_add_m++] = want->maps[i];
-		r = add_changed(changed, n_changed, dn.key);
-	}
-	/* There and not wanted: delete. */
+	r = wanted_keys(&w_dnat, want->n_maps, dnat_entry_of, want->maps);
 	if (r >= 0)
-		r = wanted_keys(&want_dnat, want->n_maps, map_key_of, want->maps);
-	for (size_t i = 0; i < have_dnat.n && r >= 0; i++) {
-		if (find_entry(&want_dnat, have_dnat.v[i].key))
-			continue;
-		del_m[n_del_m] = (struct xn_mapping){ .public_addr = { .family = AF_INET },
-						      .guest = { .family = AF_INET } };
-		memcpy(&del_m[n_del_m].public_addr.v4, have_dnat.v[i].key, 4);
-		memcpy(&del_m[n_del_m].guest.v4, have_dnat.v[i].data, 4);
-		n_del_m++;
-		r = add_changed(changed, n_changed, have_dnat.v[i].key);
-	}
-	for (size_t i = 0; i < want->n_fwds && r >= 0; i++) {
-		struct map_entry e;
-		const struct map_entry *h;
-		fwd_key(&want->fwds[i], &e);
-		h = find_entry(&have_fwd, e.key);
-		if (h && memcmp(h->data, e.data, 8) == 0)
-			continue;
-		if (h)
-			del_f[n_del_f++] = want->fwds[i];
-		add_f[n_add_f++] = want->fwds[i];
-		r = add_changed(changed, n_changed, e.key);
-	}
+		r = wanted_keys(&w_snat, want->n_maps, snat_entry_of, want->maps);
 	if (r >= 0)
-		r = wanted_keys(&want_fwd, want->n_fwds, fwd_key_of, want->fwds);
-	for (size_t i = 0; i < have_fwd.n && r >= 0; i++) {
-		if (find_entry(&want_fwd, have_fwd.v[i].key))
-			continue;
-		/* Deleting needs only the key. */
-		struct xn_forward *f = &del_f[n_del_f++];
-		*f = (struct xn_forward){ .public_addr = { .family = AF_INET }, .proto = have_fwd.v[i].key[4] };
-		memcpy(&f->public_addr.v4, have_fwd.v[i].key, 4);
-		f->public_port = (uint16_t)(have_fwd.v[i].key[8] << 8 | have_fwd.v[i].key[9]);
-		r = add_changed(changed, n_changed, have_fwd.v[i].key);
-	}
-	if (r < 0 || (!n_add_m && !n_del_m && !n_add_f && !n_del_f && !n_add_p && !n_del_p))
+		r = wanted_keys(&w_fwd, want->n_fwds, fwd_entry_of, want->fwds);
+	if (r >= 0)
+		r = wanted_keys(&w_pub, n_publics, public_entry_of, publics);
+	if (r >= 0)
+		r = diff_map(&MAP_DNAT, &w_dnat, 4, &dnat);
+	if (r >= 0)
+		r = diff_map(&MAP_SNAT, &w_snat, 4, &snat);
+	if (r >= 0)
+		r = diff_map(&MAP_FWD, &w_fwd, 8, &fwd);
+	if (r >= 0)
+		r = diff_map(&SET_PUBLICS, &w_pub, 0, &pub);
+	if (r >= 0)
+		r = list_changed(&dnat, &w_dnat, &fwd, &w_fwd, changed, n_changed);
+	if (r < 0 || (!dnat.del.n && !dnat.add.n && !snat.del.n && !snat.add.n && !fwd.del.n &&
+		      !fwd.add.n && !pub.del.n && !pub.add.n))
 		goto out;
 	r = batch_open(&bt);
 	if (r < 0)
 		goto out;
 	bt.family = NFPROTO_INET;
-	batch_mappings(&bt, del_m, n_del_m, del_f, n_del_f, false);
-	batch_publics(&bt, del_p, n_del_p, false);
-	batch_mappings(&bt, add_m, n_add_m, add_f, n_add_f, true);
-	batch_publics(&bt, add_p, n_add_p, true);
+	batch_entries(&bt, &MAP_DNAT, false, &dnat.del, 4, 0);
+	batch_entries(&bt, &MAP_SNAT, false, &snat.del, 4, 0);
+	batch_entries(&bt, &MAP_FWD, false, &fwd.del, 12, 0);
+	batch_entries(&bt, &SET_PUBLICS, false, &pub.del, 4, 0);
+	batch_entries(&bt, &MAP_DNAT, true, &dnat.add, 4, 4);
+	batch_entries(&bt, &MAP_SNAT, true, &snat.add, 4, 4);
+	batch_entries(&bt, &MAP_FWD, true, &fwd.add, 12, 8);
+	batch_entries(&bt, &SET_PUBLICS, true, &pub.add, 4, 0);
 	r = batch_close_and_send(&bt, err);
 out:
-	free(have_pub.v);
-	free(want_pub.v);
-	free(want_dnat.v);
-	free(want_fwd.v);
-	free(add_p);
-	free(del_p);
-	free(have_dnat.v);
-	free(have_fwd.v);
-	free(add_m);
-	free(del_m);
-	free(add_f);
-	free(del_f);
+	free(w_dnat.v);
+	free(w_snat.v);
+	free(w_fwd.v);
+	free(w_pub.v);
+	map_diff_free(&dnat);
+	map_diff_free(&snat);
+	map_diff_free(&fwd);
+	map_diff_free(&pub);
 	if (r < 0) {
 		free(*changed);
 		*changed = NULL;
@@ -1689,7 +1740,33 @@ static int collect_others(uint16_t family, const struct set_def *set,
 static void batch_dead(struct batch *bt, const struct set_def *set, bool add,
 		       const struct dead_elem *d, size_t n);
 
+static int install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
+		   struct xn_buf *err);
+static long install_us = -1;
+static void nat_room_grow(struct nat_room *room);
+
 int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
+		   struct xn_buf *err)
+{
+	struct timespec t0, t1;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = install(s, dyn, err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	install_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	return r;
+}
+
+long xn_nft_take_install_us(void)
+{
+	long us = install_us;
+
+	install_us = -1;
+	return us;
+}
+
+static int install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
 		   struct xn_buf *err)
 {
 	const struct xn_nft_vif *vifs = dyn ? dyn->vifs : NULL;
@@ -1716,9 +1793,12 @@ int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn
 	free(keep);
 
 	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
+	struct nat_room room = nat_room_of(dyn);
 	struct batch bt;
 	int r;
 
+	if (dyn && dyn->grow_nat)
+		nat_room_grow(&room);
 	r = batch_open(&bt);
 	if (r < 0)
 		return r;
@@ -1743,7 +1823,7 @@ int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn
 		batch_table(&bt, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, fp,
 			    bridge ? "table bridge " XN_NFT_TABLE : "table inet " XN_NFT_TABLE);
 		if (!bridge && s->nat) {
-			build_nat(&bt, s);
+			build_nat(&bt, s, &room);
 			if (dyn && dyn->maps)
 				batch_mappings(&bt, dyn->maps->maps, dyn->maps->n_maps,
 					       dyn->maps->fwds, dyn->maps->n_fwds, true);
@@ -1872,8 +1952,14 @@ static int nft_request(const struct request *q)
 		}
 		nftnl_set_set_u32(st, NFTNL_SET_FAMILY, q->family);
 		nftnl_set_set_str(st, NFTNL_SET_TABLE, XN_NFT_TABLE);
-		nftnl_set_set_str(st, NFTNL_SET_NAME, q->set);
-		nftnl_set_elems_nlmsg_build_payload(h, st);
+		if (q->type == NFT_MSG_GETGEN) {
+			/* no attributes */
+		} else if (q->type == NFT_MSG_GETSET) {
+			nftnl_set_nlmsg_build_payload(h, st);
+		} else {
+			nftnl_set_set_str(st, NFTNL_SET_NAME, q->set);
+			nftnl_set_elems_nlmsg_build_payload(h, st);
+		}
 		nftnl_set_free(st);
 	}
 	if (mnl_socket_sendto(nl, h, h->nlmsg_len) < 0) {
@@ -2041,7 +2127,71 @@ static int count_rules(uint16_t family, size_t *n)
 	return r < 0 ? r : acc.err;
 }
 
-int xn_nft_query(const struct xn_nft_spec *s, enum xn_nft_table_state *ret)
+/* The sizes of the NAT maps, to know whether they have room. */
+struct nat_sizes {
+	uint32_t dnat, snat, fwd, publics;
+};
+
+static int on_set(const struct nlmsghdr *h, void *data)
+{
+	struct nat_sizes *z = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	const char *name;
+	uint32_t size;
+
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_nlmsg_parse(h, s) < 0) {
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+	size = nftnl_set_is_set(s, NFTNL_SET_DESC_SIZE) ? nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE) : 0;
+	if (name && strcmp(name, MAP_DNAT.name) == 0)
+		z->dnat = size;
+	else if (name && strcmp(name, MAP_SNAT.name) == 0)
+		z->snat = size;
+	else if (name && strcmp(name, MAP_FWD.name) == 0)
+		z->fwd = size;
+	else if (name && strcmp(name, SET_PUBLICS.name) == 0)
+		z->publics = size;
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+/* The maps were full: room for at least as many as they hold now, so
+ * that they come out (at least) twice as large. */
+static void nat_room_grow(struct nat_room *room)
+{
+	struct nat_sizes z = { 0 };
+	struct request q = { NFT_MSG_GETSET, NLM_F_DUMP, NFPROTO_INET, NULL, on_set, &z };
+
+	if (nft_request(&q) < 0)
+		return;
+	room->maps = z.dnat > room->maps ? z.dnat : room->maps;
+	room->maps = z.snat > room->maps ? z.snat : room->maps;
+	room->fwds = z.fwd > room->fwds ? z.fwd : room->fwds;
+	room->publics = z.publics > room->publics ? z.publics : room->publics;
+}
+
+/* Do the NAT maps in the kernel have room for dyn and one more? Maps
+ * without a size (made by an older xennet) are replaced too. */
+static int nat_room_enough(const struct xn_nft_dynamic *dyn, bool *enough)
+{
+	struct nat_room room = nat_room_of(dyn);
+	struct nat_sizes z = { 0 };
+	struct request q = { NFT_MSG_GETSET, NLM_F_DUMP, NFPROTO_INET, NULL, on_set, &z };
+	int r = nft_request(&q);
+
+	if (r < 0)
+		return r;
+	*enough = z.dnat > room.maps && z.snat > room.maps && z.fwd > room.fwds &&
+		  z.publics > room.publics;
+	return 0;
+}
+
+int xn_nft_query(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
+		 enum xn_nft_table_state *ret)
 {
 	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
 	bool any_present = false, stale = false;
@@ -2076,6 +2226,15 @@ int xn_nft_query(const struct xn_nft_spec *s, enum xn_nft_table_state *ret)
 		if (r < 0)
 			return r;
 		stale |= have_rules != want_rules;
+		if (dyn && dyn->grow_nat && s->nat && families[f] == NFPROTO_INET)
+			stale = true;
+		if (dyn && s->nat && families[f] == NFPROTO_INET && !stale) {
+			bool enough;
+			r = nat_room_enough(dyn, &enough);
+			if (r < 0)
+				return r;
+			stale |= !enough;
+		}
 	}
 	*ret = !any_present && !stale ? XN_NFT_ABSENT : stale ? XN_NFT_STALE : XN_NFT_CURRENT;
 	if (!any_present && xn_nft_spec_empty(s))
@@ -2244,6 +2403,57 @@ int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err
 /* ---- noticing changes made by others ---- */
 
 static struct mnl_socket *monitor;
+static bool monitor_missed; /* others committed while it did not listen */
+
+static int on_gen(const struct nlmsghdr *h, void *data)
+{
+	const struct nlattr *a;
+
+	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == NFTA_GEN_ID && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+			*(uint32_t *)data = ntohl(mnl_attr_get_u32(a));
+	return MNL_CB_OK;
+}
+
+/* The ruleset's generation: one more at each commit, whoever made it. */
+static int get_gen(uint32_t *gen)
+{
+	struct request q = { NFT_MSG_GETGEN, 0, AF_UNSPEC, NULL, on_gen, gen };
+
+	return nft_request(&q);
+}
+
+static void monitor_listen(bool on)
+{
+	int group = NFNLGRP_NFTABLES;
+
+	setsockopt(mnl_socket_get_fd(monitor), SOL_NETLINK,
+		   on ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP, &group, sizeof(group));
+}
+
+/* Stop listening for the length of our own batch, noting the generation
+ * first: a commit before the drop is heard, one after it is counted. */
+static void monitor_quiet(bool quiet, uint32_t *gen)
+{
+	if (!quiet || !monitor)
+		return;
+	if (get_gen(gen) < 0)
+		monitor_missed = true;
+	monitor_listen(false);
+}
+
+/* Listen again, then count the commits made meanwhile: ours, or also
+ * someone else's (which is then checked for, as if heard). */
+static void monitor_loud(bool quiet, uint32_t gen, bool committed)
+{
+	uint32_t now = 0;
+
+	if (!quiet || !monitor)
+		return;
+	monitor_listen(true);
+	if (get_gen(&now) < 0 || now != gen + (committed ? 1 : 0))
+		monitor_missed = true;
+}
 
 int xn_nft_monitor_open(void)
 {
@@ -2328,4 +2538,12 @@ int xn_nft_monitor_drain(void)
 		mnl_cb_run(buf, (size_t)n, 0, 0, on_event, &st);
 	}
 	return st.changed ? 1 : st.lost ? 2 : 0;
+}
+
+bool xn_nft_monitor_take_missed(void)
+{
+	bool m = monitor_missed;
+
+	monitor_missed = false;
+	return m;
 }

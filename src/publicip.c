@@ -29,7 +29,16 @@ struct xn_publicip {
 	size_t n_addr_del;
 	long last_sync_us; /* the last xn_nft_maps_sync, for the log */
 	size_t last_sync_changes;
+	int (*grow)(void *ctx, struct xn_buf *err); /* the maps are full */
+	void *grow_ctx;
 };
+
+void xn_publicip_on_full(struct xn_publicip *pi, int (*grow)(void *ctx, struct xn_buf *err),
+			 void *ctx)
+{
+	pi->grow = grow;
+	pi->grow_ctx = ctx;
+}
 
 static bool same_ip(const struct xn_addr *a, const struct xn_addr *b)
 {
@@ -464,6 +473,14 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		return r;
 	new_addr = !dom0_own && !in_list(pi->owned, pi->n_owned, pub);
 	r = xn_nft_mapping_update(m, NULL, f, NULL, new_addr ? &p32 : NULL, NULL, &err);
+	if (r == -ENFILE && pi->grow) {
+		/* The maps are full (nothing changed): larger ones, then again. */
+		xn_buf_free(&err);
+		err = (struct xn_buf){ 0 };
+		r = pi->grow(pi->grow_ctx, &err);
+		if (r >= 0)
+			r = xn_nft_mapping_update(m, NULL, f, NULL, new_addr ? &p32 : NULL, NULL, &err);
+	}
 	if (r < 0) {
 		xn_buf_printf(out, "nftables: %s\n", err.len ? xn_buf_str(&err) : strerror(-r));
 		xn_buf_free(&err);

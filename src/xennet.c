@@ -70,7 +70,7 @@ static int cmd_check(const struct options *o, int argc, char **argv)
 	printf("%s: valid profile (%s mode)\n", argv[0], xn_mode_name(p->mode));
 	r = xn_engine_open(o->state_dir, &e, &err);
 	if (r >= 0)
-		r = xn_engine_plan(e, p, &plan, &err);
+		r = xn_engine_plan(e, p, NULL, &plan, &err);
 	if (r < 0) {
 		fprintf(stderr, "xennet: this host cannot take the profile: %s\n",
 			xn_buf_str(&err));

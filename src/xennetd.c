@@ -58,14 +58,14 @@ static void set_last_error(struct daemon *d, const char *msg)
 }
 
 /* Apply p keeping the connected vifs' filter elements. */
-static int engine_apply(struct daemon *d, const struct xn_profile *p,
-			struct xn_buf *report, struct xn_buf *err)
+static int engine_apply_grow(struct daemon *d, const struct xn_profile *p, bool grow_nat,
+			     struct xn_buf *report, struct xn_buf *err)
 {
 	struct xn_nft_vif *vifs = NULL;
 	size_t n = 0;
 	int r;
 
-	struct xn_nft_dynamic dyn = { 0 };
+	struct xn_nft_dynamic dyn = { .grow_nat = grow_nat };
 
 	r = xn_publicip_compose(d->publicip, p, &dyn.maps, err);
 	if (r < 0)
@@ -75,7 +75,9 @@ static int engine_apply(struct daemon *d, const struct xn_profile *p,
 		return -ENOMEM;
 	dyn.vifs = vifs;
 	dyn.n_vifs = n;
+	xn_nft_take_install_us();
 	r = xn_engine_apply(d->engine, p, &dyn, report, err);
+	long install_us = xn_nft_take_install_us();
 	free(vifs);
 	xn_publicip_compose_done(d->publicip);
 	/* Then the mappings themselves: only what differs changes. */
@@ -85,11 +87,32 @@ static int engine_apply(struct daemon *d, const struct xn_profile *p,
 		size_t maps, fwds, changed;
 		long us;
 		xn_publicip_last_sync(d->publicip, &maps, &fwds, &changed, &us);
-		if (changed)
-			log_info("public IP mappings: %zu maps and %zu forwards in force, %zu public addresses changed, nftables %ld.%03ld ms",
-				 maps, fwds, changed, us / 1000, us % 1000);
+		/* Mappings go in with a new table (made when its maps were
+		 * too small), then what differs; the time is of both. */
+		if (install_us >= 0 && maps + fwds)
+			us += install_us;
+		if (changed || (install_us >= 0 && maps + fwds))
+			log_info("public IP mappings: %zu maps and %zu forwards in force, %zu public addresses changed, nftables %ld.%03ld ms%s",
+				 maps, fwds, changed, us / 1000, us % 1000,
+				 install_us >= 0 ? " (with the table, made anew)" : "");
 	}
 	return r;
+}
+
+static int engine_apply(struct daemon *d, const struct xn_profile *p,
+			struct xn_buf *report, struct xn_buf *err)
+{
+	return engine_apply_grow(d, p, false, report, err);
+}
+
+/* The NAT maps are full (they are sized when the table is made): the
+ * table again, with larger ones, in one batch. */
+static int grow_nat_maps(void *ctx, struct xn_buf *err)
+{
+	struct daemon *d = ctx;
+
+	log_info("public IP mappings: the NAT maps are full, making them larger");
+	return engine_apply_grow(d, d->profile, true, NULL, err);
 }
 
 /* Load, check and apply a profile. On a bad profile nothing changes; on a
@@ -693,6 +716,8 @@ int main(int argc, char **argv)
 	r = xn_engine_open(d.state_dir, &d.engine, &err);
 	if (r >= 0)
 		r = xn_publicip_open(d.state_dir, d.engine->nl, &d.publicip, &err);
+	if (r >= 0)
+		xn_publicip_on_full(d.publicip, grow_nat_maps, &d);
 	if (r < 0) {
 		log_err("%s", xn_buf_str(&err));
 		goto out;
@@ -834,6 +859,10 @@ int main(int argc, char **argv)
 			xn_hotplug_on_timer(d.hotplug);
 		else if (mono_ms() >= d.xenstore_retry)
 			connect_xenstore(&d);
+		if (xn_nft_monitor_take_missed()) {
+			log_debug("nftables changed during a batch of ours: checking xennet's tables");
+			d.resync = true;
+		}
 		if (d.resync && !d.quit)
 			resync(&d);
 	}

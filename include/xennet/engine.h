@@ -21,9 +21,11 @@ int xn_engine_open(const char *state_dir, struct xn_engine **ret,
 		   struct xn_buf *err);
 void xn_engine_close(struct xn_engine *e);
 
-/* The plan that would take the host to profile (NULL: remove all). */
+/* The plan that would take the host to profile (NULL: remove all); dyn
+ * (NULL if unknown) is what the tables' sets are to hold. */
 int xn_engine_plan(struct xn_engine *e, const struct xn_profile *profile,
-		   struct xn_plan *plan, struct xn_buf *err);
+		   const struct xn_nft_dynamic *dyn, struct xn_plan *plan,
+		   struct xn_buf *err);
 
 /* Plan and apply; the steps done are listed in report (one per line). The
  * ledger is saved whatever happens, so that it always tells the truth. */

@@ -52,8 +52,6 @@ enum xn_nft_table_state {
 	XN_NFT_STALE, /* table present but different (or tampered with) */
 };
 
-/* Compare the kernel's table with the spec. Needs CAP_NET_ADMIN. */
-int xn_nft_query(const struct xn_nft_spec *s, enum xn_nft_table_state *ret);
 
 /* Replace the tables with the ones the spec makes (deleting those it does
  * not want) and fill the vif sets, in one atomic batch. On failure the
@@ -69,10 +67,22 @@ struct xn_nft_dynamic {
 	 * reaches it on them untranslated). */
 	const struct xn_addr *publics;
 	size_t n_publics;
+	/* A change found the NAT maps full: make them larger than they are. */
+	bool grow_nat;
 };
 
 int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
 		   struct xn_buf *err);
+/* How long the last xn_nft_install took (µs), -1 if none since the last
+ * call; for the daemon's log. */
+long xn_nft_take_install_us(void);
+
+/* Compare the kernel's table with the spec and, when dyn is given, whether
+ * its NAT maps have room for dyn's mappings and one more (they are sized
+ * when the table is made; on ENFILE from a change, apply again). Needs
+ * CAP_NET_ADMIN. */
+int xn_nft_query(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
+		 enum xn_nft_table_state *ret);
 
 /* Make the NAT maps hold exactly want (dumped and diffed: unchanged
  * entries are not touched), in one batch. The public addresses whose
@@ -125,4 +135,7 @@ int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n);
  * events were lost (the tables must be checked), 0 otherwise. */
 int xn_nft_monitor_open(void);
 int xn_nft_monitor_drain(void);
+/* Someone else committed while the monitor did not listen (during one of
+ * our large batches, not echoed to it): check the tables. */
+bool xn_nft_monitor_take_missed(void);
 void xn_nft_monitor_close(void);

@@ -18,6 +18,11 @@ int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip
 		     struct xn_buf *err);
 void xn_publicip_close(struct xn_publicip *pi);
 
+/* What to call when the NAT maps are full (they are sized when the table
+ * is made): apply the profile again, which makes larger ones. */
+void xn_publicip_on_full(struct xn_publicip *pi, int (*grow)(void *ctx, struct xn_buf *err),
+			 void *ctx);
+
 /* The mappings a profile would have in force (its own + the CLI's), for
  * the table that profile installs. -EINVAL with err when the CLI's no
  * longer fit the profile. *ret is valid until the next call. */

@@ -148,3 +148,42 @@ s6=$!
 expect "the profile's forward works" in_ns "$LAN" "$NETCHECK" send tcp 192.168.50.111 2222 hello 8
 wait "$s6" || true
 refuse "removing the profile's map with the CLI" "edit the profile" map del 192.168.50.110
+
+# An element someone else put in one map only is removed by the next
+# apply, without failing it (each map is compared with its own dump).
+in_ns "$DOM0" nft add element inet xennet map_dnat "{ 100.127.9.9 : 10.0.0.201 }"
+expect "apply with a foreign element in the DNAT map" xn apply "$T/nat2.conf"
+expect_eq "the foreign element is gone, xennet's are there" "192.168.50.101 192.168.50.110" \
+	"$(nft_json | jq -r '[.nftables[] | select(.map.name == "map_dnat") | .map.elem[][0]] | sort | join(" ")')"
+
+# The NAT maps are fixed-size hashes (the kernel fills those twice as
+# fast), made with room for twice the mappings in force. When one is full
+# (here filled behind xennet's back), a map add makes them larger (the
+# table again, in one batch, without the foreign elements) and goes in.
+make_guest 3 10.0.0.13/24 10.0.0.1
+attach_vif_to_bridge vif3.0 xenbr0
+dnat_map() { nft_json | jq -c '.nftables[] | select(.map.name == "map_dnat") | .map'; }
+size=$(dnat_map | jq '.size // 0')
+have=$(dnat_map | jq '[.elem[]?] | length')
+expect "the DNAT map has a size, room for twice the mappings ($size for $have)" \
+	test "$size" -ge $((2 * have))
+{
+	echo "add element inet xennet map_dnat {"
+	for i in $(seq $((size - have))); do echo "100.127.$((i / 250)).$((i % 250 + 1)) : 10.0.0.200,"; done
+	echo "}"
+} >"$T/fill.nft"
+in_ns "$DOM0" nft -f "$T/fill.nft"
+set +e
+in_ns "$DOM0" nft add element inet xennet map_dnat "{ 100.126.0.1 : 10.0.0.200 }" 2>/dev/null
+rc=$?
+set -e
+expect_eq "the DNAT map is full" 1 "$rc"
+out=$(xn map add 192.168.50.130 10.0.0.13 --name grown)
+expect "map add on full maps" grep -q "mapped 192.168.50.130 to 10.0.0.13" <<<"$out"
+expect "the daemon made the maps larger" grep -q "NAT maps are full" "$T/daemon.log"
+expect "the DNAT map is larger now ($(dnat_map | jq .size))" test "$(dnat_map | jq .size)" -gt "$size"
+expect_eq "only xennet's mappings are in it" "$((have + 1))" "$(dnat_map | jq '[.elem[]?] | length')"
+expect "LAN pings guest 3 through its new public address" ping_from "$LAN" 192.168.50.130
+src=$(exchange udp "$(guest 3)" "$LAN" "$LAN_IP" 7712) || fail "UDP guest 3 -> LAN"
+expect_eq "the LAN sees guest 3 as its new public address" 192.168.50.130 "$src"
+expect_eq "the earlier mappings are all still listed" "$((have + 1))" "$(xn map list --json | jq length)"
