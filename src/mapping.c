@@ -3,9 +3,11 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void xn_mapset_clear(struct xn_mapset *s)
 {
@@ -235,27 +237,116 @@ int xn_mapset_del_forward(struct xn_mapset *s, const struct xn_addr *pub, uint16
 	return -ENOENT;
 }
 
+#define MAPPINGS_HEADER "# xennet public IP mappings made with `xennet map|forward add`. Do not edit.\n"
+
+static void format_map(struct xn_buf *b, const struct xn_mapping *m)
+{
+	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
+
+	xn_buf_printf(b, "map %s %s %s\n", xn_addr_format(&m->public_addr, false, a),
+		      xn_addr_format(&m->guest, false, g), m->name[0] ? m->name : "-");
+}
+
+static void format_forward(struct xn_buf *b, const struct xn_forward *f)
+{
+	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
+
+	xn_buf_printf(b, "forward %s %u %s %s %u %s\n", xn_addr_format(&f->public_addr, false, a),
+		      f->public_port, xn_proto_name(f->proto), xn_addr_format(&f->guest, false, g),
+		      f->guest_port, f->name[0] ? f->name : "-");
+}
+
 int xn_mapset_save(const char *path, const struct xn_mapset *s)
 {
 	struct xn_buf b = { 0 };
-	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
 	const char *text;
 	int r;
 
-	xn_buf_printf(&b, "# xennet public IP mappings made with `xennet map|forward add`. Do not edit.\n");
+	xn_buf_printf(&b, MAPPINGS_HEADER);
 	for (size_t i = 0; i < s->n_maps; i++)
 		if (!s->maps[i].from_profile)
-			xn_buf_printf(&b, "map %s %s %s\n", xn_addr_format(&s->maps[i].public_addr, false, a),
-				      xn_addr_format(&s->maps[i].guest, false, g),
-				      s->maps[i].name[0] ? s->maps[i].name : "-");
+			format_map(&b, &s->maps[i]);
 	for (size_t i = 0; i < s->n_fwds; i++)
 		if (!s->fwds[i].from_profile)
-			xn_buf_printf(&b, "forward %s %u %s %s %u %s\n",
-				      xn_addr_format(&s->fwds[i].public_addr, false, a), s->fwds[i].public_port,
-				      xn_proto_name(s->fwds[i].proto), xn_addr_format(&s->fwds[i].guest, false, g),
-				      s->fwds[i].guest_port, s->fwds[i].name[0] ? s->fwds[i].name : "-");
+			format_forward(&b, &s->fwds[i]);
 	text = xn_buf_str(&b);
 	r = text ? xn_write_file_atomic(path, text, strlen(text)) : -ENOMEM;
+	xn_buf_free(&b);
+	return r;
+}
+
+/* One line at the end of the file, on disk before this returns; on
+ * failure the file is as it was. */
+static int append_line(const char *path, struct xn_buf *b)
+{
+	const char *text = xn_buf_str(b);
+	size_t len = text ? strlen(text) : 0, done = 0;
+	int fd, r = 0;
+	off_t end;
+
+	if (!text)
+		return -ENOMEM;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	end = lseek(fd, 0, SEEK_END);
+	if (end < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if (end == 0) { /* a new file: the header first, then the line */
+		struct xn_buf whole = { 0 };
+
+		close(fd);
+		xn_buf_printf(&whole, MAPPINGS_HEADER "%s", text);
+		r = xn_buf_str(&whole) ? xn_write_file_atomic(path, xn_buf_str(&whole), whole.len) : -ENOMEM;
+		xn_buf_free(&whole);
+		return r;
+	}
+	while (done < len && r == 0) {
+		ssize_t n = write(fd, text + done, len - done);
+		if (n < 0 && errno != EINTR)
+			r = -errno;
+		else if (n > 0)
+			done += (size_t)n;
+	}
+	if (r == 0 && fdatasync(fd) < 0)
+		r = -errno;
+	if (r < 0 && ftruncate(fd, end) < 0) {
+		/* the torn line stays: the loader ignores an unfinished last line */
+	}
+	close(fd);
+	return r;
+}
+
+int xn_mapset_journal_map(const char *path, const struct xn_mapping *m, bool add)
+{
+	struct xn_buf b = { 0 };
+	char a[XN_ADDR_STRLEN];
+	int r;
+
+	if (add)
+		format_map(&b, m);
+	else
+		xn_buf_printf(&b, "del map %s\n", xn_addr_format(&m->public_addr, false, a));
+	r = append_line(path, &b);
+	xn_buf_free(&b);
+	return r;
+}
+
+int xn_mapset_journal_forward(const char *path, const struct xn_forward *f, bool add)
+{
+	struct xn_buf b = { 0 };
+	char a[XN_ADDR_STRLEN];
+	int r;
+
+	if (add)
+		format_forward(&b, f);
+	else
+		xn_buf_printf(&b, "del forward %s %u %s\n", xn_addr_format(&f->public_addr, false, a),
+			      f->public_port, xn_proto_name(f->proto));
+	r = append_line(path, &b);
 	xn_buf_free(&b);
 	return r;
 }
@@ -282,6 +373,24 @@ static int parse_line(struct xn_mapset *s, char *line)
 			snprintf(m.name, sizeof(m.name), "%s", w[3]);
 		return xn_mapset_add_map(s, &m);
 	}
+	/* Journal lines: what a later `del` removed. */
+	if (strcmp(w[0], "del") == 0 && n == 3 && strcmp(w[1], "map") == 0) {
+		struct xn_addr pub;
+		if (xn_addr_parse_ipv4_host(w[2], &pub) < 0)
+			return -EBADMSG;
+		xn_mapset_del_map(s, &pub, NULL);
+		return 0;
+	}
+	if (strcmp(w[0], "del") == 0 && n == 5 && strcmp(w[1], "forward") == 0) {
+		struct xn_addr pub;
+		uint16_t port;
+		uint8_t proto = strcmp(w[4], "tcp") == 0 ? IPPROTO_TCP
+				: strcmp(w[4], "udp") == 0 ? IPPROTO_UDP : 0;
+		if (xn_addr_parse_ipv4_host(w[2], &pub) < 0 || parse_port(w[3], &port) < 0 || !proto)
+			return -EBADMSG;
+		xn_mapset_del_forward(s, &pub, port, proto, NULL);
+		return 0;
+	}
 	if (strcmp(w[0], "forward") == 0 && n == 7) {
 		struct xn_forward f = { 0 };
 		if (xn_addr_parse_ipv4_host(w[1], &f.public_addr) < 0 || parse_port(w[2], &f.public_port) < 0 ||
@@ -301,17 +410,37 @@ static int parse_line(struct xn_mapset *s, char *line)
 	return -EBADMSG;
 }
 
-static int parse_one(char *line, void *userdata)
+int xn_mapset_load(const char *path, struct xn_mapset *s, unsigned *bad_line, size_t *records)
 {
-	return parse_line(userdata, line);
-}
-
-int xn_mapset_load(const char *path, struct xn_mapset *s, unsigned *bad_line)
-{
-	int r;
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	int r = 0;
 
 	*s = (struct xn_mapset){ 0 };
-	r = xn_read_lines(path, parse_one, s, bad_line);
+	*records = 0;
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		/* A last line without its newline is an append cut short (a
+		 * crash before it was on disk, never acknowledged). */
+		if (len == 0 || line[len - 1] != '\n')
+			break;
+		line[len - 1] = '\0';
+		if (line[0] == '#')
+			continue;
+		r = parse_line(s, line);
+		if (r < 0) {
+			*bad_line = lineno;
+			break;
+		}
+		(*records)++;
+	}
+	free(line);
+	fclose(f);
 	if (r < 0)
 		xn_mapset_clear(s);
 	else

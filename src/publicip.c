@@ -18,6 +18,7 @@ struct xn_publicip {
 	char path[PATH_MAX];
 	const struct xn_profile *profile; /* in force (borrowed) */
 	struct xn_mapset cli; /* made with the CLI, saved in path */
+	size_t journal_records; /* lines in path: rewritten at twice cli's */
 	struct xn_mapset all; /* in force: the profile's and the CLI's */
 	struct xn_mapset scratch; /* compose() */
 	struct xn_addr *owned; /* /32 addresses xennet added to uplink */
@@ -64,7 +65,7 @@ int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip
 		return -ENOMEM;
 	pi->nl = nl;
 	snprintf(pi->path, sizeof(pi->path), "%s/mappings", state_dir);
-	r = xn_mapset_load(pi->path, &pi->cli, &bad);
+	r = xn_mapset_load(pi->path, &pi->cli, &bad, &pi->journal_records);
 	if (r < 0) {
 		if (r == -EBADMSG)
 			xn_buf_printf(err, "%s:%u: malformed mapping line", pi->path, bad);
@@ -438,6 +439,27 @@ int xn_publicip_flush(struct xn_publicip *pi)
 	return r;
 }
 
+/* A change made with the CLI, on disk before the reply: one line at the
+ * end of the file (O(1)), the whole file again once it has grown to twice
+ * what it holds. */
+static int save_change(struct xn_publicip *pi, const struct xn_mapping *m,
+		       const struct xn_forward *f, bool add)
+{
+	size_t live = pi->cli.n_maps + pi->cli.n_fwds;
+	int r;
+
+	if (pi->journal_records + 1 > 2 * live + 64) {
+		r = xn_mapset_save(pi->path, &pi->cli);
+		if (r >= 0)
+			pi->journal_records = live;
+		return r;
+	}
+	r = m ? xn_mapset_journal_map(pi->path, m, add) : xn_mapset_journal_forward(pi->path, f, add);
+	if (r >= 0)
+		pi->journal_records++;
+	return r;
+}
+
 static int own(struct xn_publicip *pi, const struct xn_addr *pub)
 {
 	struct xn_addr *v = reallocarray(pi->owned, pi->n_owned + 1, sizeof(*v));
@@ -503,7 +525,7 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 	if (r >= 0)
 		r = m ? xn_mapset_add_map(&pi->all, m) : xn_mapset_add_forward(&pi->all, f);
 	if (r >= 0)
-		r = xn_mapset_save(pi->path, &pi->cli);
+		r = save_change(pi, m, f, true);
 	if (r < 0) {
 		xn_buf_printf(out, "saving %s: %s\n", pi->path, strerror(-r));
 		if (m) {
@@ -593,7 +615,7 @@ static int del_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		xn_mapset_del_map(&pi->cli, pub, NULL);
 	else
 		xn_mapset_del_forward(&pi->cli, pub, f->public_port, f->proto, NULL);
-	r = xn_mapset_save(pi->path, &pi->cli);
+	r = save_change(pi, m, f, false);
 	if (r < 0)
 		xn_buf_printf(out, "warning: saving %s: %s\n", pi->path, strerror(-r));
 	if (drop_addr) {

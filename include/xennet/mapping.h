@@ -71,7 +71,14 @@ int xn_mapset_del_map(struct xn_mapset *s, const struct xn_addr *public_addr,
 int xn_mapset_del_forward(struct xn_mapset *s, const struct xn_addr *public_addr,
 			  uint16_t port, uint8_t proto, struct xn_forward *removed);
 
-/* The mappings made with the CLI, kept in a file (temporary file, fsync,
- * rename). A missing file is an empty set; a bad line is -EBADMSG. */
-int xn_mapset_load(const char *path, struct xn_mapset *s, unsigned *bad_line);
+/* The mappings made with the CLI, kept in a file: a journal of `map` and
+ * `forward` lines and `del` lines that remove an earlier one, each change
+ * appended and on disk (fdatasync) before it is acknowledged; rewritten
+ * whole (temporary file, fsync, rename) when it has grown to twice what
+ * it holds. A missing file is an empty set; a bad line is -EBADMSG (its
+ * number in bad_line); records: the lines read, to know when to rewrite. */
+int xn_mapset_load(const char *path, struct xn_mapset *s, unsigned *bad_line, size_t *records);
 int xn_mapset_save(const char *path, const struct xn_mapset *s);
+/* One change at the end of the journal; on failure the file is as it was. */
+int xn_mapset_journal_map(const char *path, const struct xn_mapping *m, bool add);
+int xn_mapset_journal_forward(const char *path, const struct xn_forward *f, bool add);

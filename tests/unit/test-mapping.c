@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The mappings file is a journal: a whole save, then changes appended one
+ * line each. What is loaded back must be exactly what was in force; an
+ * append cut short by a crash is ignored; a bad line is named. */
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xennet/mapping.h"
+
+static int passed, failed;
+
+static void check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (ok) {
+		passed++;
+	} else {
+		failed++;
+		printf("FAIL: ");
+		vprintf(fmt, ap);
+		printf("\n");
+	}
+	va_end(ap);
+}
+
+static struct xn_mapping map(const char *pub, const char *guest, const char *name)
+{
+	struct xn_mapping m = { 0 };
+
+	xn_addr_parse_ipv4_host(pub, &m.public_addr);
+	xn_addr_parse_ipv4_host(guest, &m.guest);
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	return m;
+}
+
+static bool has_map(const struct xn_mapset *s, const char *pub, const char *guest)
+{
+	struct xn_mapping m = map(pub, guest, "");
+
+	for (size_t i = 0; i < s->n_maps; i++)
+		if (s->maps[i].public_addr.v4.s_addr == m.public_addr.v4.s_addr)
+			return s->maps[i].guest.v4.s_addr == m.guest.v4.s_addr;
+	return false;
+}
+
+static void append_raw(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "a");
+
+	fputs(text, f);
+	fclose(f);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/xennet-unit.XXXXXX", path[64];
+	struct xn_mapset s = { 0 }, back;
+	struct xn_forward f = { .public_port = 80, .guest_port = 8080, .proto = IPPROTO_TCP };
+	unsigned bad = 0;
+	size_t records;
+	int r;
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(path, sizeof(path), "%s/mappings", dir);
+
+	/* Changes appended to a file that does not exist yet. */
+	struct xn_mapping a = map("192.0.2.1", "10.0.0.1", "a"), b = map("192.0.2.2", "10.0.0.2", "-");
+	check(xn_mapset_journal_map(path, &a, true) == 0, "first append creates the file");
+	check(xn_mapset_journal_map(path, &b, true) == 0, "second append");
+	xn_addr_parse_ipv4_host("192.0.2.3", &f.public_addr);
+	xn_addr_parse_ipv4_host("10.0.0.3", &f.guest);
+	check(xn_mapset_journal_forward(path, &f, true) == 0, "forward append");
+	check(xn_mapset_journal_map(path, &a, false) == 0, "del append");
+	r = xn_mapset_load(path, &back, &bad, &records);
+	check(r == 0, "load journal: %d", r);
+	check(back.n_maps == 1 && has_map(&back, "192.0.2.2", "10.0.0.2"), "a deleted, b kept (%zu maps)", back.n_maps);
+	check(back.n_fwds == 1 && back.fwds[0].public_port == 80 && back.fwds[0].guest_port == 8080,
+	      "the forward kept");
+	check(records == 4, "four records read (%zu)", records);
+	xn_mapset_clear(&back);
+
+	/* The same address mapped again after its removal. */
+	struct xn_mapping a2 = map("192.0.2.1", "10.0.0.9", "again");
+	check(xn_mapset_journal_map(path, &a2, true) == 0, "re-add append");
+	check(xn_mapset_journal_forward(path, &f, false) == 0, "forward del append");
+	r = xn_mapset_load(path, &back, &bad, &records);
+	check(r == 0 && back.n_maps == 2 && has_map(&back, "192.0.2.1", "10.0.0.9") && back.n_fwds == 0,
+	      "re-added with its new guest, forward gone");
+	xn_mapset_clear(&back);
+
+	/* A whole save (the compaction) then more changes. */
+	check(xn_mapset_add_map(&s, &a2) == 0 && xn_mapset_add_map(&s, &b) == 0, "set built");
+	check(xn_mapset_save(path, &s) == 0, "save");
+	r = xn_mapset_load(path, &back, &bad, &records);
+	check(r == 0 && back.n_maps == 2 && records == 2, "save loads back (%zu records)", records);
+	xn_mapset_clear(&back);
+
+	/* An append cut short by a crash: no newline, ignored. */
+	append_raw(path, "map 192.0.2.7 10.0.");
+	r = xn_mapset_load(path, &back, &bad, &records);
+	check(r == 0 && back.n_maps == 2, "a torn last line is ignored (%d, %zu maps)", r, back.n_maps);
+	xn_mapset_clear(&back);
+
+	/* A bad line is refused with its number. */
+	check(xn_mapset_save(path, &s) == 0, "save again");
+	append_raw(path, "del map 192.0.2.300\n");
+	r = xn_mapset_load(path, &back, &bad, &records);
+	check(r == -EBADMSG && bad == 4, "a bad del line is refused, line %u", bad);
+	xn_mapset_clear(&back);
+	check(xn_mapset_save(path, &s) == 0, "save again");
+	append_raw(path, "del forward 192.0.2.3 80 sctp\n");
+	r = xn_mapset_load(path, &back, &bad, &records);
+	check(r == -EBADMSG && bad == 4, "a del forward with a bad protocol is refused, line %u", bad);
+	xn_mapset_clear(&back);
+
+	xn_mapset_clear(&s);
+	unlink(path);
+	rmdir(dir);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
