@@ -11,23 +11,7 @@
 
 #include "xennet/mapping.h"
 
-static int passed, failed;
-
-static void check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (ok) {
-		passed++;
-	} else {
-		failed++;
-		printf("FAIL: ");
-		vprintf(fmt, ap);
-		printf("\n");
-	}
-	va_end(ap);
-}
+#include "check.h"
 
 static struct xn_mapping map(const char *pub, const char *guest, const char *name)
 {

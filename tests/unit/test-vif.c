@@ -8,23 +8,7 @@
 #include "xennet/vif.h"
 #include "xennet/vifstate.h"
 
-static int passed, failed;
-
-static void check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (ok) {
-		passed++;
-	} else {
-		failed++;
-		printf("FAIL: ");
-		vprintf(fmt, ap);
-		printf("\n");
-	}
-	va_end(ap);
-}
+#include "check.h"
 
 struct kv {
 	const char *keys[8];
