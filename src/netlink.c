@@ -890,6 +890,103 @@ int xn_nl_route_del(struct xn_nl *nl, const struct xn_route *x)
 	return nl_result(nl, r);
 }
 
+/* ---- public addresses: local routes ---- */
+
+static void local_route_of(int ifindex, const struct xn_addr *a, struct xn_route *x)
+{
+	*x = (struct xn_route){ .ifindex = ifindex, .family = AF_INET, .dst = *a,
+				.table = RT_TABLE_LOCAL, .protocol = XN_RTPROT_PUBLIC,
+				.scope = RT_SCOPE_HOST, .type = RTN_LOCAL };
+	x->dst.prefixlen = 32;
+}
+
+int xn_nl_local_route_add(struct xn_nl *nl, int ifindex, const struct xn_addr *a)
+{
+	struct xn_route x;
+
+	local_route_of(ifindex, a, &x);
+	return xn_nl_route_replace(nl, &x);
+}
+
+int xn_nl_local_route_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a)
+{
+	struct xn_route x;
+	int r;
+
+	local_route_of(ifindex, a, &x);
+	r = xn_nl_route_del(nl, &x);
+	return r == -ESRCH || r == -ENOENT ? 0 : r;
+}
+
+struct local_dump_ctx {
+	struct xn_addr *v;
+	size_t n;
+	int err;
+};
+
+static int on_local_route(struct nl_msg *msg, void *arg)
+{
+	struct local_dump_ctx *ctx = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[RTA_MAX + 1];
+	struct rtmsg *rtm;
+	struct xn_addr a;
+	bool present = false;
+
+	if (h->nlmsg_type != RTM_NEWROUTE || !nlmsg_valid_hdr(h, sizeof(*rtm)) ||
+	    nlmsg_parse(h, sizeof(*rtm), tb, RTA_MAX, NULL) < 0)
+		return NL_SKIP;
+	rtm = nlmsg_data(h);
+	/* The kernel filtered already; checked again all the same. */
+	if (rtm->rtm_family != AF_INET || rtm->rtm_type != RTN_LOCAL ||
+	    rtm->rtm_protocol != XN_RTPROT_PUBLIC || rtm->rtm_dst_len != 32)
+		return NL_SKIP;
+	attr_addr(tb[RTA_DST], AF_INET, 32, &a, &present);
+	if (!present)
+		return NL_SKIP;
+	if (grow((void **)&ctx->v, ctx->n, sizeof(*ctx->v)) < 0) {
+		ctx->err = -ENOMEM;
+		return NL_STOP;
+	}
+	ctx->v[ctx->n++] = a;
+	return NL_OK;
+}
+
+int xn_nl_local_routes_take(struct xn_nl *nl, int ifindex, struct xn_addr **ret, size_t *n)
+{
+	struct rtmsg rtm = { .rtm_family = AF_INET, .rtm_table = RT_TABLE_LOCAL,
+			     .rtm_protocol = XN_RTPROT_PUBLIC, .rtm_type = RTN_LOCAL };
+	struct local_dump_ctx ctx = { 0 };
+	int fd = nl_socket_get_fd(nl->sk), on = 1, off = 0, r;
+	struct nl_msg *m = nlmsg_alloc_simple(RTM_GETROUTE, NLM_F_DUMP);
+
+	*ret = NULL;
+	*n = 0;
+	if (!m)
+		return -ENOMEM;
+	if (nlmsg_append(m, &rtm, sizeof(rtm), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_u32(m, RTA_OIF, (uint32_t)ifindex) < 0) {
+		nlmsg_free(m);
+		return -ENOMEM;
+	}
+	/* The kernel filters by table, protocol, type and device. */
+	setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof(on));
+	nl->last_errno = 0;
+	r = nl_send_auto(nl->sk, m);
+	setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &off, sizeof(off));
+	nlmsg_free(m);
+	if (r >= 0)
+		r = recv_answers(nl, on_local_route, &ctx);
+	r = ctx.err ? ctx.err : nl_result(nl, r);
+	if (r < 0) {
+		free(ctx.v);
+		return r;
+	}
+	*ret = ctx.v;
+	*n = ctx.n;
+	return 0;
+}
+
 /* ---- neighbour proxies ---- */
 
 static int neigh_proxy(struct xn_nl *nl, int ifindex, const struct xn_addr *a, bool add)

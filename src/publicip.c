@@ -26,8 +26,6 @@ struct xn_publicip {
 	char uplink[IFNAMSIZ]; /* where they are */
 	struct xn_addr *purge; /* conntrack purges due after the reply */
 	size_t n_purge;
-	struct xn_addr *addr_del; /* public addresses to remove after it */
-	size_t n_addr_del;
 	long last_sync_us; /* the last xn_nft_maps_sync, for the log */
 	size_t last_sync_changes;
 	int (*grow)(void *ctx, struct xn_buf *err); /* the maps are full */
@@ -249,6 +247,9 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct 
 	struct xn_snapshot *snap = NULL;
 	struct xn_addr *want = NULL, *owned = NULL, *changed = NULL;
 	struct v4set wanted = { 0 }, had = { 0 }, on_uplink = { 0 }, now_owned = { 0 };
+	struct v4set routed = { 0 };
+	struct xn_addr *routes = NULL;
+	size_t n_routes = 0;
 	size_t n_want = 0, n_owned = 0, n_changed = 0;
 	const struct xn_link *up_old = NULL, *up = NULL;
 	int r;
@@ -280,12 +281,12 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct 
 		v4set_add(&had, &pi->owned[i]);
 	v4set_done(&had);
 
-	/* Addresses we added that are no longer wanted go. */
+	/* Public addresses we made reachable that are no longer wanted go. */
 	if (pi->uplink[0])
 		up_old = xn_snapshot_link(snap, pi->uplink);
 	for (size_t i = 0; i < pi->n_owned; i++)
 		if (!v4set_has(&wanted, &pi->owned[i]) && up_old)
-			xn_nl_addr_del(pi->nl, up_old->ifindex, &pi->owned[i]);
+			xn_nl_local_route_del(pi->nl, up_old->ifindex, &pi->owned[i]);
 
 	if (p && p->mode == XN_MODE_NAT) {
 		up = xn_snapshot_link(snap, p->nat_uplink);
@@ -294,30 +295,43 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct 
 			r = -ENODEV;
 			goto out;
 		}
-		/* The uplink's addresses: Dom0's own, and ours still there. */
+		/* The uplink's addresses are Dom0's own; our local routes
+		 * there are the public addresses still reachable. */
 		r = xn_nl_addrs_take(pi->nl, up->ifindex, AF_INET, snap);
 		if (r >= 0)
 			r = v4set_init(&on_uplink, snap->n_addrs);
+		if (r >= 0)
+			r = xn_nl_local_routes_take(pi->nl, up->ifindex, &routes, &n_routes);
+		if (r >= 0)
+			r = v4set_init(&routed, n_routes);
 		if (r < 0)
 			goto out;
 		for (size_t i = 0; i < snap->n_addrs; i++)
 			v4set_add(&on_uplink, &snap->addrs[i].addr);
 		v4set_done(&on_uplink);
+		for (size_t i = 0; i < n_routes; i++)
+			v4set_add(&routed, &routes[i]);
+		v4set_done(&routed);
 		for (size_t i = 0; i < n_want; i++) {
-			bool ours = v4set_has(&had, &want[i]);
+			bool ours = v4set_has(&had, &want[i]) || v4set_has(&routed, &want[i]);
 			if (!ours && v4set_has(&on_uplink, &want[i]))
 				continue; /* Dom0's own address: forwards on it */
 			owned[n_owned++] = want[i];
-			if (!v4set_has(&on_uplink, &want[i])) {
-				r = xn_nl_addr_add(pi->nl, up->ifindex, &want[i]);
-				if (r < 0 && r != -EEXIST) {
+			if (!v4set_has(&routed, &want[i])) {
+				r = xn_nl_local_route_add(pi->nl, up->ifindex, &want[i]);
+				if (r < 0) {
 					char a[XN_ADDR_STRLEN];
-					xn_buf_printf(err, "adding public address %s to %s: %s",
+					xn_buf_printf(err, "making public address %s reachable on %s: %s",
 						      xn_addr_format(&want[i], true, a), p->nat_uplink, strerror(-r));
 					goto out;
 				}
 			}
 		}
+		/* Ours there and not wanted (left by a run that did not
+		 * finish): no orphan. */
+		for (size_t i = 0; i < n_routes; i++)
+			if (!v4set_has(&wanted, &routes[i]))
+				xn_nl_local_route_del(pi->nl, up->ifindex, &routes[i]);
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		r = xn_nft_maps_sync(&pi->all, owned, n_owned, &changed, &n_changed, err);
@@ -358,6 +372,8 @@ out:
 	free(had.v);
 	free(on_uplink.v);
 	free(now_owned.v);
+	free(routed.v);
+	free(routes);
 	xn_snapshot_free(snap);
 	return r;
 }
@@ -422,15 +438,8 @@ static int defer_purge(struct xn_publicip *pi, const struct xn_addr *a)
 
 int xn_publicip_flush(struct xn_publicip *pi)
 {
-	unsigned idx = pi->uplink[0] ? if_nametoindex(pi->uplink) : 0;
 	int r = 0;
 
-	for (size_t i = 0; i < pi->n_addr_del; i++)
-		if (idx && !in_list(pi->owned, pi->n_owned, &pi->addr_del[i])) /* not re-added */
-			xn_nl_addr_del(pi->nl, (int)idx, &pi->addr_del[i]);
-	free(pi->addr_del);
-	pi->addr_del = NULL;
-	pi->n_addr_del = 0;
 	if (pi->n_purge)
 		r = xn_conntrack_purge(pi->purge, pi->n_purge);
 	free(pi->purge);
@@ -509,14 +518,13 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		return r;
 	}
 	if (new_addr) {
-		r = xn_nl_addr_add(pi->nl, ifindex, &p32);
-		if (r == -EEXIST)
-			r = 0;
+		r = xn_nl_local_route_add(pi->nl, ifindex, &p32);
 		if (r >= 0)
 			r = own(pi, pub);
 		if (r < 0) {
 			xn_nft_mapping_update(NULL, m, NULL, f, NULL, &p32, NULL);
-			xn_buf_printf(out, "adding %s to the uplink: %s\n",
+			xn_nl_local_route_del(pi->nl, ifindex, &p32);
+			xn_buf_printf(out, "making %s reachable on the uplink: %s\n",
 				      xn_addr_format(&p32, false, (char[XN_ADDR_STRLEN]){ 0 }), strerror(-r));
 			return r;
 		}
@@ -537,7 +545,7 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		}
 		xn_nft_mapping_update(NULL, m, NULL, f, NULL, new_addr ? &p32 : NULL, NULL);
 		if (new_addr) {
-			xn_nl_addr_del(pi->nl, ifindex, &p32);
+			xn_nl_local_route_del(pi->nl, ifindex, &p32);
 			disown(pi, pub);
 		}
 		return r;
@@ -619,21 +627,9 @@ static int del_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 	if (r < 0)
 		xn_buf_printf(out, "warning: saving %s: %s\n", pi->path, strerror(-r));
 	if (drop_addr) {
-		/* Removing an IPv4 address waits for the kernel's RCU grace
-		 * periods (milliseconds): after the reply too. Nothing reaches
-		 * the guest through it any more (its DNAT is gone) and Dom0
-		 * drops what arrives on it until then (it stays in no set:
-		 * new flows to it meet the input rule only while listed, so
-		 * keep it listed until the address is gone). */
-		struct xn_addr *v = reallocarray(pi->addr_del, pi->n_addr_del + 1, sizeof(*v));
-		if (v) {
-			pi->addr_del = v;
-			pi->addr_del[pi->n_addr_del++] = p32;
-		} else {
-			unsigned idx = if_nametoindex(pi->uplink);
-			if (idx)
-				xn_nl_addr_del(pi->nl, (int)idx, &p32);
-		}
+		unsigned idx = if_nametoindex(pi->uplink);
+		if (idx)
+			xn_nl_local_route_del(pi->nl, (int)idx, &p32);
 		disown(pi, pub);
 	}
 	/* A running flow must not keep the translation that went: right

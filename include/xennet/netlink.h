@@ -111,6 +111,18 @@ int xn_nl_addr_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a);
 int xn_nl_route_replace(struct xn_nl *nl, const struct xn_route *r);
 int xn_nl_route_del(struct xn_nl *nl, const struct xn_route *r);
 
+/* A public address made reachable on a device without being one of its
+ * addresses: a route of type local for a/32 in the local table (the
+ * kernel answers ARP for it and delivers to it as to an address), marked
+ * with xennet's own protocol number. Adding one is O(log n); adding an
+ * IPv4 address is O(addresses of the device), 2.5 ms at 10,000. */
+#define XN_RTPROT_PUBLIC 120
+int xn_nl_local_route_add(struct xn_nl *nl, int ifindex, const struct xn_addr *a);
+/* Idempotent: a route that is not there is not an error. */
+int xn_nl_local_route_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a);
+/* Ours on a device: *ret (caller frees) holds n addresses. */
+int xn_nl_local_routes_take(struct xn_nl *nl, int ifindex, struct xn_addr **ret, size_t *n);
+
 /* Proxy neighbour entries (ip neigh add proxy ADDR dev DEV): the uplink
  * answers neighbour solicitations for a routed guest's IPv6 address. */
 int xn_nl_neigh_proxy_add(struct xn_nl *nl, int ifindex, const struct xn_addr *a);

@@ -11,13 +11,16 @@ start_daemon "$T/nat.conf"
 attach_vif_to_bridge vif1.0 xenbr0
 attach_vif_to_bridge vif2.0 xenbr0
 PUB=192.168.50.101
+public_routes() { ip -n "$DOM0" -j route show table local dev eth0 proto 120; }
 
 out=$(xn map add "$PUB" 10.0.0.11 --name web)
 expect "map add" grep -q "mapped $PUB to 10.0.0.11" <<<"$out"
 expect_eq "map list shows it, made by the CLI" "$PUB 10.0.0.11 web cli" \
 	"$(xn map list --json | jq -r '.[] | "\(.public) \(.guest) \(.name) \(.source)"')"
-expect_eq "the public address is on the uplink" "$PUB/32" \
-	"$(ip -n "$DOM0" -j addr show dev eth0 | jq -r ".[0].addr_info[] | select(.local == \"$PUB\") | \"\(.local)/\(.prefixlen)\"")"
+expect_eq "the public address is a local route on the uplink (xennet's protocol)" "$PUB local" \
+	"$(public_routes | jq -r ".[] | select(.dst == \"$PUB\") | \"\(.dst) \(.type)\"")"
+expect_eq "not one of the uplink's addresses" "" \
+	"$(ip -n "$DOM0" -j addr show dev eth0 | jq -r ".[0].addr_info[] | select(.local == \"$PUB\") | .local")"
 
 # Inbound: the LAN reaches the guest through the public address, and the
 # guest sees the client's real address.
@@ -107,7 +110,7 @@ xn map del "$PUB" >/dev/null
 n2=$(in_ns "$(guest 1)" "$NETCHECK" count udp 10.0.0.11 7709 1.0)
 expect_eq "after map del, not one more datagram reaches guest 1" 0 "$n2"
 expect_eq "the public address left the uplink" "" \
-	"$(ip -n "$DOM0" -j addr show dev eth0 | jq -r ".[0].addr_info[] | select(.local == \"$PUB\") | .local")"
+	"$(public_routes | jq -r ".[] | select(.dst == \"$PUB\") | .dst")"
 xn map add "$PUB" 10.0.0.12 >/dev/null
 n3=$(in_ns "$(guest 2)" "$NETCHECK" count udp 10.0.0.12 7709 1.0)
 expect "after map add to guest 2, the same flow reaches guest 2 (got $n3)" test "$n3" -ge 5
@@ -152,7 +155,15 @@ refuse "removing the profile's map with the CLI" "edit the profile" map del 192.
 # An element someone else put in one map only is removed by the next
 # apply, without failing it (each map is compared with its own dump).
 in_ns "$DOM0" nft add element inet xennet map_dnat "{ 100.127.9.9 : 10.0.0.201 }"
+# And a public address route of xennet's that nothing maps any more (left
+# by a run that did not finish) goes too; Dom0's own routes stay.
+ip -n "$DOM0" route add local 192.168.50.199 dev eth0 table local proto 120
+ip -n "$DOM0" route add local 192.168.50.198 dev eth0 table local proto static
 expect "apply with a foreign element in the DNAT map" xn apply "$T/nat2.conf"
+expect_eq "the public routes are those mapped, no orphan" "192.168.50.101 192.168.50.102 192.168.50.110 192.168.50.111" \
+	"$(public_routes | jq -r '[.[].dst] | sort | join(" ")')"
+expect_eq "a local route that is not xennet's stays" 192.168.50.198 \
+	"$(ip -n "$DOM0" -j route show table local dev eth0 proto static | jq -r '.[].dst')"
 expect_eq "the foreign element is gone, xennet's are there" "192.168.50.101 192.168.50.110" \
 	"$(nft_json | jq -r '[.nftables[] | select(.map.name == "map_dnat") | .map.elem[][0]] | sort | join(" ")')"
 
