@@ -965,11 +965,12 @@ int xn_nl_local_routes_take(struct xn_nl *nl, int ifindex, struct xn_addr **ret,
 	if (!m)
 		return -ENOMEM;
 	if (nlmsg_append(m, &rtm, sizeof(rtm), NLMSG_ALIGNTO) < 0 ||
-	    nla_put_u32(m, RTA_OIF, (uint32_t)ifindex) < 0) {
+	    (ifindex && nla_put_u32(m, RTA_OIF, (uint32_t)ifindex) < 0)) {
 		nlmsg_free(m);
 		return -ENOMEM;
 	}
-	/* The kernel filters by table, protocol, type and device. */
+	/* The kernel filters by table, protocol, type and device (ifindex 0:
+	 * any). */
 	setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof(on));
 	nl->last_errno = 0;
 	r = nl_send_auto(nl->sk, m);

@@ -136,7 +136,8 @@ static void describe_table(const struct xn_nft_spec *s, uint16_t family,
 				   "    oifname @nat_uplinks ip saddr @nat_networks ip daddr != @nat_networks counter masquerade\n");
 		xn_buf_printf(out, "  set public_addrs { type ipv4_addr }\n"
 				   "  chain input { type filter hook input priority filter; policy accept }\n"
-				   "    ct state != established,related ip daddr @public_addrs counter drop\n");
+				   "    ct state != established,related ip daddr @public_addrs counter drop\n"
+				   "    ct state != established,related ip daddr @map_dnat counter drop\n");
 		xn_buf_printf(out, "  chain forward { type filter hook forward priority filter; policy accept }\n"
 				   "    ct state established,related counter accept\n"
 				   "    ct status dnat counter accept\n"
@@ -589,8 +590,8 @@ static uint32_t nat_capacity(size_t n)
 	return c;
 }
 
-/* Entries the NAT maps must hold: the public addresses are at most one
- * per mapping and forward. */
+/* Entries the NAT maps must hold: public_addrs holds at most one address
+ * per forward. */
 struct nat_room {
 	size_t maps, fwds, publics;
 };
@@ -603,7 +604,7 @@ static struct nat_room nat_room_of(const struct xn_nft_dynamic *dyn)
 		r.maps = dyn->maps->n_maps;
 		r.fwds = dyn->maps->n_fwds;
 	}
-	r.publics = r.maps + r.fwds;
+	r.publics = r.fwds; /* the addresses only forwarded */
 	if (dyn && dyn->n_publics > r.publics)
 		r.publics = dyn->n_publics;
 	return r;
@@ -738,25 +739,32 @@ static void build_nat(struct batch *bt, const struct xn_nft_spec *s, const struc
 	batch_chain(bt, "forward", "filter", NF_INET_FORWARD,
 		    NF_IP_PRI_FILTER);
 
-	/* Public addresses xennet added to the uplink are for the guests:
-	 * what is not translated never reaches Dom0's own services. */
-	r = rule_new(NFPROTO_INET, "input", "xennet: Dom0 itself does not answer on public addresses");
-	ret = r ? add_match_ipv4(r) : -ENOMEM;
-	/* New (or invalid) only: replies to Dom0's own connections to a
-	 * public address (hairpin from Dom0) come back this way. */
-	if (ret >= 0)
-		ret = add_ct_bits_clear(r, NFT_CT_STATE,
-					NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
-						NF_CT_STATE_BIT(IP_CT_RELATED));
-	if (ret >= 0)
-		ret = add_expr(r, expr_payload_nh(16, 4));
-	if (ret >= 0)
-		ret = add_expr(r, expr_lookup(SET_PUBLICS.name, pub_id, false));
-	if (ret >= 0)
-		ret = add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = add_verdict(r, NF_DROP);
-	batch_rule(bt, r, ret, "public address input rule");
+	/* Public addresses xennet made reachable are for the guests: what
+	 * is not translated never reaches Dom0's own services. They are the
+	 * keys of the DNAT map (looked up without its data) and, for those
+	 * only forwarded, the set public_addrs: 10,000 mappings are not
+	 * 10,000 more elements. */
+	for (int k = 0; k < 2; k++) {
+		r = rule_new(NFPROTO_INET, "input", k ? "xennet: Dom0 itself does not answer on 1:1 public addresses"
+						       : "xennet: Dom0 itself does not answer on public addresses");
+		ret = r ? add_match_ipv4(r) : -ENOMEM;
+		/* New (or invalid) only: replies to Dom0's own connections to
+		 * a public address (hairpin from Dom0) come back this way. */
+		if (ret >= 0)
+			ret = add_ct_bits_clear(r, NFT_CT_STATE,
+						NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
+							NF_CT_STATE_BIT(IP_CT_RELATED));
+		if (ret >= 0)
+			ret = add_expr(r, expr_payload_nh(16, 4));
+		if (ret >= 0)
+			ret = add_expr(r, k ? expr_lookup(MAP_DNAT.name, dnat_id, false)
+					    : expr_lookup(SET_PUBLICS.name, pub_id, false));
+		if (ret >= 0)
+			ret = add_expr(r, nftnl_expr_alloc("counter"));
+		if (ret >= 0)
+			ret = add_verdict(r, NF_DROP);
+		batch_rule(bt, r, ret, "public address input rule");
+	}
 
 	/* Public addresses: port forwards first, then 1:1 mappings; in
 	 * prerouting for the LAN and other guests, in output for Dom0. */
@@ -1627,9 +1635,9 @@ static int list_changed(const struct map_diff *dn, const struct elem_dump *want_
 	return 0;
 }
 
-int xn_nft_maps_sync(const struct xn_mapset *want, const struct xn_addr *publics,
-		     size_t n_publics, struct xn_addr **changed, size_t *n_changed,
-		     struct xn_buf *err)
+int xn_nft_maps_sync(const struct xn_mapset *want, bool maps_in_place,
+		     const struct xn_addr *publics, size_t n_publics,
+		     struct xn_addr **changed, size_t *n_changed, struct xn_buf *err)
 {
 	struct elem_dump w_dnat = { 0 }, w_snat = { 0 }, w_fwd = { 0 }, w_pub = { 0 };
 	struct map_diff dnat = { 0 }, snat = { 0 }, fwd = { 0 }, pub = { 0 };
@@ -1645,11 +1653,11 @@ int xn_nft_maps_sync(const struct xn_mapset *want, const struct xn_addr *publics
 		r = wanted_keys(&w_fwd, want->n_fwds, fwd_entry_of, want->fwds);
 	if (r >= 0)
 		r = wanted_keys(&w_pub, n_publics, public_entry_of, publics);
-	if (r >= 0)
+	if (r >= 0 && !maps_in_place)
 		r = diff_map(&MAP_DNAT, &w_dnat, 4, &dnat);
-	if (r >= 0)
+	if (r >= 0 && !maps_in_place)
 		r = diff_map(&MAP_SNAT, &w_snat, 4, &snat);
-	if (r >= 0)
+	if (r >= 0 && !maps_in_place)
 		r = diff_map(&MAP_FWD, &w_fwd, 8, &fwd);
 	if (r >= 0)
 		r = diff_map(&SET_PUBLICS, &w_pub, 0, &pub);
@@ -1706,29 +1714,6 @@ int xn_nft_mapping_update(const struct xn_mapping *add_m, const struct xn_mappin
 	if (add_pub)
 		batch_publics(&bt, add_pub, 1, true);
 	return batch_close_and_send(&bt, err);
-}
-
-int xn_nft_publics_get(struct xn_addr **ret, size_t *n)
-{
-	struct elem_dump d;
-	struct xn_addr *v;
-	int r = dump_map(&SET_PUBLICS, &d);
-
-	if (r < 0)
-		return r;
-	v = calloc(d.n + 1, sizeof(*v));
-	if (!v) {
-		free(d.v);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < d.n; i++) {
-		v[i] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
-		memcpy(&v[i].v4, d.v[i].key, 4);
-	}
-	*ret = v;
-	*n = d.n;
-	free(d.v);
-	return 0;
 }
 
 static const struct set_def *const AS_SETS[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
@@ -1911,9 +1896,14 @@ static const char *udata_comment(const void *data, uint32_t len)
 	return c;
 }
 
+/* The kernel makes each part of a dump as large as the largest read the
+ * socket has seen, up to 32 KiB. Large parts matter: the kernel walks a
+ * fixed-size hash set from its first bucket again for each part. */
+#define NFT_DUMP_BUF 32768
+
 static int nft_request(const struct request *q)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[NFT_DUMP_BUF];
 	struct mnl_socket *nl = NULL;
 	struct nlmsghdr *h;
 	uint32_t seq = next_seq(), portid;

@@ -21,8 +21,10 @@ struct xn_publicip {
 	size_t journal_records; /* lines in path: rewritten at twice cli's */
 	struct xn_mapset all; /* in force: the profile's and the CLI's */
 	struct xn_mapset scratch; /* compose() */
-	struct xn_addr *owned; /* /32 addresses xennet added to uplink */
+	struct xn_addr *owned; /* public addresses xennet made reachable */
 	size_t n_owned;
+	struct xn_addr *listed; /* xn_publicip_listed() */
+	size_t n_listed;
 	char uplink[IFNAMSIZ]; /* where they are */
 	struct xn_addr *purge; /* conntrack purges due after the reply */
 	size_t n_purge;
@@ -74,9 +76,9 @@ int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip
 	}
 	for (size_t i = 0; i < pi->cli.n_maps; i++)
 		pi->cli.maps[i].from_profile = false;
-	/* Which public addresses did we add before a restart? The kernel's
-	 * set says. */
-	r = xn_nft_publics_get(&pi->owned, &pi->n_owned);
+	/* Which public addresses did we make reachable before a restart?
+	 * The local routes of our protocol say. */
+	r = xn_nl_local_routes_take(nl, 0, &pi->owned, &pi->n_owned);
 	if (r < 0) {
 		pi->owned = NULL;
 		pi->n_owned = 0;
@@ -94,6 +96,7 @@ void xn_publicip_close(struct xn_publicip *pi)
 	xn_mapset_clear(&pi->scratch);
 	xn_publicip_flush(pi);
 	free(pi->owned);
+	free(pi->listed);
 	free(pi);
 }
 
@@ -185,11 +188,6 @@ void xn_publicip_compose_done(struct xn_publicip *pi)
 	xn_mapset_clear(&pi->scratch); /* 10,000 mappings are 1 MiB */
 }
 
-void xn_publicip_owned(struct xn_publicip *pi, const struct xn_addr **ret, size_t *n)
-{
-	*ret = pi->owned;
-	*n = pi->n_owned;
-}
 
 static bool in_list(const struct xn_addr *v, size_t n, const struct xn_addr *a)
 {
@@ -242,21 +240,134 @@ static bool v4set_has(const struct v4set *s, const struct xn_addr *a)
 	       bsearch(&a->v4.s_addr, s->v, s->n, sizeof(*s->v), cmp_u32);
 }
 
-int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct xn_buf *err)
+/* The public addresses of owned that are not 1:1 mapped in all: those
+ * the set public_addrs holds (the DNAT map's keys stand for the others). */
+static int listed_of(const struct xn_mapset *all, const struct xn_addr *owned, size_t n_owned,
+		     struct xn_addr **ret, size_t *n)
 {
+	struct v4set mapped;
+	struct xn_addr *v = calloc(n_owned + 1, sizeof(*v));
+
+	*ret = v;
+	*n = 0;
+	if (!v || v4set_init(&mapped, all->n_maps) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < all->n_maps; i++)
+		v4set_add(&mapped, &all->maps[i].public_addr);
+	v4set_done(&mapped);
+	for (size_t i = 0; i < n_owned; i++)
+		if (!v4set_has(&mapped, &owned[i]))
+			v[(*n)++] = owned[i];
+	free(mapped.v);
+	return 0;
+}
+
+void xn_publicip_listed(struct xn_publicip *pi, const struct xn_addr **ret, size_t *n)
+{
+	free(pi->listed);
+	if (listed_of(&pi->all, pi->owned, pi->n_owned, &pi->listed, &pi->n_listed) < 0) {
+		free(pi->listed); /* then the sync after the table adds them */
+		pi->listed = NULL;
+		pi->n_listed = 0;
+	}
+	*ret = pi->listed;
+	*n = pi->n_listed;
+}
+
+/* A translation as bytes, for sorting: kind, public address, then the
+ * rest (a 1:1 mapping's guest; a forward's protocol, ports and guest). */
+struct translation {
+	uint8_t b[16];
+};
+
+static int cmp_translation(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct translation));
+}
+
+static struct translation *translations_of(const struct xn_mapset *s)
+{
+	struct translation *t = calloc(s->n_maps + s->n_fwds + 1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i < s->n_maps; i++) {
+		memcpy(t[i].b + 1, &s->maps[i].public_addr.v4, 4);
+		memcpy(t[i].b + 5, &s->maps[i].guest.v4, 4);
+	}
+	for (size_t i = 0; i < s->n_fwds; i++) {
+		const struct xn_forward *f = &s->fwds[i];
+		uint8_t *b = t[s->n_maps + i].b;
+		b[0] = 1;
+		memcpy(b + 1, &f->public_addr.v4, 4);
+		b[5] = f->proto;
+		b[6] = (uint8_t)(f->public_port >> 8);
+		b[7] = (uint8_t)f->public_port;
+		memcpy(b + 8, &f->guest.v4, 4);
+		b[12] = (uint8_t)(f->guest_port >> 8);
+		b[13] = (uint8_t)f->guest_port;
+	}
+	qsort(t, s->n_maps + s->n_fwds, sizeof(*t), cmp_translation);
+	return t;
+}
+
+/* The public addresses of the translations in one set and not (the same)
+ * in the other, added to *v: when the table was made anew with its maps,
+ * there is no kernel diff to say which flows must not keep their path. */
+static int translations_changed(const struct xn_mapset *old, const struct xn_mapset *new,
+				struct xn_addr **v, size_t *n)
+{
+	size_t no = old->n_maps + old->n_fwds, nn = new->n_maps + new->n_fwds, i = 0, j = 0;
+	struct translation *a = translations_of(old), *b = translations_of(new);
+	struct xn_addr *out = a && b ? reallocarray(*v, *n + no + nn + 1, sizeof(**v)) : NULL;
+
+	if (!out) {
+		free(a);
+		free(b);
+		return -ENOMEM;
+	}
+	*v = out;
+	while (i < no || j < nn) {
+		int c = i == no ? 1 : j == nn ? -1 : cmp_translation(&a[i], &b[j]);
+		const struct translation *t = c < 0 ? &a[i] : &b[j];
+		if (c != 0) {
+			out[*n] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
+			memcpy(&out[(*n)++].v4, t->b + 1, 4);
+		}
+		i += c <= 0;
+		j += c >= 0;
+	}
+	free(a);
+	free(b);
+	return 0;
+}
+
+int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool maps_in_place,
+		     struct xn_buf *err)
+{
+	struct xn_mapset before = { 0 };
 	struct xn_snapshot *snap = NULL;
 	struct xn_addr *want = NULL, *owned = NULL, *changed = NULL;
 	struct v4set wanted = { 0 }, had = { 0 }, on_uplink = { 0 }, now_owned = { 0 };
 	struct v4set routed = { 0 };
-	struct xn_addr *routes = NULL;
-	size_t n_routes = 0;
+	struct xn_addr *routes = NULL, *listed = NULL;
+	size_t n_routes = 0, n_listed = 0;
 	size_t n_want = 0, n_owned = 0, n_changed = 0;
 	const struct xn_link *up_old = NULL, *up = NULL;
 	int r;
 
+	if (maps_in_place) { /* kept to compare */
+		before = pi->all;
+		pi->all = (struct xn_mapset){ 0 };
+	}
 	r = compose_into(pi, p, &pi->all, err);
-	if (r < 0)
+	if (r < 0) {
+		if (maps_in_place) {
+			xn_mapset_clear(&pi->all);
+			pi->all = before;
+		}
 		return r;
+	}
 	pi->profile = p;
 	r = xn_nl_links_take(pi->nl, &snap);
 	if (r < 0)
@@ -333,9 +444,14 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct 
 			if (!v4set_has(&wanted, &routes[i]))
 				xn_nl_local_route_del(pi->nl, up->ifindex, &routes[i]);
 		struct timespec t0, t1;
+		r = listed_of(&pi->all, owned, n_owned, &listed, &n_listed);
+		if (r < 0)
+			goto out;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		r = xn_nft_maps_sync(&pi->all, owned, n_owned, &changed, &n_changed, err);
+		r = xn_nft_maps_sync(&pi->all, maps_in_place, listed, n_listed, &changed, &n_changed, err);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (r >= 0 && maps_in_place)
+			r = translations_changed(&before, &pi->all, &changed, &n_changed);
 		if (r < 0)
 			goto out;
 		pi->last_sync_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
@@ -374,6 +490,8 @@ out:
 	free(now_owned.v);
 	free(routed.v);
 	free(routes);
+	free(listed);
+	xn_mapset_clear(&before);
 	xn_snapshot_free(snap);
 	return r;
 }
@@ -497,20 +615,23 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 	struct xn_addr p32 = host32(pub);
 	struct xn_buf err = { 0 };
 	bool dom0_own = false, new_addr;
+	const struct xn_addr *listed;
 	int ifindex = 0, r;
 
 	r = uplink_state(pi, pub, &ifindex, &dom0_own, out);
 	if (r < 0)
 		return r;
 	new_addr = !dom0_own && !in_list(pi->owned, pi->n_owned, pub);
-	r = xn_nft_mapping_update(m, NULL, f, NULL, new_addr ? &p32 : NULL, NULL, &err);
+	/* public_addrs lists the addresses only forwarded. */
+	listed = f && new_addr ? &p32 : NULL;
+	r = xn_nft_mapping_update(m, NULL, f, NULL, listed, NULL, &err);
 	if (r == -ENFILE && pi->grow) {
 		/* The maps are full (nothing changed): larger ones, then again. */
 		xn_buf_free(&err);
 		err = (struct xn_buf){ 0 };
 		r = pi->grow(pi->grow_ctx, &err);
 		if (r >= 0)
-			r = xn_nft_mapping_update(m, NULL, f, NULL, new_addr ? &p32 : NULL, NULL, &err);
+			r = xn_nft_mapping_update(m, NULL, f, NULL, listed, NULL, &err);
 	}
 	if (r < 0) {
 		xn_buf_printf(out, "nftables: %s\n", err.len ? xn_buf_str(&err) : strerror(-r));
@@ -522,7 +643,7 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		if (r >= 0)
 			r = own(pi, pub);
 		if (r < 0) {
-			xn_nft_mapping_update(NULL, m, NULL, f, NULL, &p32, NULL);
+			xn_nft_mapping_update(NULL, m, NULL, f, NULL, listed, NULL);
 			xn_nl_local_route_del(pi->nl, ifindex, &p32);
 			xn_buf_printf(out, "making %s reachable on the uplink: %s\n",
 				      xn_addr_format(&p32, false, (char[XN_ADDR_STRLEN]){ 0 }), strerror(-r));
@@ -543,7 +664,7 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 			xn_mapset_del_forward(&pi->cli, pub, f->public_port, f->proto, NULL);
 			xn_mapset_del_forward(&pi->all, pub, f->public_port, f->proto, NULL);
 		}
-		xn_nft_mapping_update(NULL, m, NULL, f, NULL, new_addr ? &p32 : NULL, NULL);
+		xn_nft_mapping_update(NULL, m, NULL, f, NULL, listed, NULL);
 		if (new_addr) {
 			xn_nl_local_route_del(pi->nl, ifindex, &p32);
 			disown(pi, pub);
@@ -609,7 +730,7 @@ static int del_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 	else
 		xn_mapset_del_forward(&pi->all, pub, f->public_port, f->proto, NULL);
 	drop_addr = in_list(pi->owned, pi->n_owned, pub) && !public_in_use(&pi->all, pub);
-	r = xn_nft_mapping_update(NULL, m, NULL, f, NULL, drop_addr ? &p32 : NULL, &err);
+	r = xn_nft_mapping_update(NULL, m, NULL, f, NULL, f && drop_addr ? &p32 : NULL, &err);
 	if (r < 0) {
 		if (m)
 			xn_mapset_add_map(&pi->all, m);

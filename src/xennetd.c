@@ -70,7 +70,7 @@ static int engine_apply_grow(struct daemon *d, const struct xn_profile *p, bool 
 	r = xn_publicip_compose(d->publicip, p, &dyn.maps, err);
 	if (r < 0)
 		return r;
-	xn_publicip_owned(d->publicip, &dyn.publics, &dyn.n_publics);
+	xn_publicip_listed(d->publicip, &dyn.publics, &dyn.n_publics);
 	if (d->hotplug && xn_hotplug_nft_vifs(d->hotplug, &vifs, &n) < 0)
 		return -ENOMEM;
 	dyn.vifs = vifs;
@@ -82,7 +82,7 @@ static int engine_apply_grow(struct daemon *d, const struct xn_profile *p, bool 
 	xn_publicip_compose_done(d->publicip);
 	/* Then the mappings themselves: only what differs changes. */
 	if (r >= 0)
-		r = xn_publicip_sync(d->publicip, p, err);
+		r = xn_publicip_sync(d->publicip, p, install_us >= 0, err);
 	if (r >= 0) {
 		size_t maps, fwds, changed;
 		long us;

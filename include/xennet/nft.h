@@ -63,8 +63,9 @@ struct xn_nft_dynamic {
 	const struct xn_nft_vif *vifs;
 	size_t n_vifs;
 	const struct xn_mapset *maps; /* NULL: none */
-	/* Public addresses xennet added to the uplink (Dom0 drops what
-	 * reaches it on them untranslated). */
+	/* Public addresses xennet made reachable that are not 1:1 mapped
+	 * (only forwarded): the set public_addrs. Dom0 drops what reaches
+	 * it untranslated on them and on the DNAT map's keys. */
 	const struct xn_addr *publics;
 	size_t n_publics;
 	/* A change found the NAT maps full: make them larger than they are. */
@@ -84,16 +85,15 @@ long xn_nft_take_install_us(void);
 int xn_nft_query(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
 		 enum xn_nft_table_state *ret);
 
-/* Make the NAT maps hold exactly want (dumped and diffed: unchanged
- * entries are not touched), in one batch. The public addresses whose
+/* Make the NAT maps hold exactly want and public_addrs exactly publics
+ * (dumped and diffed: unchanged entries are not touched), in one batch.
+ * maps_in_place: the table was just made with want's maps (only
+ * public_addrs is compared; changed lists nothing of the maps). The public addresses whose
  * translation changed or went are listed in changed (caller frees) so
  * that their conntrack entries can be dropped. */
-int xn_nft_maps_sync(const struct xn_mapset *want, const struct xn_addr *publics,
-		     size_t n_publics, struct xn_addr **changed, size_t *n_changed,
-		     struct xn_buf *err);
-
-/* The public addresses in the set public_addrs (-ENOENT: no table). */
-int xn_nft_publics_get(struct xn_addr **ret, size_t *n);
+int xn_nft_maps_sync(const struct xn_mapset *want, bool maps_in_place,
+		     const struct xn_addr *publics, size_t n_publics,
+		     struct xn_addr **changed, size_t *n_changed, struct xn_buf *err);
 
 /* One mapping or forward (and its public address) added and/or removed,
  * in one batch. Any pointer may be NULL. */

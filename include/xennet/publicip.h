@@ -7,10 +7,12 @@
 
 /* The public IP mappings in force on a NAT host: the profile's [map]
  * sections plus those made with `xennet map|forward add` (kept in
- * STATE_DIR/mappings). A public address is made reachable by adding it as
- * a /32 address on the NAT uplink (unless it is already one of Dom0's
- * own); the set "public_addrs" of table inet xennet records the ones
- * xennet added, and Dom0 drops whatever reaches it on them untranslated. */
+ * STATE_DIR/mappings). A public address is made reachable by a local
+ * route on the NAT uplink (unless it is already one of Dom0's own
+ * addresses), with xennet's protocol number, which is how a restarted
+ * daemon knows its own. Dom0 drops whatever reaches it untranslated on
+ * them: the keys of the DNAT map, and the set "public_addrs" for the
+ * addresses that are only forwarded. */
 
 struct xn_publicip;
 
@@ -30,12 +32,17 @@ int xn_publicip_compose(struct xn_publicip *pi, const struct xn_profile *p,
 			const struct xn_mapset **ret, struct xn_buf *err);
 /* The composed set is no longer needed: its memory goes. */
 void xn_publicip_compose_done(struct xn_publicip *pi);
-/* The public addresses xennet added, as last synchronised. */
-void xn_publicip_owned(struct xn_publicip *pi, const struct xn_addr **ret, size_t *n);
+/* The public addresses xennet made reachable that are not 1:1 mapped, as
+ * last synchronised: what the set public_addrs holds. Valid until the
+ * next call. */
+void xn_publicip_listed(struct xn_publicip *pi, const struct xn_addr **ret, size_t *n);
 
 /* After a profile was applied: make the kernel hold exactly its
- * mappings (maps, addresses, conntrack of what changed). */
-int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, struct xn_buf *err);
+ * mappings (maps, addresses, conntrack of what changed). maps_in_place:
+ * the apply made the table anew with them (xn_publicip_compose), so the
+ * maps are not read back; what changed is found against the last sync. */
+int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool maps_in_place,
+		     struct xn_buf *err);
 
 /* The CLI's requests. Each checks, changes the kernel in one batch, drops
  * the conntrack entries of the public address, then saves the file; on

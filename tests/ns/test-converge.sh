@@ -73,7 +73,7 @@ ip -n "$(guest 1)" addr add 10.0.0.11/24 dev eth0
 ip -n "$(guest 1)" route add default via 10.0.0.1
 attach_vif_to_bridge vif1.0 xenbr0
 expect "A again: guest reaches the LAN through NAT" ping_from "$(guest 1)" "$LAN_IP"
-expect_eq "one inet xennet table, no duplicate rules" 11 \
+expect_eq "one inet xennet table, no duplicate rules" 12 \
 	"$(nft_json | jq '[.nftables[] | select(.rule.table == "xennet" and .rule.family == "inet")] | length')"
 
 expect_eq "the foreign bridge and nft table are untouched" "$foreign_before" "$(foreign)"

@@ -96,6 +96,24 @@ expect "a port forward reaches guest 2" in_ns "$LAN" "$NETCHECK" send tcp 192.16
 wait "$s5"
 expect_eq "guest 2 sees the client's address" "peer $LAN_IP" "$(cat "$T/s5")"
 refuse "the same forward twice" "already forwarded" forward add 192.168.50.102:8080/tcp 10.0.0.11:80
+# The forward's other ports never reach Dom0 itself (a server of Dom0's
+# listening on every address does not see them); the set public_addrs
+# lists the addresses only forwarded, the DNAT map's keys stand for the
+# 1:1 ones (10,000 mappings are not 10,000 more elements).
+in_ns "$DOM0" "$NETCHECK" serve udp 0.0.0.0 7798 6 >"$T/d0" &
+d0=$!
+set +e
+in_ns "$LAN" "$NETCHECK" send udp 192.168.50.102 7798 x 1.5 >/dev/null 2>&1
+rc=$?
+set -e
+expect_eq "another port of the forwarded address does not reach Dom0" 1 "$rc"
+expect "Dom0's server is reachable on Dom0's own address" in_ns "$LAN" "$NETCHECK" send udp "$DOM0_IP" 7798 hello 4
+wait "$d0" || true
+expect_eq "Dom0's server saw only that one" "peer $LAN_IP" "$(cat "$T/d0")"
+expect_eq "public_addrs lists the forwarded address, not the 1:1 one" 192.168.50.102 \
+	"$(nft_json | jq -r '[.nftables[] | select(.set.name == "public_addrs") | .set.elem[]?] | join(" ")')"
+expect_eq "Dom0 drops untranslated traffic to the DNAT map's keys too" 1 \
+	"$(nft_json | jq '[.nftables[] | select(.rule.chain == "input") | .rule.expr[] | select(.match.right == "@map_dnat")] | length')"
 expect_eq "forward list" "192.168.50.102 8080 tcp 10.0.0.12 7708 api" \
 	"$(xn forward list --json | jq -r '.[] | "\(.public) \(.port) \(.proto) \(.guest) \(.guest_port) \(.name)"')"
 
