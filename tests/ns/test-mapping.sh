@@ -216,3 +216,26 @@ expect "LAN pings guest 3 through its new public address" ping_from "$LAN" 192.1
 src=$(exchange udp "$(guest 3)" "$LAN" "$LAN_IP" 7712) || fail "UDP guest 3 -> LAN"
 expect_eq "the LAN sees guest 3 as its new public address" 192.168.50.130 "$src"
 expect_eq "the earlier mappings are all still listed" "$((have + 1))" "$(xn map list --json | jq length)"
+
+# An apply that makes the table anew (here: one more guest network) and
+# moves a mapping to another guest in the same batch: the running flow to
+# the old guest stops and its next packets reach the new one (its
+# conntrack entry is dropped although no map was read back and diffed).
+sed 's/^guest = 10.0.0.11$/guest = 10.0.0.13/; s|^address = 10.0.0.1/24$|address = 10.0.0.1/24\naddress = 10.9.0.1/24|' \
+	"$T/nat2.conf" >"$T/nat3.conf"
+expect "the new profile moves the map" grep -q "guest = 10.0.0.13" "$T/nat3.conf"
+xn map del 192.168.50.130 >/dev/null
+in_ns "$LAN" bash -c "exec 3>/dev/udp/192.168.50.110/7720; for i in \$(seq 100); do echo x >&3; sleep 0.05; done" &
+sender=$!
+BG_PIDS+=($sender)
+n1=$(in_ns "$(guest 1)" "$NETCHECK" count udp 10.0.0.11 7720 1.0)
+expect "the UDP flow reaches guest 1 (got $n1)" test "$n1" -ge 5
+before=$(grep -c "with the table, made anew" "$T/daemon.log" || true)
+expect "apply of the profile that moves the map" xn apply "$T/nat3.conf"
+expect "the table was made anew with its maps" \
+	test "$(grep -c "with the table, made anew" "$T/daemon.log")" -gt "$before"
+n3=$(in_ns "$(guest 3)" "$NETCHECK" count udp 10.0.0.13 7720 1.0)
+n2=$(in_ns "$(guest 1)" "$NETCHECK" count udp 10.0.0.11 7720 0.5)
+expect "the same flow now reaches guest 3 (got $n3)" test "$n3" -ge 5
+expect_eq "and not one more datagram guest 1" 0 "$n2"
+wait "$sender" || true
