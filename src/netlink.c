@@ -919,7 +919,7 @@ int xn_nl_local_route_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a
 }
 
 struct local_dump_ctx {
-	struct xn_addr *v;
+	struct xn_local_route *v;
 	size_t n;
 	int err;
 };
@@ -928,13 +928,14 @@ static int on_local_route(struct nl_msg *msg, void *arg)
 {
 	struct local_dump_ctx *ctx = arg;
 	struct nlmsghdr *h = nlmsg_hdr(msg);
+	static struct nla_policy pol[RTA_MAX + 1] = { [RTA_OIF] = { .type = NLA_U32 } };
 	struct nlattr *tb[RTA_MAX + 1];
 	struct rtmsg *rtm;
 	struct xn_addr a;
 	bool present = false;
 
 	if (h->nlmsg_type != RTM_NEWROUTE || !nlmsg_valid_hdr(h, sizeof(*rtm)) ||
-	    nlmsg_parse(h, sizeof(*rtm), tb, RTA_MAX, NULL) < 0)
+	    nlmsg_parse(h, sizeof(*rtm), tb, RTA_MAX, pol) < 0)
 		return NL_SKIP;
 	rtm = nlmsg_data(h);
 	/* The kernel filtered already; checked again all the same. */
@@ -948,11 +949,13 @@ static int on_local_route(struct nl_msg *msg, void *arg)
 		ctx->err = -ENOMEM;
 		return NL_STOP;
 	}
-	ctx->v[ctx->n++] = a;
+	ctx->v[ctx->n++] = (struct xn_local_route){
+		.addr = a, .ifindex = tb[RTA_OIF] ? (int)nla_get_u32(tb[RTA_OIF]) : 0 };
 	return NL_OK;
 }
 
-int xn_nl_local_routes_take(struct xn_nl *nl, int ifindex, struct xn_addr **ret, size_t *n)
+int xn_nl_local_routes_take(struct xn_nl *nl, int ifindex, struct xn_local_route **ret,
+			    size_t *n)
 {
 	struct rtmsg rtm = { .rtm_family = AF_INET, .rtm_table = RT_TABLE_LOCAL,
 			     .rtm_protocol = XN_RTPROT_PUBLIC, .rtm_type = RTN_LOCAL };

@@ -76,13 +76,8 @@ int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip
 	}
 	for (size_t i = 0; i < pi->cli.n_maps; i++)
 		pi->cli.maps[i].from_profile = false;
-	/* Which public addresses did we make reachable before a restart?
-	 * The local routes of our protocol say. */
-	r = xn_nl_local_routes_take(nl, 0, &pi->owned, &pi->n_owned);
-	if (r < 0) {
-		pi->owned = NULL;
-		pi->n_owned = 0;
-	}
+	/* Which public addresses are ours after a restart: the first sync
+	 * finds the local routes of our protocol. */
 	*ret = pi;
 	return 0;
 }
@@ -350,7 +345,8 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 	struct xn_addr *want = NULL, *owned = NULL, *changed = NULL;
 	struct v4set wanted = { 0 }, had = { 0 }, on_uplink = { 0 }, now_owned = { 0 };
 	struct v4set routed = { 0 };
-	struct xn_addr *routes = NULL, *listed = NULL;
+	struct xn_local_route *routes = NULL;
+	struct xn_addr *listed = NULL;
 	size_t n_routes = 0, n_listed = 0;
 	size_t n_want = 0, n_owned = 0, n_changed = 0;
 	const struct xn_link *up_old = NULL, *up = NULL;
@@ -412,7 +408,7 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 		if (r >= 0)
 			r = v4set_init(&on_uplink, snap->n_addrs);
 		if (r >= 0)
-			r = xn_nl_local_routes_take(pi->nl, up->ifindex, &routes, &n_routes);
+			r = xn_nl_local_routes_take(pi->nl, 0, &routes, &n_routes);
 		if (r >= 0)
 			r = v4set_init(&routed, n_routes);
 		if (r < 0)
@@ -421,7 +417,8 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 			v4set_add(&on_uplink, &snap->addrs[i].addr);
 		v4set_done(&on_uplink);
 		for (size_t i = 0; i < n_routes; i++)
-			v4set_add(&routed, &routes[i]);
+			if (routes[i].ifindex == up->ifindex)
+				v4set_add(&routed, &routes[i].addr);
 		v4set_done(&routed);
 		for (size_t i = 0; i < n_want; i++) {
 			bool ours = v4set_has(&had, &want[i]) || v4set_has(&routed, &want[i]);
@@ -438,11 +435,11 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 				}
 			}
 		}
-		/* Ours there and not wanted (left by a run that did not
-		 * finish): no orphan. */
+		/* Ours not wanted, or not on the uplink (left by a run that
+		 * did not finish, or by another profile): no orphan. */
 		for (size_t i = 0; i < n_routes; i++)
-			if (!v4set_has(&wanted, &routes[i]))
-				xn_nl_local_route_del(pi->nl, up->ifindex, &routes[i]);
+			if (!v4set_has(&wanted, &routes[i].addr) || routes[i].ifindex != up->ifindex)
+				xn_nl_local_route_del(pi->nl, routes[i].ifindex, &routes[i].addr);
 		struct timespec t0, t1;
 		r = listed_of(&pi->all, owned, n_owned, &listed, &n_listed);
 		if (r < 0)
@@ -458,6 +455,10 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 		pi->last_sync_changes = n_changed;
 		snprintf(pi->uplink, sizeof(pi->uplink), "%s", p->nat_uplink);
 	} else {
+		/* Not a NAT host (any more): none of our routes stays. */
+		if (xn_nl_local_routes_take(pi->nl, 0, &routes, &n_routes) >= 0)
+			for (size_t i = 0; i < n_routes; i++)
+				xn_nl_local_route_del(pi->nl, routes[i].ifindex, &routes[i].addr);
 		pi->uplink[0] = '\0';
 	}
 	/* Flows of translations that changed or went must not linger. */

@@ -120,8 +120,13 @@ int xn_nl_route_del(struct xn_nl *nl, const struct xn_route *r);
 int xn_nl_local_route_add(struct xn_nl *nl, int ifindex, const struct xn_addr *a);
 /* Idempotent: a route that is not there is not an error. */
 int xn_nl_local_route_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a);
-/* Ours on a device (0: on any): *ret (caller frees) holds n addresses. */
-int xn_nl_local_routes_take(struct xn_nl *nl, int ifindex, struct xn_addr **ret, size_t *n);
+struct xn_local_route {
+	struct xn_addr addr;
+	int ifindex;
+};
+/* Ours on a device (0: on any): *ret (caller frees) holds n of them. */
+int xn_nl_local_routes_take(struct xn_nl *nl, int ifindex, struct xn_local_route **ret,
+			    size_t *n);
 
 /* Proxy neighbour entries (ip neigh add proxy ADDR dev DEV): the uplink
  * answers neighbour solicitations for a routed guest's IPv6 address. */

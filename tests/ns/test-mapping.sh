@@ -239,3 +239,11 @@ n2=$(in_ns "$(guest 1)" "$NETCHECK" count udp 10.0.0.11 7720 0.5)
 expect "the same flow now reaches guest 3 (got $n3)" test "$n3" -ge 5
 expect_eq "and not one more datagram guest 1" 0 "$n2"
 wait "$sender" || true
+
+# Leaving NAT mode: none of the public address routes stays.
+xn map del "$PUB" >/dev/null
+xn forward del 192.168.50.102:8080/tcp >/dev/null
+expect "public routes are there before" test -n "$(public_routes | jq -r '.[].dst')"
+printf '[xennet]\nmode = bridged\n[bridge xenbr0]\naddress = 10.0.0.1/24\n' >"$T/bridged.conf"
+expect "apply a bridged profile" xn apply "$T/bridged.conf"
+expect_eq "no public address route is left" "" "$(public_routes | jq -r '.[].dst')"
