@@ -17,9 +17,10 @@ struct xn_publicip {
 	struct xn_nl *nl;
 	char path[PATH_MAX];
 	const struct xn_profile *profile; /* in force (borrowed) */
-	struct xn_mapset cli; /* made with the CLI, saved in path */
-	size_t journal_records; /* lines in path: rewritten at twice cli's */
-	struct xn_mapset all; /* in force: the profile's and the CLI's */
+	/* In force: the profile's and those made with the CLI (from_profile
+	 * false; saved in path). One copy: 10,000 mappings are 1.1 MiB. */
+	struct xn_mapset all;
+	size_t journal_records; /* lines in path: rewritten at twice the CLI's */
 	struct xn_mapset scratch; /* compose() */
 	struct xn_addr *owned; /* public addresses xennet made reachable */
 	size_t n_owned;
@@ -65,7 +66,7 @@ int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip
 		return -ENOMEM;
 	pi->nl = nl;
 	snprintf(pi->path, sizeof(pi->path), "%s/mappings", state_dir);
-	r = xn_mapset_load(pi->path, &pi->cli, &bad, &pi->journal_records);
+	r = xn_mapset_load(pi->path, &pi->all, &bad, &pi->journal_records);
 	if (r < 0) {
 		if (r == -EBADMSG)
 			xn_buf_printf(err, "%s:%u: malformed mapping line", pi->path, bad);
@@ -74,8 +75,10 @@ int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip
 		free(pi);
 		return r;
 	}
-	for (size_t i = 0; i < pi->cli.n_maps; i++)
-		pi->cli.maps[i].from_profile = false;
+	for (size_t i = 0; i < pi->all.n_maps; i++)
+		pi->all.maps[i].from_profile = false;
+	for (size_t i = 0; i < pi->all.n_fwds; i++)
+		pi->all.fwds[i].from_profile = false;
 	/* Which public addresses are ours after a restart: the first sync
 	 * finds the local routes of our protocol. */
 	*ret = pi;
@@ -86,7 +89,6 @@ void xn_publicip_close(struct xn_publicip *pi)
 {
 	if (!pi)
 		return;
-	xn_mapset_clear(&pi->cli);
 	xn_mapset_clear(&pi->all);
 	xn_mapset_clear(&pi->scratch);
 	xn_publicip_flush(pi);
@@ -95,17 +97,31 @@ void xn_publicip_close(struct xn_publicip *pi)
 	free(pi);
 }
 
+static size_t cli_count(const struct xn_mapset *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_maps; i++)
+		n += !s->maps[i].from_profile;
+	for (size_t i = 0; i < s->n_fwds; i++)
+		n += !s->fwds[i].from_profile;
+	return n;
+}
+
+/* The profile's mappings and the CLI's (those of pi->all), into out (not
+ * pi->all itself). */
 static int compose_into(struct xn_publicip *pi, const struct xn_profile *p, struct xn_mapset *out,
 			struct xn_buf *err)
 {
 	char a[XN_ADDR_STRLEN];
+	size_t n_cli = cli_count(&pi->all);
 	int r;
 
 	xn_mapset_clear(out);
 	if (!p || p->mode != XN_MODE_NAT) {
-		if (pi->cli.n_maps || pi->cli.n_fwds) {
+		if (n_cli) {
 			xn_buf_printf(err, "%zu public IP mappings made with `xennet map|forward add` need a profile in nat mode; remove them first",
-				      pi->cli.n_maps + pi->cli.n_fwds);
+				      n_cli);
 			return -EINVAL;
 		}
 		return 0;
@@ -128,13 +144,13 @@ static int compose_into(struct xn_publicip *pi, const struct xn_profile *p, stru
 		if (r < 0)
 			return r;
 	}
-	for (size_t i = 0; i < pi->cli.n_maps; i++) {
-		r = xn_mapset_add_map(out, &pi->cli.maps[i]);
+	for (size_t i = 0; i < pi->all.n_maps; i++) {
+		r = pi->all.maps[i].from_profile ? 0 : xn_mapset_add_map(out, &pi->all.maps[i]);
 		if (r < 0)
 			return r;
 	}
-	for (size_t i = 0; i < pi->cli.n_fwds; i++) {
-		r = xn_mapset_add_forward(out, &pi->cli.fwds[i]);
+	for (size_t i = 0; i < pi->all.n_fwds; i++) {
+		r = pi->all.fwds[i].from_profile ? 0 : xn_mapset_add_forward(out, &pi->all.fwds[i]);
 		if (r < 0)
 			return r;
 	}
@@ -352,17 +368,18 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 	const struct xn_link *up_old = NULL, *up = NULL;
 	int r;
 
-	if (maps_in_place) { /* kept to compare */
-		before = pi->all;
-		pi->all = (struct xn_mapset){ 0 };
-	}
-	r = compose_into(pi, p, &pi->all, err);
+	r = compose_into(pi, p, &before, err);
 	if (r < 0) {
-		if (maps_in_place) {
-			xn_mapset_clear(&pi->all);
-			pi->all = before;
-		}
+		xn_mapset_clear(&before);
 		return r;
+	}
+	/* The new set in force; the old one kept to compare, if needed. */
+	{
+		struct xn_mapset old = pi->all;
+		pi->all = before;
+		before = old;
+		if (!maps_in_place)
+			xn_mapset_clear(&before);
 	}
 	pi->profile = p;
 	r = xn_nl_links_take(pi->nl, &snap);
@@ -573,11 +590,11 @@ int xn_publicip_flush(struct xn_publicip *pi)
 static int save_change(struct xn_publicip *pi, const struct xn_mapping *m,
 		       const struct xn_forward *f, bool add)
 {
-	size_t live = pi->cli.n_maps + pi->cli.n_fwds;
+	size_t live = cli_count(&pi->all);
 	int r;
 
 	if (pi->journal_records + 1 > 2 * live + 64) {
-		r = xn_mapset_save(pi->path, &pi->cli);
+		r = xn_mapset_save(pi->path, &pi->all);
 		if (r >= 0)
 			pi->journal_records = live;
 		return r;
@@ -651,20 +668,15 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 			return r;
 		}
 	}
-	r = m ? xn_mapset_add_map(&pi->cli, m) : xn_mapset_add_forward(&pi->cli, f);
-	if (r >= 0)
-		r = m ? xn_mapset_add_map(&pi->all, m) : xn_mapset_add_forward(&pi->all, f);
+	r = m ? xn_mapset_add_map(&pi->all, m) : xn_mapset_add_forward(&pi->all, f);
 	if (r >= 0)
 		r = save_change(pi, m, f, true);
 	if (r < 0) {
 		xn_buf_printf(out, "saving %s: %s\n", pi->path, strerror(-r));
-		if (m) {
-			xn_mapset_del_map(&pi->cli, pub, NULL);
+		if (m)
 			xn_mapset_del_map(&pi->all, pub, NULL);
-		} else {
-			xn_mapset_del_forward(&pi->cli, pub, f->public_port, f->proto, NULL);
+		else
 			xn_mapset_del_forward(&pi->all, pub, f->public_port, f->proto, NULL);
-		}
 		xn_nft_mapping_update(NULL, m, NULL, f, NULL, listed, NULL);
 		if (new_addr) {
 			xn_nl_local_route_del(pi->nl, ifindex, &p32);
@@ -741,10 +753,6 @@ static int del_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		xn_buf_free(&err);
 		return r;
 	}
-	if (m)
-		xn_mapset_del_map(&pi->cli, pub, NULL);
-	else
-		xn_mapset_del_forward(&pi->cli, pub, f->public_port, f->proto, NULL);
 	r = save_change(pi, m, f, false);
 	if (r < 0)
 		xn_buf_printf(out, "warning: saving %s: %s\n", pi->path, strerror(-r));
