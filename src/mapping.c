@@ -277,6 +277,23 @@ int xn_mapset_save(const char *path, const struct xn_mapset *s)
 
 /* One line at the end of the file, on disk before this returns; on
  * failure the file is as it was. */
+/* Where the last complete line ends: a line cut short by a crash (never
+ * acknowledged, ignored by the loader) must not have the next one glued
+ * to it. Lines are far shorter than the tail read. */
+static off_t complete_end(int fd, off_t end)
+{
+	char tail[512];
+	off_t from = end > (off_t)sizeof(tail) ? end - (off_t)sizeof(tail) : 0;
+	ssize_t n = end > 0 ? pread(fd, tail, (size_t)(end - from), from) : 0;
+
+	if (n <= 0 || tail[n - 1] == '\n')
+		return end;
+	for (ssize_t i = n - 1; i >= 0; i--)
+		if (tail[i] == '\n')
+			return from + i + 1;
+	return from == 0 ? 0 : end; /* no line at all; or not ours: the loader says */
+}
+
 static int append_line(const char *path, struct xn_buf *b)
 {
 	const char *text = xn_buf_str(b);
@@ -286,10 +303,17 @@ static int append_line(const char *path, struct xn_buf *b)
 
 	if (!text)
 		return -ENOMEM;
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	end = lseek(fd, 0, SEEK_END);
+	if (end >= 0) {
+		off_t good = complete_end(fd, end);
+		if (good != end && ftruncate(fd, good) < 0)
+			end = -1;
+		else
+			end = good;
+	}
 	if (end < 0) {
 		r = -errno;
 		close(fd);
@@ -314,7 +338,8 @@ static int append_line(const char *path, struct xn_buf *b)
 	if (r == 0 && fdatasync(fd) < 0)
 		r = -errno;
 	if (r < 0 && ftruncate(fd, end) < 0) {
-		/* the torn line stays: the loader ignores an unfinished last line */
+		/* the torn line stays: the loader ignores it, the next append
+		 * cuts it */
 	}
 	close(fd);
 	return r;

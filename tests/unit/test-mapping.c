@@ -91,6 +91,14 @@ int main(void)
 	r = xn_mapset_load(path, &back, &bad, &records);
 	check(r == 0 && back.n_maps == 2, "a torn last line is ignored (%d, %zu maps)", r, back.n_maps);
 	xn_mapset_clear(&back);
+	/* ... and cut by the next append, which is not glued to it. */
+	struct xn_mapping c = map("192.0.2.8", "10.0.0.8", "c");
+	check(xn_mapset_journal_map(path, &c, true) == 0, "append after a torn line");
+	r = xn_mapset_load(path, &back, &bad, &records);
+	check(r == 0 && back.n_maps == 3 && has_map(&back, "192.0.2.8", "10.0.0.8") &&
+		      !has_map(&back, "192.0.2.7", "10.0.0.1"),
+	      "the torn line is gone, the new one there (%d, %zu maps, bad line %u)", r, back.n_maps, bad);
+	xn_mapset_clear(&back);
 
 	/* A bad line is refused with its number. */
 	check(xn_mapset_save(path, &s) == 0, "save again");
