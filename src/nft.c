@@ -1215,11 +1215,14 @@ static int batch_talk(struct batch *bt, struct xn_buf *err)
 	bool quiet = expected >= QUIET_BATCH_MSGS;
 	int r;
 
-	r = nft_socket(&nl);
-	if (r < 0)
-		return r;
-	portid = mnl_socket_get_portid(nl);
+	/* First: its request may replace the shared socket on an error. */
 	monitor_quiet(quiet, &gen);
+	r = nft_socket(&nl);
+	if (r < 0) {
+		monitor_loud(quiet, gen, false);
+		return r;
+	}
+	portid = mnl_socket_get_portid(nl);
 	{
 		int iovlen = nftnl_batch_iovec_len(bt->b);
 		struct iovec iov[iovlen];

@@ -359,7 +359,7 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 	struct xn_mapset before = { 0 };
 	struct xn_snapshot *snap = NULL;
 	struct xn_addr *want = NULL, *owned = NULL, *changed = NULL;
-	struct v4set wanted = { 0 }, had = { 0 }, on_uplink = { 0 }, now_owned = { 0 };
+	struct v4set wanted = { 0 }, had = { 0 }, dom0_addrs = { 0 }, now_owned = { 0 };
 	struct v4set routed = { 0 };
 	struct xn_local_route *routes = NULL;
 	struct xn_addr *listed = NULL;
@@ -384,7 +384,7 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 	pi->profile = p;
 	r = xn_nl_links_take(pi->nl, &snap);
 	if (r < 0)
-		return r;
+		goto out;
 	want = calloc(pi->all.n_maps + pi->all.n_fwds + 1, sizeof(*want));
 	owned = calloc(pi->all.n_maps + pi->all.n_fwds + 1, sizeof(*owned));
 	if (!want || !owned || v4set_init(&wanted, pi->all.n_maps + pi->all.n_fwds) < 0 ||
@@ -419,11 +419,12 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 			r = -ENODEV;
 			goto out;
 		}
-		/* The uplink's addresses are Dom0's own; our local routes
-		 * there are the public addresses still reachable. */
-		r = xn_nl_addrs_take(pi->nl, up->ifindex, AF_INET, snap);
+		/* Dom0's own addresses, on any device (as bind() sees them);
+		 * our local routes on the uplink are the public addresses
+		 * still reachable. */
+		r = xn_nl_addrs_take(pi->nl, 0, AF_INET, snap);
 		if (r >= 0)
-			r = v4set_init(&on_uplink, snap->n_addrs);
+			r = v4set_init(&dom0_addrs, snap->n_addrs);
 		if (r >= 0)
 			r = xn_nl_local_routes_take(pi->nl, 0, &routes, &n_routes);
 		if (r >= 0)
@@ -431,19 +432,26 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 		if (r < 0)
 			goto out;
 		for (size_t i = 0; i < snap->n_addrs; i++)
-			v4set_add(&on_uplink, &snap->addrs[i].addr);
-		v4set_done(&on_uplink);
+			v4set_add(&dom0_addrs, &snap->addrs[i].addr);
+		v4set_done(&dom0_addrs);
 		for (size_t i = 0; i < n_routes; i++)
 			if (routes[i].ifindex == up->ifindex)
 				v4set_add(&routed, &routes[i].addr);
 		v4set_done(&routed);
+		/* Ours not wanted, or not on the uplink (left by a run that
+		 * did not finish, or by another profile): no orphan. First,
+		 * so that the ones moving to the uplink can be added. */
+		for (size_t i = 0; i < n_routes; i++)
+			if (!v4set_has(&wanted, &routes[i].addr) || routes[i].ifindex != up->ifindex)
+				xn_nl_local_route_del(pi->nl, routes[i].ifindex, &routes[i].addr);
 		for (size_t i = 0; i < n_want; i++) {
 			bool ours = v4set_has(&had, &want[i]) || v4set_has(&routed, &want[i]);
-			if (!ours && v4set_has(&on_uplink, &want[i]))
+			if (!ours && v4set_has(&dom0_addrs, &want[i]))
 				continue; /* Dom0's own address: forwards on it */
-			owned[n_owned++] = want[i];
 			if (!v4set_has(&routed, &want[i])) {
 				r = xn_nl_local_route_add(pi->nl, up->ifindex, &want[i]);
+				if (r == -EEXIST)
+					continue; /* a local route not ours: Dom0's own */
 				if (r < 0) {
 					char a[XN_ADDR_STRLEN];
 					xn_buf_printf(err, "making public address %s reachable on %s: %s",
@@ -451,12 +459,8 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 					goto out;
 				}
 			}
+			owned[n_owned++] = want[i];
 		}
-		/* Ours not wanted, or not on the uplink (left by a run that
-		 * did not finish, or by another profile): no orphan. */
-		for (size_t i = 0; i < n_routes; i++)
-			if (!v4set_has(&wanted, &routes[i].addr) || routes[i].ifindex != up->ifindex)
-				xn_nl_local_route_del(pi->nl, routes[i].ifindex, &routes[i].addr);
 		struct timespec t0, t1;
 		r = listed_of(&pi->all, owned, n_owned, &listed, &n_listed);
 		if (r < 0)
@@ -504,7 +508,7 @@ out:
 	free(changed);
 	free(wanted.v);
 	free(had.v);
-	free(on_uplink.v);
+	free(dom0_addrs.v);
 	free(now_owned.v);
 	free(routed.v);
 	free(routes);
@@ -602,6 +606,8 @@ static int save_change(struct xn_publicip *pi, const struct xn_mapping *m,
 	r = m ? xn_mapset_journal_map(pi->path, m, add) : xn_mapset_journal_forward(pi->path, f, add);
 	if (r >= 0)
 		pi->journal_records++;
+	else /* the file may not say what is in force: whole, next time */
+		pi->journal_records = SIZE_MAX / 4;
 	return r;
 }
 
@@ -753,15 +759,16 @@ static int del_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		xn_buf_free(&err);
 		return r;
 	}
-	r = save_change(pi, m, f, false);
-	if (r < 0)
-		xn_buf_printf(out, "warning: saving %s: %s\n", pi->path, strerror(-r));
+	/* The address stops being local right away (not after the disk). */
 	if (drop_addr) {
 		unsigned idx = if_nametoindex(pi->uplink);
 		if (idx)
 			xn_nl_local_route_del(pi->nl, (int)idx, &p32);
 		disown(pi, pub);
 	}
+	r = save_change(pi, m, f, false);
+	if (r < 0)
+		xn_buf_printf(out, "warning: saving %s: %s\n", pi->path, strerror(-r));
 	/* A running flow must not keep the translation that went: right
 	 * after the reply. */
 	return defer_purge(pi, &p32);

@@ -22,6 +22,7 @@
 #include "xennet/nft.h"
 #include "xennet/publicip.h"
 #include "xennet/status.h"
+#include "xennet/sysctl.h"
 #include "xn-config.h"
 
 struct control_request;
@@ -49,7 +50,28 @@ struct daemon {
 	char *last_error;
 	bool resync; /* a link we manage changed: converge again */
 	bool quit;
+	int arp_ignore_warned; /* the value last warned about */
 };
+
+/* Public addresses are local routes: Linux answers ARP for them only with
+ * arp_ignore 0 (the default). Said once per value, not per apply. */
+static void check_arp_ignore(struct daemon *d, const struct xn_profile *p, size_t n_public)
+{
+	char path[96], v[XN_SYSCTL_VALUE_MAX];
+	int worst = 0;
+
+	if (!p || p->mode != XN_MODE_NAT || !n_public)
+		return;
+	snprintf(path, sizeof(path), "net/ipv4/conf/%s/arp_ignore", p->nat_uplink);
+	if (xn_sysctl_read(path, v) >= 0 && atoi(v) > worst)
+		worst = atoi(v);
+	if (xn_sysctl_read("net/ipv4/conf/all/arp_ignore", v) >= 0 && atoi(v) > worst)
+		worst = atoi(v);
+	if (worst && worst != d->arp_ignore_warned)
+		log_warn("arp_ignore is %d on %s: the LAN gets no ARP answer for public addresses on its own link (routed ones work); set net.ipv4.conf.%s.arp_ignore and .all.arp_ignore to 0",
+			 worst, p->nat_uplink, p->nat_uplink);
+	d->arp_ignore_warned = worst;
+}
 
 static void set_last_error(struct daemon *d, const char *msg)
 {
@@ -91,6 +113,7 @@ static int engine_apply_grow(struct daemon *d, const struct xn_profile *p, bool 
 		 * too small), then what differs; the time is of both. */
 		if (install_us >= 0 && maps + fwds)
 			us += install_us;
+		check_arp_ignore(d, p, maps + fwds);
 		if (changed || (install_us >= 0 && maps + fwds))
 			log_info("public IP mappings: %zu maps and %zu forwards in force, %zu public addresses changed, nftables %ld.%03ld ms%s",
 				 maps, fwds, changed, us / 1000, us % 1000,

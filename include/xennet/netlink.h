@@ -117,6 +117,7 @@ int xn_nl_route_del(struct xn_nl *nl, const struct xn_route *r);
  * with xennet's own protocol number. Adding one is O(log n); adding an
  * IPv4 address is O(addresses of the device), 2.5 ms at 10,000. */
 #define XN_RTPROT_PUBLIC 120
+/* -EEXIST if a local route for a is there already (ours or not). */
 int xn_nl_local_route_add(struct xn_nl *nl, int ifindex, const struct xn_addr *a);
 /* Idempotent: a route that is not there is not an error. */
 int xn_nl_local_route_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a);

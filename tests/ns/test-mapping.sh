@@ -240,6 +240,31 @@ expect "the same flow now reaches guest 3 (got $n3)" test "$n3" -ge 5
 expect_eq "and not one more datagram guest 1" 0 "$n2"
 wait "$sender" || true
 
+# A forward on an address Dom0 holds on another device (a management
+# interface): xennet adds no route for it, takes nothing over, and Dom0
+# keeps its address when the forward goes, also after an apply.
+ip -n "$DOM0" link add mgmt0 type veth peer name mgmt1
+ip -n "$DOM0" addr add 192.168.77.1/24 dev mgmt0
+ip -n "$DOM0" link set mgmt0 up
+expect "forward on Dom0's management address" xn forward add 192.168.77.1:8081/tcp 10.0.0.12:7711
+expect "apply again" xn apply "$T/nat3.conf"
+expect_eq "no public route of xennet's for it" "" \
+	"$(public_routes | jq -r '.[] | select(.dst == "192.168.77.1") | .dst')"
+expect_eq "its local route is still the kernel's, on mgmt0" "mgmt0 kernel" \
+	"$(ip -n "$DOM0" -j route show table local 192.168.77.1 | jq -r '.[0] | "\(.dev) \(.protocol)"')"
+expect_eq "public_addrs does not list it" "" \
+	"$(nft_json | jq -r '.nftables[] | select(.set.name == "public_addrs") | .set.elem[]? | select(. == "192.168.77.1")')"
+expect "forward del" xn forward del 192.168.77.1:8081/tcp
+expect "Dom0 still has its management address" \
+	bash -c "ip -n $DOM0 -j route show table local 192.168.77.1 | jq -e '.[0].dev == \"mgmt0\"' >/dev/null"
+
+# Public addresses are local routes, which Linux answers ARP for only with
+# arp_ignore 0: with 1, the daemon says so.
+ip netns exec "$DOM0" sysctl -qw net.ipv4.conf.eth0.arp_ignore=1
+expect "apply with arp_ignore 1" xn apply "$T/nat3.conf"
+expect "the daemon warns about arp_ignore" grep -q "arp_ignore is 1 on eth0" "$T/daemon.log"
+ip netns exec "$DOM0" sysctl -qw net.ipv4.conf.eth0.arp_ignore=0
+
 # Leaving NAT mode: none of the public address routes stays.
 xn map del "$PUB" >/dev/null
 xn forward del 192.168.50.102:8080/tcp >/dev/null
