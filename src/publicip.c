@@ -365,6 +365,7 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 	struct xn_addr *listed = NULL;
 	size_t n_routes = 0, n_listed = 0;
 	size_t n_want = 0, n_owned = 0, n_changed = 0;
+	struct xn_link up_old_link, up_link;
 	const struct xn_link *up_old = NULL, *up = NULL;
 	int r;
 
@@ -382,9 +383,13 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 			xn_mapset_clear(&before);
 	}
 	pi->profile = p;
-	r = xn_nl_links_take(pi->nl, &snap);
-	if (r < 0)
+	/* For Dom0's addresses; the uplinks are asked for by name (a dump of
+	 * every link is a thousand vifs). */
+	snap = calloc(1, sizeof(*snap));
+	if (!snap) {
+		r = -ENOMEM;
 		goto out;
+	}
 	want = calloc(pi->all.n_maps + pi->all.n_fwds + 1, sizeof(*want));
 	owned = calloc(pi->all.n_maps + pi->all.n_fwds + 1, sizeof(*owned));
 	if (!want || !owned || v4set_init(&wanted, pi->all.n_maps + pi->all.n_fwds) < 0 ||
@@ -407,13 +412,13 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 
 	/* Public addresses we made reachable that are no longer wanted go. */
 	if (pi->uplink[0])
-		up_old = xn_snapshot_link(snap, pi->uplink);
+		up_old = xn_nl_link_get(pi->nl, pi->uplink, &up_old_link) >= 0 ? &up_old_link : NULL;
 	for (size_t i = 0; i < pi->n_owned; i++)
 		if (!v4set_has(&wanted, &pi->owned[i]) && up_old)
 			xn_nl_local_route_del(pi->nl, up_old->ifindex, &pi->owned[i]);
 
 	if (p && p->mode == XN_MODE_NAT) {
-		up = xn_snapshot_link(snap, p->nat_uplink);
+		up = xn_nl_link_get(pi->nl, p->nat_uplink, &up_link) >= 0 ? &up_link : NULL;
 		if (!up) {
 			xn_buf_printf(err, "nat uplink %s does not exist", p->nat_uplink);
 			r = -ENODEV;
