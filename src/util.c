@@ -113,6 +113,26 @@ int xn_write_file_atomic(const char *path, const char *data, size_t len)
 		r = -errno;
 		goto fail;
 	}
+	/* The rename itself on disk: the directory's entry. */
+	{
+		char dir[PATH_MAX];
+		char *slash;
+		int dfd;
+
+		snprintf(dir, sizeof(dir), "%s", path);
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		else
+			snprintf(dir, sizeof(dir), ".");
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
 	return 0;
 fail:
 	unlink(tmp);
