@@ -862,7 +862,7 @@ static int route_build(const struct xn_route *x, struct rtnl_route **ret)
 	return 0;
 }
 
-int xn_nl_route_replace(struct xn_nl *nl, const struct xn_route *x)
+static int route_add(struct xn_nl *nl, const struct xn_route *x, int flags)
 {
 	struct rtnl_route *rt;
 	int r;
@@ -871,9 +871,14 @@ int xn_nl_route_replace(struct xn_nl *nl, const struct xn_route *x)
 	if (r < 0)
 		return r;
 	nl->last_errno = 0;
-	r = rtnl_route_add(nl->sk, rt, NLM_F_CREATE | NLM_F_REPLACE);
+	r = rtnl_route_add(nl->sk, rt, flags);
 	rtnl_route_put(rt);
 	return nl_result(nl, r);
+}
+
+int xn_nl_route_replace(struct xn_nl *nl, const struct xn_route *x)
+{
+	return route_add(nl, x, NLM_F_CREATE | NLM_F_REPLACE);
 }
 
 int xn_nl_route_del(struct xn_nl *nl, const struct xn_route *x)
@@ -902,20 +907,12 @@ static void local_route_of(int ifindex, const struct xn_addr *a, struct xn_route
 
 int xn_nl_local_route_add(struct xn_nl *nl, int ifindex, const struct xn_addr *a)
 {
-	struct rtnl_route *rt;
 	struct xn_route x;
-	int r;
 
 	local_route_of(ifindex, a, &x);
-	r = route_build(&x, &rt);
-	if (r < 0)
-		return r;
 	/* Never over a local route of someone else's (an address of Dom0's,
 	 * on any device): that is -EEXIST. */
-	nl->last_errno = 0;
-	r = rtnl_route_add(nl->sk, rt, NLM_F_CREATE | NLM_F_EXCL);
-	rtnl_route_put(rt);
-	return nl_result(nl, r);
+	return route_add(nl, &x, NLM_F_CREATE | NLM_F_EXCL);
 }
 
 int xn_nl_local_route_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a)
