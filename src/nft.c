@@ -2152,14 +2152,21 @@ static int on_set(const struct nlmsghdr *h, void *data)
 	return MNL_CB_OK;
 }
 
+static int nat_sizes_get(struct nat_sizes *z)
+{
+	struct request q = { NFT_MSG_GETSET, NLM_F_DUMP, NFPROTO_INET, NULL, on_set, z };
+
+	*z = (struct nat_sizes){ 0 };
+	return nft_request(&q);
+}
+
 /* The maps were full: room for at least as many as they hold now, so
  * that they come out (at least) twice as large. */
 static void nat_room_grow(struct nat_room *room)
 {
-	struct nat_sizes z = { 0 };
-	struct request q = { NFT_MSG_GETSET, NLM_F_DUMP, NFPROTO_INET, NULL, on_set, &z };
+	struct nat_sizes z;
 
-	if (nft_request(&q) < 0)
+	if (nat_sizes_get(&z) < 0)
 		return;
 	room->maps = z.dnat > room->maps ? z.dnat : room->maps;
 	room->maps = z.snat > room->maps ? z.snat : room->maps;
@@ -2172,9 +2179,8 @@ static void nat_room_grow(struct nat_room *room)
 static int nat_room_enough(const struct xn_nft_dynamic *dyn, bool *enough)
 {
 	struct nat_room room = nat_room_of(dyn);
-	struct nat_sizes z = { 0 };
-	struct request q = { NFT_MSG_GETSET, NLM_F_DUMP, NFPROTO_INET, NULL, on_set, &z };
-	int r = nft_request(&q);
+	struct nat_sizes z;
+	int r = nat_sizes_get(&z);
 
 	if (r < 0)
 		return r;

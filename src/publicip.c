@@ -365,8 +365,8 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 	struct xn_addr *listed = NULL;
 	size_t n_routes = 0, n_listed = 0;
 	size_t n_want = 0, n_owned = 0, n_changed = 0;
-	struct xn_link up_old_link, up_link;
-	const struct xn_link *up_old = NULL, *up = NULL;
+	struct xn_link up_link;
+	const struct xn_link *up = NULL;
 	int r;
 
 	r = compose_into(pi, p, &before, err);
@@ -410,13 +410,8 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 		v4set_add(&had, &pi->owned[i]);
 	v4set_done(&had);
 
-	/* Public addresses we made reachable that are no longer wanted go. */
-	if (pi->uplink[0])
-		up_old = xn_nl_link_get(pi->nl, pi->uplink, &up_old_link) >= 0 ? &up_old_link : NULL;
-	for (size_t i = 0; i < pi->n_owned; i++)
-		if (!v4set_has(&wanted, &pi->owned[i]) && up_old)
-			xn_nl_local_route_del(pi->nl, up_old->ifindex, &pi->owned[i]);
-
+	/* Public addresses we made reachable that are no longer wanted go
+	 * with the routes of ours found below (on any device). */
 	if (p && p->mode == XN_MODE_NAT) {
 		up = xn_nl_link_get(pi->nl, p->nat_uplink, &up_link) >= 0 ? &up_link : NULL;
 		if (!up) {
