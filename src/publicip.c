@@ -567,13 +567,23 @@ static bool public_in_use(const struct xn_mapset *s, const struct xn_addr *pub)
 
 static int defer_purge(struct xn_publicip *pi, const struct xn_addr *a)
 {
-	struct xn_addr *v = reallocarray(pi->purge, pi->n_purge + 1, sizeof(*v));
+	struct xn_addr *v;
+
+	for (size_t i = 0; i < pi->n_purge; i++)
+		if (same_ip(&pi->purge[i], a))
+			return 0;
+	v = reallocarray(pi->purge, pi->n_purge + 1, sizeof(*v));
 
 	if (!v) /* then now */
 		return xn_conntrack_purge(a, 1) < 0 ? 0 : 0;
 	pi->purge = v;
 	pi->purge[pi->n_purge++] = *a;
 	return 0;
+}
+
+bool xn_publicip_purge_pending(const struct xn_publicip *pi)
+{
+	return pi && pi->n_purge;
 }
 
 int xn_publicip_flush(struct xn_publicip *pi)

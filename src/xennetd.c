@@ -28,6 +28,12 @@
 struct control_request;
 
 #define IDLE_TRIM_MS 200
+/* Conntrack purges after a mapping change wait this long for more
+ * requests, so that the client reads its reply before the walk of the
+ * conntrack table (~10 ms on a large host) takes the CPU, and changes in
+ * quick succession share one walk; never longer than the second. */
+#define PURGE_QUIET_MS 2
+#define PURGE_LATEST_MS 10
 
 struct daemon {
 	char profile_path[PATH_MAX];
@@ -42,6 +48,7 @@ struct daemon {
 	bool busy; /* worked since the heap was last trimmed */
 	char vifs_path[PATH_MAX]; /* the configured vifs, for the next start */
 	int64_t xenstore_retry; /* when to try connecting again (ms) */
+	int64_t purge_first, purge_due; /* pending conntrack purges (ms), 0: none */
 	int efd;
 	struct {
 		char name[IFNAMSIZ];
@@ -396,6 +403,14 @@ static void answer_request(struct daemon *d, struct control_request *q)
 	close(q->fd);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void on_control(struct daemon *d, int lfd)
 {
 	struct control_request *batch = d->control_batch;
@@ -429,12 +444,25 @@ static void on_control(struct daemon *d, int lfd)
 		if (d->hotplug)
 			xn_hotplug_end_batch(d->hotplug);
 		/* Work that the clients need not wait for. */
-		if (n) {
-			int r = xn_publicip_flush(d->publicip);
-			if (r < 0)
-				log_warn("conntrack purge: %s", strerror(-r));
+		if (n && xn_publicip_purge_pending(d->publicip)) {
+			int64_t now = mono_ms();
+
+			if (!d->purge_first)
+				d->purge_first = now;
+			d->purge_due = now + PURGE_QUIET_MS;
+			if (d->purge_due > d->purge_first + PURGE_LATEST_MS)
+				d->purge_due = d->purge_first + PURGE_LATEST_MS;
 		}
 	} while (n == CONTROL_BATCH);
+}
+
+static void run_purges(struct daemon *d)
+{
+	int r = xn_publicip_flush(d->publicip);
+
+	if (r < 0)
+		log_warn("conntrack purge: %s", strerror(-r));
+	d->purge_first = d->purge_due = 0;
 }
 
 static bool managed_name(const struct xn_profile *p, const char *name)
@@ -502,14 +530,6 @@ static void resync(struct daemon *d)
 	}
 	xn_buf_free(&report);
 	xn_buf_free(&err);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* xenstored may start after us (or restart): keep trying, quietly after
@@ -837,6 +857,13 @@ int main(int argc, char **argv)
 			timeout = (int)(d.xenstore_retry > mono_ms() ? d.xenstore_retry - mono_ms() : 0);
 		if (d.busy && (timeout < 0 || timeout > IDLE_TRIM_MS))
 			timeout = IDLE_TRIM_MS;
+		if (d.purge_due) {
+			int64_t left = d.purge_due - mono_ms();
+			if (left < 0)
+				left = 0;
+			if (timeout < 0 || timeout > left)
+				timeout = (int)left;
+		}
 		n = epoll_wait(efd, evs, 8, timeout);
 		if (n == 0 && d.busy) {
 			/* Quiet for a while after some work: save the vifs,
@@ -882,6 +909,8 @@ int main(int argc, char **argv)
 			xn_hotplug_on_timer(d.hotplug);
 		else if (mono_ms() >= d.xenstore_retry)
 			connect_xenstore(&d);
+		if (d.purge_due && mono_ms() >= d.purge_due)
+			run_purges(&d);
 		if (xn_nft_monitor_take_missed()) {
 			log_debug("nftables changed during a batch of ours: checking xennet's tables");
 			d.resync = true;
@@ -902,6 +931,8 @@ out:
 		close(sfd);
 	if (efd >= 0)
 		close(efd);
+	if (d.purge_due)
+		run_purges(&d);
 	save_vifs(&d);
 	xn_hotplug_close(d.hotplug);
 	xn_publicip_close(d.publicip);

@@ -57,7 +57,9 @@ int xn_publicip_fwd_del(struct xn_publicip *pi, const struct xn_addr *pub, uint1
  * one batch). */
 void xn_publicip_last_sync(struct xn_publicip *pi, size_t *maps, size_t *fwds, size_t *changed,
 			   long *us);
-/* Run the conntrack purges the last requests left for after their reply
- * (a conntrack walk takes milliseconds; the client does not wait for it). */
+/* Conntrack purges that requests left for after their reply (a conntrack
+ * walk takes milliseconds; the client does not wait for it), and running
+ * them: one walk for all of them. */
+bool xn_publicip_purge_pending(const struct xn_publicip *pi);
 int xn_publicip_flush(struct xn_publicip *pi);
 void xn_publicip_list(struct xn_publicip *pi, bool forwards, bool json, struct xn_buf *out);
