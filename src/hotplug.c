@@ -15,6 +15,7 @@
 #include "xennet/xs.h"
 
 #define WAIT_MS 30000 /* far below libxl's 40 s SIGKILL */
+#define XN_VIF_ERROR_MAX 319 /* hotplug-error, status and replies */
 #define ALIAS_PREFIX "xennet vif "
 
 static const uint8_t BRIDGE_PORT_MAC[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
@@ -78,7 +79,7 @@ struct vif {
 	bool filtered; /* its anti-spoofing elements are installed */
 	char uplink[IFNAMSIZ]; /* routed: where its neighbour proxies live */
 	int ifindex; /* of the device configured: identity, not the name */
-	char error[320];
+	char *error; /* why it failed, NULL if it did not: kept only then */
 	struct waiter *waiters;
 	/* The backend keys used, as last read. A watch event marks what
 	 * it touched stale: each key is read once per change, not once
@@ -163,6 +164,7 @@ static void vif_free(struct vif *v)
 {
 	for (int k = 0; k < BK_N; k++)
 		free(v->be[k]);
+	free(v->error);
 	free(v);
 }
 
@@ -267,12 +269,20 @@ static int fail(struct vif *v, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int fail(struct vif *v, int r, const char *fmt, ...)
 {
+	char msg[XN_VIF_ERROR_MAX + 1];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(v->error, sizeof(v->error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	free(v->error);
+	v->error = strdup(msg); /* NULL: reported as "out of memory" */
 	return r;
+}
+
+static const char *error_of(const struct vif *v)
+{
+	return v->error ? v->error : "out of memory";
 }
 
 static void vif_alias(const struct vif *v, char out[64])
@@ -628,7 +638,7 @@ static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 		return;
 	r = read_conf(h, v, &err);
 	if (r < 0) {
-		snprintf(v->error, sizeof(v->error), "%s", xn_buf_str(&err));
+		fail(v, r, "%s", xn_buf_str(&err));
 		xn_buf_free(&err);
 		goto failed;
 	}
@@ -654,7 +664,8 @@ static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 	}
 	v->state = VIF_CONNECTED;
 	h->dirty = true;
-	v->error[0] = '\0';
+	free(v->error);
+	v->error = NULL;
 	answer(v, 0, "connected\n");
 	return;
 failed:
@@ -663,11 +674,11 @@ failed:
 	if (!v->emu) {
 		char dir[64];
 		backend_dir(v, dir, sizeof(dir));
-		xn_xs_write_error(h->xs, dir, v->error);
+		xn_xs_write_error(h->xs, dir, error_of(v));
 	}
 	{
-		char msg[sizeof(v->error) + 2];
-		snprintf(msg, sizeof(msg), "%s\n", v->error);
+		char msg[XN_VIF_ERROR_MAX + 2];
+		snprintf(msg, sizeof(msg), "%s\n", error_of(v));
 		answer(v, EIO, msg);
 	}
 }
@@ -883,7 +894,7 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 		return 1;
 	}
 	if (v->state == VIF_FAILED) {
-		xn_buf_printf(out, "%s\n", v->error);
+		xn_buf_printf(out, "%s\n", error_of(v));
 		*status = EIO;
 		return 1;
 	}
@@ -943,7 +954,7 @@ void xn_hotplug_on_timer(struct xn_hotplug *h)
 			/* The script reports failure: so does the vif, or a
 			 * device appearing later would be "connected". */
 			v->state = VIF_FAILED;
-			snprintf(v->error, sizeof(v->error), "%s", msg);
+			fail(v, -ETIMEDOUT, "%s", msg);
 			strcat(msg, "\n");
 			xn_ctl_write_reply(w->fd, ETIMEDOUT, msg);
 			close(w->fd);
@@ -1391,7 +1402,7 @@ void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
 			xn_buf_printf(out, "]");
 			if (v->state == VIF_FAILED) {
 				xn_buf_printf(out, ",\"error\":\"");
-				for (const char *c = v->error; *c; c++)
+				for (const char *c = error_of(v); *c; c++)
 					xn_buf_printf(out, (*c == '"' || *c == '\\') ? "\\%c" : "%c", *c);
 				xn_buf_printf(out, "\"");
 			}
@@ -1413,7 +1424,7 @@ void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
 			if (v->state == VIF_CONNECTED)
 				xn_buf_printf(out, ", anti-spoofing %s", v->filtered ? "on" : "off");
 			if (v->state == VIF_FAILED)
-				xn_buf_printf(out, ": %s", v->error);
+				xn_buf_printf(out, ": %s", error_of(v));
 			xn_buf_printf(out, "\n");
 		}
 		free(dom);

@@ -9,11 +9,91 @@
 #include <string.h>
 #include <unistd.h>
 
+struct xn_name_chunk {
+	struct xn_name_chunk *next;
+	size_t used, size;
+	char text[];
+};
+
+#define NAME_CHUNK_SIZE 4096
+
+static void free_chunks(struct xn_name_chunk *c)
+{
+	while (c) {
+		struct xn_name_chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+}
+
 void xn_mapset_clear(struct xn_mapset *s)
 {
 	free(s->maps);
 	free(s->fwds);
+	free_chunks(s->names);
 	*s = (struct xn_mapset){ 0 };
+}
+
+/* A copy of name in s's chunks; *out NULL for no name. */
+static int intern(struct xn_mapset *s, const char *name, const char **out)
+{
+	struct xn_name_chunk *c = s->names;
+	size_t len;
+
+	*out = NULL;
+	if (!name || !*name)
+		return 0;
+	len = strlen(name) + 1;
+	if (!c || c->size - c->used < len) {
+		size_t size = NAME_CHUNK_SIZE - sizeof(*c);
+		if (size < len)
+			size = len;
+		c = malloc(sizeof(*c) + size);
+		if (!c)
+			return -ENOMEM;
+		*c = (struct xn_name_chunk){ .next = s->names, .size = size };
+		s->names = c;
+	}
+	*out = memcpy(c->text + c->used, name, len);
+	c->used += len;
+	s->names_live += len;
+	return 0;
+}
+
+static void name_gone(struct xn_mapset *s, const char *name)
+{
+	if (name) {
+		size_t len = strlen(name) + 1;
+		s->names_live -= len;
+		s->names_dead += len;
+	}
+}
+
+void xn_mapset_tidy_names(struct xn_mapset *s)
+{
+	struct xn_mapset fresh = { 0 };
+
+	if (s->names_dead <= NAME_CHUNK_SIZE || s->names_dead <= s->names_live)
+		return;
+	for (size_t i = 0; i < s->n_maps; i++)
+		if (intern(&fresh, s->maps[i].name, &s->maps[i].name) < 0)
+			goto oom;
+	for (size_t i = 0; i < s->n_fwds; i++)
+		if (intern(&fresh, s->fwds[i].name, &s->fwds[i].name) < 0)
+			goto oom;
+	free_chunks(s->names);
+	s->names = fresh.names;
+	s->names_live = fresh.names_live;
+	s->names_dead = 0;
+	return;
+oom:	/* the names that moved are in fresh: keep both, try again later */
+	if (fresh.names) {
+		struct xn_name_chunk *last = fresh.names;
+		while (last->next)
+			last = last->next;
+		last->next = s->names;
+		s->names = fresh.names;
+	}
 }
 
 const char *xn_proto_name(uint8_t proto)
@@ -133,7 +213,7 @@ int xn_mapset_check_map(const struct xn_mapset *s, const struct xn_profile *p,
 			xn_buf_printf(err, "public address %s is already mapped to %s (%s)",
 				      xn_addr_format(&m->public_addr, false, a),
 				      xn_addr_format(&s->maps[i].guest, false, (char[XN_ADDR_STRLEN]){ 0 }),
-				      s->maps[i].name[0] ? s->maps[i].name : "unnamed");
+				      s->maps[i].name ? s->maps[i].name : "unnamed");
 			return -EEXIST;
 		}
 		if (same_ip(&s->maps[i].guest, &m->guest)) {
@@ -197,17 +277,25 @@ void xn_mapset_shrink(struct xn_mapset *s)
 
 int xn_mapset_add_map(struct xn_mapset *s, const struct xn_mapping *m)
 {
-	if (xn_grow((void **)&s->maps, s->n_maps, &s->cap_maps, sizeof(*s->maps)) < 0)
+	const char *name;
+
+	if (xn_grow((void **)&s->maps, s->n_maps, &s->cap_maps, sizeof(*s->maps)) < 0 ||
+	    intern(s, m->name, &name) < 0)
 		return -ENOMEM;
-	s->maps[s->n_maps++] = *m;
+	s->maps[s->n_maps] = *m;
+	s->maps[s->n_maps++].name = name;
 	return 0;
 }
 
 int xn_mapset_add_forward(struct xn_mapset *s, const struct xn_forward *f)
 {
-	if (xn_grow((void **)&s->fwds, s->n_fwds, &s->cap_fwds, sizeof(*s->fwds)) < 0)
+	const char *name;
+
+	if (xn_grow((void **)&s->fwds, s->n_fwds, &s->cap_fwds, sizeof(*s->fwds)) < 0 ||
+	    intern(s, f->name, &name) < 0)
 		return -ENOMEM;
-	s->fwds[s->n_fwds++] = *f;
+	s->fwds[s->n_fwds] = *f;
+	s->fwds[s->n_fwds++].name = name;
 	return 0;
 }
 
@@ -217,6 +305,7 @@ int xn_mapset_del_map(struct xn_mapset *s, const struct xn_addr *pub, struct xn_
 		if (same_ip(&s->maps[i].public_addr, pub)) {
 			if (removed)
 				*removed = s->maps[i];
+			name_gone(s, s->maps[i].name);
 			s->maps[i] = s->maps[--s->n_maps];
 			return 0;
 		}
@@ -231,6 +320,7 @@ int xn_mapset_del_forward(struct xn_mapset *s, const struct xn_addr *pub, uint16
 		    s->fwds[i].proto == proto) {
 			if (removed)
 				*removed = s->fwds[i];
+			name_gone(s, s->fwds[i].name);
 			s->fwds[i] = s->fwds[--s->n_fwds];
 			return 0;
 		}
@@ -244,7 +334,7 @@ static void format_map(struct xn_buf *b, const struct xn_mapping *m)
 	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
 
 	xn_buf_printf(b, "map %s %s %s\n", xn_addr_format(&m->public_addr, false, a),
-		      xn_addr_format(&m->guest, false, g), m->name[0] ? m->name : "-");
+		      xn_addr_format(&m->guest, false, g), m->name ? m->name : "-");
 }
 
 static void format_forward(struct xn_buf *b, const struct xn_forward *f)
@@ -253,7 +343,7 @@ static void format_forward(struct xn_buf *b, const struct xn_forward *f)
 
 	xn_buf_printf(b, "forward %s %u %s %s %u %s\n", xn_addr_format(&f->public_addr, false, a),
 		      f->public_port, xn_proto_name(f->proto), xn_addr_format(&f->guest, false, g),
-		      f->guest_port, f->name[0] ? f->name : "-");
+		      f->guest_port, f->name ? f->name : "-");
 }
 
 int xn_mapset_save(const char *path, const struct xn_mapset *s)
@@ -395,7 +485,7 @@ static int parse_line(struct xn_mapset *s, char *line)
 		    (strcmp(w[3], "-") != 0 && !xn_mapping_name_valid(w[3])))
 			return -EBADMSG;
 		if (strcmp(w[3], "-") != 0)
-			snprintf(m.name, sizeof(m.name), "%s", w[3]);
+			m.name = w[3];
 		return xn_mapset_add_map(s, &m);
 	}
 	/* Journal lines: what a later `del` removed. */
@@ -429,7 +519,7 @@ static int parse_line(struct xn_mapset *s, char *line)
 		else
 			return -EBADMSG;
 		if (strcmp(w[6], "-") != 0)
-			snprintf(f.name, sizeof(f.name), "%s", w[6]);
+			f.name = w[6];
 		return xn_mapset_add_forward(s, &f);
 	}
 	return -EBADMSG;

@@ -129,7 +129,7 @@ static int compose_into(struct xn_publicip *pi, const struct xn_profile *p, stru
 	for (size_t i = 0; i < p->n_maps; i++) {
 		struct xn_mapping m = { .public_addr = p->maps[i].public_addr,
 					.guest = p->maps[i].guest, .from_profile = true };
-		snprintf(m.name, sizeof(m.name), "%s", p->maps[i].name);
+		m.name = p->maps[i].name;
 		r = xn_mapset_add_map(out, &m);
 		if (r < 0)
 			return r;
@@ -139,7 +139,7 @@ static int compose_into(struct xn_publicip *pi, const struct xn_profile *p, stru
 		struct xn_forward f = { .public_addr = fc->public_addr, .guest = fc->guest,
 					.public_port = fc->public_port, .guest_port = fc->guest_port,
 					.proto = fc->proto, .from_profile = true };
-		snprintf(f.name, sizeof(f.name), "%s", fc->name);
+		f.name = fc->name;
 		r = xn_mapset_add_forward(out, &f);
 		if (r < 0)
 			return r;
@@ -711,6 +711,7 @@ int xn_publicip_map_add(struct xn_publicip *pi, const struct xn_mapping *m, stru
 	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
 	int r;
 
+	xn_mapset_tidy_names(&pi->all); /* nothing refers to a name now */
 	r = xn_mapset_check_map(&pi->all, pi->profile, m, &why);
 	if (r < 0) {
 		xn_buf_printf(out, "refused: %s\n", xn_buf_str(&why));
@@ -730,6 +731,7 @@ int xn_publicip_fwd_add(struct xn_publicip *pi, const struct xn_forward *f, stru
 	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
 	int r;
 
+	xn_mapset_tidy_names(&pi->all); /* nothing refers to a name now */
 	r = xn_mapset_check_forward(&pi->all, pi->profile, f, &why);
 	if (r < 0) {
 		xn_buf_printf(out, "refused: %s\n", xn_buf_str(&why));
@@ -794,17 +796,19 @@ static const struct xn_mapping *find_map(const struct xn_mapset *s, const struct
 
 int xn_publicip_map_del(struct xn_publicip *pi, const struct xn_addr *pub, struct xn_buf *out)
 {
-	const struct xn_mapping *found = find_map(&pi->all, pub);
+	const struct xn_mapping *found;
 	struct xn_mapping m;
 	char a[XN_ADDR_STRLEN];
 
+	xn_mapset_tidy_names(&pi->all); /* nothing refers to a name now */
+	found = find_map(&pi->all, pub);
 	if (!found) {
 		xn_buf_printf(out, "%s is not mapped\n", xn_addr_format(pub, false, a));
 		return -ENOENT;
 	}
 	if (found->from_profile) {
 		xn_buf_printf(out, "%s is mapped by the profile ([map %s]): edit the profile to remove it\n",
-			      xn_addr_format(pub, false, a), found->name);
+			      xn_addr_format(pub, false, a), found->name ? found->name : "?");
 		return -EPERM;
 	}
 	m = *found;
@@ -819,6 +823,7 @@ int xn_publicip_fwd_del(struct xn_publicip *pi, const struct xn_addr *pub, uint1
 {
 	char a[XN_ADDR_STRLEN];
 
+	xn_mapset_tidy_names(&pi->all); /* nothing refers to a name now */
 	for (size_t i = 0; i < pi->all.n_fwds; i++) {
 		struct xn_forward f = pi->all.fwds[i];
 		if (!same_ip(&f.public_addr, pub) || f.public_port != port || f.proto != proto)
@@ -852,11 +857,11 @@ void xn_publicip_list(struct xn_publicip *pi, bool forwards, bool json, struct x
 			xn_addr_format(&m->guest, false, g);
 			if (json)
 				xn_buf_printf(out, "%s{\"public\":\"%s\",\"guest\":\"%s\",\"name\":%s%s%s,\"source\":\"%s\"}",
-					      i ? "," : "", a, g, m->name[0] ? "\"" : "",
-					      m->name[0] ? m->name : "null", m->name[0] ? "\"" : "",
+					      i ? "," : "", a, g, m->name ? "\"" : "",
+					      m->name ? m->name : "null", m->name ? "\"" : "",
 					      m->from_profile ? "profile" : "cli");
 			else
-				xn_buf_printf(out, "%-15s -> %-15s %-20s %s\n", a, g, m->name[0] ? m->name : "-",
+				xn_buf_printf(out, "%-15s -> %-15s %-20s %s\n", a, g, m->name ? m->name : "-",
 					      m->from_profile ? "profile" : "cli");
 		}
 	} else {
@@ -867,13 +872,13 @@ void xn_publicip_list(struct xn_publicip *pi, bool forwards, bool json, struct x
 			if (json)
 				xn_buf_printf(out, "%s{\"public\":\"%s\",\"port\":%u,\"proto\":\"%s\",\"guest\":\"%s\",\"guest_port\":%u,\"name\":%s%s%s,\"source\":\"%s\"}",
 					      i ? "," : "", a, f->public_port, xn_proto_name(f->proto), g,
-					      f->guest_port, f->name[0] ? "\"" : "",
-					      f->name[0] ? f->name : "null", f->name[0] ? "\"" : "",
+					      f->guest_port, f->name ? "\"" : "",
+					      f->name ? f->name : "null", f->name ? "\"" : "",
 					      f->from_profile ? "profile" : "cli");
 			else
 				xn_buf_printf(out, "%s:%u/%s -> %s:%u %s %s\n", a, f->public_port,
 					      xn_proto_name(f->proto), g, f->guest_port,
-					      f->name[0] ? f->name : "-", f->from_profile ? "profile" : "cli");
+					      f->name ? f->name : "-", f->from_profile ? "profile" : "cli");
 		}
 	}
 	if (json)

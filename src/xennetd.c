@@ -281,8 +281,7 @@ static int handle_mapping(struct daemon *d, char **w, size_t n, struct xn_buf *o
 				xn_buf_printf(out, "bad guest address \"%.64s\" (an IPv4 address)\n", w[3]);
 				return -EINVAL;
 			}
-			if (name)
-				snprintf(m.name, sizeof(m.name), "%s", name);
+			m.name = name;
 			return xn_publicip_map_add(d->publicip, &m, out);
 		}
 		struct xn_forward f = { 0 };
@@ -294,8 +293,7 @@ static int handle_mapping(struct daemon *d, char **w, size_t n, struct xn_buf *o
 			xn_buf_printf(out, "bad guest \"%.64s\" (ADDRESS:PORT)\n", w[3]);
 			return -EINVAL;
 		}
-		if (name)
-			snprintf(f.name, sizeof(f.name), "%s", name);
+		f.name = name;
 		return xn_publicip_fwd_add(d->publicip, &f, out);
 	}
 	if (strcmp(w[1], "del") == 0 && n == 3) {

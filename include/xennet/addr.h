@@ -3,18 +3,19 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 /* An IPv4 or IPv6 address with an optional prefix length. */
 struct xn_addr {
-	int family; /* AF_INET or AF_INET6 */
+	uint16_t family; /* AF_INET or AF_INET6 */
+	unsigned char prefixlen; /* 32/128 when none was given */
 	union {
 		struct in_addr v4;
 		struct in6_addr v6;
 		unsigned char bytes[16];
 	};
-	unsigned char prefixlen; /* 32/128 when none was given */
-};
+}; /* 20 bytes: 10,000 mappings hold two each */
 
 #define XN_ADDR_STRLEN (INET6_ADDRSTRLEN + 4)
 

@@ -15,9 +15,12 @@
 
 #define XN_MAPPING_NAME_MAX 63
 
+/* name is NULL when there is none. A set keeps its own copy of each
+ * name (xn_mapset_add_*): a name copied out of a set is valid until the
+ * set is cleared or its names tidied. */
 struct xn_mapping {
 	struct xn_addr public_addr, guest;
-	char name[XN_MAPPING_NAME_MAX + 1];
+	const char *name;
 	bool from_profile;
 };
 
@@ -25,18 +28,27 @@ struct xn_forward {
 	struct xn_addr public_addr, guest;
 	uint16_t public_port, guest_port;
 	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
-	char name[XN_MAPPING_NAME_MAX + 1];
+	const char *name;
 	bool from_profile;
 };
+
+struct xn_name_chunk;
 
 struct xn_mapset {
 	struct xn_mapping *maps;
 	size_t n_maps, cap_maps;
 	struct xn_forward *fwds;
 	size_t n_fwds, cap_fwds;
+	/* The names, packed in chunks that never move (10,000 names of a
+	 * few letters take kilobytes, not 64 bytes each). */
+	struct xn_name_chunk *names;
+	size_t names_live, names_dead; /* bytes */
 };
 
 void xn_mapset_clear(struct xn_mapset *s);
+/* Give back the room of removed entries' names once it exceeds what the
+ * others take: names copied out of s before are then no longer valid. */
+void xn_mapset_tidy_names(struct xn_mapset *s);
 /* Give back the room kept for more (after a bulk load). */
 void xn_mapset_shrink(struct xn_mapset *s);
 

@@ -2,6 +2,7 @@
 /* The mappings file is a journal: a whole save, then changes appended one
  * line each. What is loaded back must be exactly what was in force; an
  * append cut short by a crash is ignored; a bad line is named. */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@ static struct xn_mapping map(const char *pub, const char *guest, const char *nam
 
 	xn_addr_parse_ipv4_host(pub, &m.public_addr);
 	xn_addr_parse_ipv4_host(guest, &m.guest);
-	snprintf(m.name, sizeof(m.name), "%s", name);
+	m.name = *name ? name : NULL;
 	return m;
 }
 
@@ -112,6 +113,48 @@ int main(void)
 	check(r == -EBADMSG && bad == 4, "a del forward with a bad protocol is refused, line %u", bad);
 	xn_mapset_clear(&back);
 
+	xn_mapset_clear(&s);
+
+	/* Names: the set keeps its own copies (the caller's buffer may go),
+	 * and gives back the room of removed ones once they outweigh the rest. */
+	char buf[XN_MAPPING_NAME_MAX + 1];
+	bool names_ok = true;
+	for (unsigned i = 0; i < 2000; i++) {
+		struct xn_mapping m = { 0 };
+		char ip[32];
+		snprintf(ip, sizeof(ip), "198.18.%u.%u", i / 250, i % 250 + 1);
+		xn_addr_parse_ipv4_host(ip, &m.public_addr);
+		snprintf(ip, sizeof(ip), "10.1.%u.%u", i / 250, i % 250 + 1);
+		xn_addr_parse_ipv4_host(ip, &m.guest);
+		snprintf(buf, sizeof(buf), "vm-%u", i);
+		m.name = i % 10 == 9 ? NULL : buf;
+		names_ok &= xn_mapset_add_map(&s, &m) == 0;
+	}
+	memset(buf, 'x', sizeof(buf) - 1);
+	check(names_ok && s.n_maps == 2000 && strcmp(s.maps[1234].name, "vm-1234") == 0 &&
+		      s.maps[9].name == NULL,
+	      "names copied into the set");
+	for (unsigned i = 0; i < 2000; i++) {
+		if (i % 4 == 0)
+			continue;
+		struct xn_addr pub;
+		char ip[32];
+		snprintf(ip, sizeof(ip), "198.18.%u.%u", i / 250, i % 250 + 1);
+		xn_addr_parse_ipv4_host(ip, &pub);
+		names_ok &= xn_mapset_del_map(&s, &pub, NULL) == 0;
+	}
+	size_t dead = s.names_dead;
+	xn_mapset_tidy_names(&s);
+	names_ok &= s.n_maps == 500;
+	for (size_t i = 0; i < s.n_maps; i++) {
+		unsigned n = ntohl(s.maps[i].public_addr.v4.s_addr) & 0xffff;
+		unsigned idx = (n >> 8) * 250 + (n & 0xff) - 1;
+		snprintf(buf, sizeof(buf), "vm-%u", idx);
+		names_ok &= idx % 10 == 9 ? s.maps[i].name == NULL
+					  : s.maps[i].name && strcmp(s.maps[i].name, buf) == 0;
+	}
+	check(names_ok && dead > 4096 && s.names_dead == 0 && s.names_live < dead,
+	      "removed names given back, the others intact (dead %zu, live %zu)", dead, s.names_live);
 	xn_mapset_clear(&s);
 	unlink(path);
 	rmdir(dir);
