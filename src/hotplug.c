@@ -223,6 +223,20 @@ static const char *backend_get(struct xn_hotplug *h, struct vif *v, enum backend
 	return v->be[k];
 }
 
+/* A connected vif needs its keys again only if it leaves that state:
+ * read again then (1,000 vifs keep ~200 KiB less). The directory's
+ * presence stays known: every watch event asks for it. */
+static void forget_backend_keys(struct vif *v)
+{
+	for (int k = 0; k < BK_N; k++)
+		if (k != BK_DIR) {
+			free(v->be[k]);
+			v->be[k] = NULL;
+			v->be_err[k] = 0;
+			v->be_stale |= 1u << k;
+		}
+}
+
 struct key_reader {
 	struct xn_hotplug *h;
 	struct vif *v;
@@ -666,6 +680,7 @@ static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 	h->dirty = true;
 	free(v->error);
 	v->error = NULL;
+	forget_backend_keys(v);
 	answer(v, 0, "connected\n");
 	return;
 failed:
@@ -1011,6 +1026,7 @@ static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool 
 			vif_try(h, v, false);
 		} else {
 			v->state = VIF_CONNECTED;
+			forget_backend_keys(v);
 		}
 	} else {
 		vif_try(h, v, false);

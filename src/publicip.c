@@ -13,6 +13,57 @@
 #include "xennet/conntrack.h"
 #include "xennet/nft.h"
 
+/* A sorted set of IPv4 addresses (network order words): with 10,000
+ * mappings a linear search per address is 10^8 comparisons. */
+struct v4set {
+	uint32_t *v;
+	size_t n;
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int v4set_init(struct v4set *s, size_t cap)
+{
+	s->n = 0;
+	s->v = calloc(cap + 1, sizeof(*s->v));
+	return s->v ? 0 : -ENOMEM;
+}
+
+static void v4set_add(struct v4set *s, const struct xn_addr *a)
+{
+	if (a->family == AF_INET)
+		s->v[s->n++] = a->v4.s_addr;
+}
+
+static void v4set_done(struct v4set *s)
+{
+	size_t k = 0;
+
+	qsort(s->v, s->n, sizeof(*s->v), cmp_u32);
+	for (size_t i = 0; i < s->n; i++)
+		if (k == 0 || s->v[k - 1] != s->v[i])
+			s->v[k++] = s->v[i];
+	s->n = k;
+}
+
+static bool v4set_has(const struct v4set *s, const struct xn_addr *a)
+{
+	return a->family == AF_INET && s->n &&
+	       bsearch(&a->v4.s_addr, s->v, s->n, sizeof(*s->v), cmp_u32);
+}
+
+static struct xn_addr v4_of(uint32_t word)
+{
+	struct xn_addr a = { .family = AF_INET, .prefixlen = 32 };
+
+	a.v4.s_addr = word;
+	return a;
+}
+
 struct xn_publicip {
 	struct xn_nl *nl;
 	char path[PATH_MAX];
@@ -22,8 +73,7 @@ struct xn_publicip {
 	struct xn_mapset all;
 	size_t journal_records; /* lines in path: rewritten at twice the CLI's */
 	struct xn_mapset scratch; /* compose() */
-	struct xn_addr *owned; /* public addresses xennet made reachable */
-	size_t n_owned;
+	struct v4set owned; /* public addresses xennet made reachable */
 	struct xn_addr *listed; /* xn_publicip_listed() */
 	size_t n_listed;
 	char uplink[IFNAMSIZ]; /* where they are */
@@ -92,7 +142,7 @@ void xn_publicip_close(struct xn_publicip *pi)
 	xn_mapset_clear(&pi->all);
 	xn_mapset_clear(&pi->scratch);
 	xn_publicip_flush(pi);
-	free(pi->owned);
+	free(pi->owned.v);
 	free(pi->listed);
 	free(pi);
 }
@@ -200,64 +250,13 @@ void xn_publicip_compose_done(struct xn_publicip *pi)
 }
 
 
-static bool in_list(const struct xn_addr *v, size_t n, const struct xn_addr *a)
-{
-	for (size_t i = 0; i < n; i++)
-		if (same_ip(&v[i], a))
-			return true;
-	return false;
-}
-
-/* A sorted set of IPv4 addresses (network order words): with 10,000
- * mappings a linear search per address is 10^8 comparisons. */
-struct v4set {
-	uint32_t *v;
-	size_t n;
-};
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int v4set_init(struct v4set *s, size_t cap)
-{
-	s->n = 0;
-	s->v = calloc(cap + 1, sizeof(*s->v));
-	return s->v ? 0 : -ENOMEM;
-}
-
-static void v4set_add(struct v4set *s, const struct xn_addr *a)
-{
-	if (a->family == AF_INET)
-		s->v[s->n++] = a->v4.s_addr;
-}
-
-static void v4set_done(struct v4set *s)
-{
-	size_t k = 0;
-
-	qsort(s->v, s->n, sizeof(*s->v), cmp_u32);
-	for (size_t i = 0; i < s->n; i++)
-		if (k == 0 || s->v[k - 1] != s->v[i])
-			s->v[k++] = s->v[i];
-	s->n = k;
-}
-
-static bool v4set_has(const struct v4set *s, const struct xn_addr *a)
-{
-	return a->family == AF_INET && s->n &&
-	       bsearch(&a->v4.s_addr, s->v, s->n, sizeof(*s->v), cmp_u32);
-}
-
 /* The public addresses of owned that are not 1:1 mapped in all: those
  * the set public_addrs holds (the DNAT map's keys stand for the others). */
-static int listed_of(const struct xn_mapset *all, const struct xn_addr *owned, size_t n_owned,
+static int listed_of(const struct xn_mapset *all, const struct v4set *owned,
 		     struct xn_addr **ret, size_t *n)
 {
 	struct v4set mapped;
-	struct xn_addr *v = calloc(n_owned + 1, sizeof(*v));
+	struct xn_addr *v = calloc(owned->n + 1, sizeof(*v));
 
 	*ret = v;
 	*n = 0;
@@ -266,9 +265,11 @@ static int listed_of(const struct xn_mapset *all, const struct xn_addr *owned, s
 	for (size_t i = 0; i < all->n_maps; i++)
 		v4set_add(&mapped, &all->maps[i].public_addr);
 	v4set_done(&mapped);
-	for (size_t i = 0; i < n_owned; i++)
-		if (!v4set_has(&mapped, &owned[i]))
-			v[(*n)++] = owned[i];
+	for (size_t i = 0; i < owned->n; i++) {
+		struct xn_addr a = v4_of(owned->v[i]);
+		if (!v4set_has(&mapped, &a))
+			v[(*n)++] = a;
+	}
 	free(mapped.v);
 	return 0;
 }
@@ -276,7 +277,7 @@ static int listed_of(const struct xn_mapset *all, const struct xn_addr *owned, s
 void xn_publicip_listed(struct xn_publicip *pi, const struct xn_addr **ret, size_t *n)
 {
 	free(pi->listed);
-	if (listed_of(&pi->all, pi->owned, pi->n_owned, &pi->listed, &pi->n_listed) < 0) {
+	if (listed_of(&pi->all, &pi->owned, &pi->listed, &pi->n_listed) < 0) {
 		free(pi->listed); /* then the sync after the table adds them */
 		pi->listed = NULL;
 		pi->n_listed = 0;
@@ -358,13 +359,13 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 {
 	struct xn_mapset before = { 0 };
 	struct xn_snapshot *snap = NULL;
-	struct xn_addr *want = NULL, *owned = NULL, *changed = NULL;
-	struct v4set wanted = { 0 }, had = { 0 }, dom0_addrs = { 0 }, now_owned = { 0 };
+	struct xn_addr *want = NULL, *changed = NULL;
+	struct v4set wanted = { 0 }, dom0_addrs = { 0 }, now_owned = { 0 };
 	struct v4set routed = { 0 };
 	struct xn_local_route *routes = NULL;
 	struct xn_addr *listed = NULL;
 	size_t n_routes = 0, n_listed = 0;
-	size_t n_want = 0, n_owned = 0, n_changed = 0;
+	size_t n_want = 0, n_changed = 0;
 	struct xn_link up_link;
 	const struct xn_link *up = NULL;
 	int r;
@@ -391,9 +392,8 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 		goto out;
 	}
 	want = calloc(pi->all.n_maps + pi->all.n_fwds + 1, sizeof(*want));
-	owned = calloc(pi->all.n_maps + pi->all.n_fwds + 1, sizeof(*owned));
-	if (!want || !owned || v4set_init(&wanted, pi->all.n_maps + pi->all.n_fwds) < 0 ||
-	    v4set_init(&had, pi->n_owned) < 0) {
+	if (!want || v4set_init(&wanted, pi->all.n_maps + pi->all.n_fwds) < 0 ||
+	    v4set_init(&now_owned, pi->all.n_maps + pi->all.n_fwds) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -406,9 +406,6 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 		want[n_want] = (struct xn_addr){ .family = AF_INET, .prefixlen = 32 };
 		want[n_want++].v4.s_addr = wanted.v[i];
 	}
-	for (size_t i = 0; i < pi->n_owned; i++)
-		v4set_add(&had, &pi->owned[i]);
-	v4set_done(&had);
 
 	/* Public addresses we made reachable that are no longer wanted go
 	 * with the routes of ours found below (on any device). */
@@ -445,7 +442,7 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 			if (!v4set_has(&wanted, &routes[i].addr) || routes[i].ifindex != up->ifindex)
 				xn_nl_local_route_del(pi->nl, routes[i].ifindex, &routes[i].addr);
 		for (size_t i = 0; i < n_want; i++) {
-			bool ours = v4set_has(&had, &want[i]) || v4set_has(&routed, &want[i]);
+			bool ours = v4set_has(&pi->owned, &want[i]) || v4set_has(&routed, &want[i]);
 			if (!ours && v4set_has(&dom0_addrs, &want[i]))
 				continue; /* Dom0's own address: forwards on it */
 			if (!v4set_has(&routed, &want[i])) {
@@ -459,10 +456,11 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 					goto out;
 				}
 			}
-			owned[n_owned++] = want[i];
+			/* sorted: want is */
+			now_owned.v[now_owned.n++] = want[i].v4.s_addr;
 		}
 		struct timespec t0, t1;
-		r = listed_of(&pi->all, owned, n_owned, &listed, &n_listed);
+		r = listed_of(&pi->all, &now_owned, &listed, &n_listed);
 		if (r < 0)
 			goto out;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -483,31 +481,25 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 		pi->uplink[0] = '\0';
 	}
 	/* Flows of translations that changed or went must not linger. */
-	/* owned is sorted: it is taken in the order of wanted. */
-	now_owned = (struct v4set){ .v = calloc(n_owned + 1, sizeof(uint32_t)) };
-	for (size_t i = 0; now_owned.v && i < n_owned; i++)
-		now_owned.v[now_owned.n++] = owned[i].v4.s_addr;
-	for (size_t i = 0; i < pi->n_owned; i++)
-		if (now_owned.v ? !v4set_has(&now_owned, &pi->owned[i])
-				: !in_list(owned, n_owned, &pi->owned[i])) {
+	for (size_t i = 0; i < pi->owned.n; i++) {
+		struct xn_addr a = v4_of(pi->owned.v[i]);
+		if (!v4set_has(&now_owned, &a)) {
 			struct xn_addr *c = reallocarray(changed, n_changed + 1, sizeof(*c));
 			if (c) {
 				changed = c;
-				changed[n_changed++] = pi->owned[i];
+				changed[n_changed++] = a;
 			}
 		}
+	}
 	xn_conntrack_purge(changed, n_changed);
-	free(pi->owned);
-	pi->owned = owned;
-	pi->n_owned = n_owned;
-	owned = NULL;
+	free(pi->owned.v);
+	pi->owned = now_owned;
+	now_owned = (struct v4set){ 0 };
 	r = 0;
 out:
 	free(want);
-	free(owned);
 	free(changed);
 	free(wanted.v);
-	free(had.v);
 	free(dom0_addrs.v);
 	free(now_owned.v);
 	free(routed.v);
@@ -550,7 +542,7 @@ static int uplink_state(struct xn_publicip *pi, const struct xn_addr *pub, int *
 		return -ENODEV;
 	}
 	*ifindex = (int)idx;
-	*dom0_own = !in_list(pi->owned, pi->n_owned, pub) && local_address(pub);
+	*dom0_own = !v4set_has(&pi->owned, pub) && local_address(pub);
 	return 0;
 }
 
@@ -621,24 +613,46 @@ static int save_change(struct xn_publicip *pi, const struct xn_mapping *m,
 	return r;
 }
 
+/* Where word is, or would go, in the sorted set. */
+static size_t v4set_position(const struct v4set *s, uint32_t word)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cmp_u32(&s->v[mid], &word) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static int own(struct xn_publicip *pi, const struct xn_addr *pub)
 {
-	struct xn_addr *v = reallocarray(pi->owned, pi->n_owned + 1, sizeof(*v));
+	size_t at = v4set_position(&pi->owned, pub->v4.s_addr);
+	uint32_t *v;
 
+	if (at < pi->owned.n && pi->owned.v[at] == pub->v4.s_addr)
+		return 0;
+	v = reallocarray(pi->owned.v, pi->owned.n + 2, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	pi->owned = v;
-	pi->owned[pi->n_owned++] = host32(pub);
+	memmove(&v[at + 1], &v[at], (pi->owned.n - at) * sizeof(*v));
+	v[at] = pub->v4.s_addr;
+	pi->owned.v = v;
+	pi->owned.n++;
 	return 0;
 }
 
 static void disown(struct xn_publicip *pi, const struct xn_addr *pub)
 {
-	for (size_t i = 0; i < pi->n_owned; i++)
-		if (same_ip(&pi->owned[i], pub)) {
-			pi->owned[i] = pi->owned[--pi->n_owned];
-			return;
-		}
+	size_t at = v4set_position(&pi->owned, pub->v4.s_addr);
+
+	if (at < pi->owned.n && pi->owned.v[at] == pub->v4.s_addr) {
+		memmove(&pi->owned.v[at], &pi->owned.v[at + 1], (pi->owned.n - at - 1) * sizeof(uint32_t));
+		pi->owned.n--;
+	}
 }
 
 /* Add (m or f) to the kernel and the sets; on failure undo. */
@@ -655,7 +669,7 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 	r = uplink_state(pi, pub, &ifindex, &dom0_own, out);
 	if (r < 0)
 		return r;
-	new_addr = !dom0_own && !in_list(pi->owned, pi->n_owned, pub);
+	new_addr = !dom0_own && !v4set_has(&pi->owned, pub);
 	/* public_addrs lists the addresses only forwarded. */
 	listed = f && new_addr ? &p32 : NULL;
 	r = xn_nft_mapping_update(m, NULL, f, NULL, listed, NULL, &err);
@@ -760,7 +774,7 @@ static int del_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		xn_mapset_del_map(&pi->all, pub, NULL);
 	else
 		xn_mapset_del_forward(&pi->all, pub, f->public_port, f->proto, NULL);
-	drop_addr = in_list(pi->owned, pi->n_owned, pub) && !public_in_use(&pi->all, pub);
+	drop_addr = v4set_has(&pi->owned, pub) && !public_in_use(&pi->all, pub);
 	r = xn_nft_mapping_update(NULL, m, NULL, f, NULL, f && drop_addr ? &p32 : NULL, &err);
 	if (r < 0) {
 		if (m)
