@@ -71,7 +71,7 @@ struct vif {
 	char kname[IFNAMSIZ]; /* vifD.N or vifD.N-emu */
 	char name[IFNAMSIZ]; /* the name it has now (vifname when renamed) */
 	enum vif_state state;
-	struct xn_vif_conf conf;
+	struct xn_vif_conf *conf; /* as last read, its addresses only; NULL before */
 	enum xn_mode mode; /* as configured */
 	char bridge[IFNAMSIZ]; /* bridged, nat */
 	struct xn_addr src; /* routed: Dom0's address used as source */
@@ -164,6 +164,7 @@ static void vif_free(struct vif *v)
 {
 	for (int k = 0; k < BK_N; k++)
 		free(v->be[k]);
+	free(v->conf);
 	free(v->error);
 	free(v);
 }
@@ -250,11 +251,38 @@ static const char *read_key(const char *key, void *ud)
 	return k < 0 ? XN_VIF_BAD_VALUE : backend_get(kr->h, kr->v, (enum backend_key)k);
 }
 
+static const struct xn_vif_conf no_conf;
+
+static const struct xn_vif_conf *conf_of(const struct vif *v)
+{
+	return v->conf ? v->conf : &no_conf;
+}
+
+/* v's configuration becomes a copy of c, in the bytes it needs. */
+static int set_conf(struct vif *v, const struct xn_vif_conf *c)
+{
+	struct xn_vif_conf *copy = malloc(xn_vif_conf_size(c));
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, c, xn_vif_conf_size(c));
+	free(v->conf);
+	v->conf = copy;
+	return 0;
+}
+
 static int read_conf(struct xn_hotplug *h, struct vif *v, struct xn_buf *err)
 {
 	struct key_reader kr = { .h = h, .v = v };
+	struct xn_vif_conf c;
+	int r;
 
-	return xn_vif_conf_read(v->domid, v->devid, read_key, &kr, &v->conf, err);
+	r = xn_vif_conf_read(v->domid, v->devid, read_key, &kr, &c, err);
+	if (r >= 0 && set_conf(v, &c) < 0) {
+		xn_buf_printf(err, "backend/vif/%u/%u: out of memory", v->domid, v->devid);
+		r = -ENOMEM;
+	}
+	return r;
 }
 
 /* Is the backend there and online? */
@@ -314,9 +342,9 @@ static int find_device(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 	r = xn_nl_link_get(h->nl, v->kname, l);
 	if (r != -ENODEV)
 		return r;
-	if (!v->conf.vifname[0])
+	if (!conf_of(v)->vifname[0])
 		return -ENODEV;
-	if (snprintf(want, sizeof(want), "%s%s", v->conf.vifname, v->emu ? "-emu" : "") >=
+	if (snprintf(want, sizeof(want), "%s%s", conf_of(v)->vifname, v->emu ? "-emu" : "") >=
 	    (int)sizeof(want))
 		return -ENODEV;
 	r = xn_nl_link_get(h->nl, want, l);
@@ -332,12 +360,12 @@ static int rename_device(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 	struct xn_link other;
 	int r;
 
-	if (!v->conf.vifname[0])
+	if (!conf_of(v)->vifname[0])
 		return 0;
-	if (snprintf(want, sizeof(want), "%s%s", v->conf.vifname, v->emu ? "-emu" : "") >=
+	if (snprintf(want, sizeof(want), "%s%s", conf_of(v)->vifname, v->emu ? "-emu" : "") >=
 	    (int)sizeof(want))
 		return fail(v, -ENAMETOOLONG, "vifname %s%s is too long for an interface name",
-			    v->conf.vifname, v->emu ? "-emu" : "");
+			    conf_of(v)->vifname, v->emu ? "-emu" : "");
 	if (strcmp(l->name, want) == 0)
 		return 0;
 	r = xn_nl_link_get(h->nl, want, &other);
@@ -371,7 +399,7 @@ static const char *bridge_for_conf(const struct xn_hotplug *h, const struct xn_v
 
 static const char *bridge_for(const struct xn_hotplug *h, const struct vif *v)
 {
-	return bridge_for_conf(h, &v->conf);
+	return bridge_for_conf(h, conf_of(v));
 }
 
 static int write_frontend_mtu(struct xn_hotplug *h, const struct vif *v, unsigned mtu)
@@ -412,7 +440,7 @@ static int attach_to_bridge(struct xn_hotplug *h, struct vif *v, struct xn_link 
 		r = xn_nl_addr_flush(h->nl, l->ifindex);
 	if (r < 0)
 		return fail(v, r, "preparing %s as a bridge port: %s", l->name, strerror(-r));
-	mtu = v->conf.mtu ? v->conf.mtu : br.mtu;
+	mtu = conf_of(v)->mtu ? conf_of(v)->mtu : br.mtu;
 	/* One request; if it fails, one step at a time says which. */
 	r = xn_nl_link_make_port(h->nl, l->ifindex, BRIDGE_PORT_MAC, mtu, br.ifindex);
 	if (r < 0) {
@@ -461,7 +489,7 @@ static struct xn_route host_route(const struct vif *v, int ifindex, const struct
 
 static int attach_routed(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 {
-	const char *uplink = v->conf.gatewaydev[0] ? v->conf.gatewaydev
+	const char *uplink = conf_of(v)->gatewaydev[0] ? conf_of(v)->gatewaydev
 			     : h->profile ? h->profile->routed_uplink : "";
 	char path[128];
 	struct xn_link up;
@@ -474,12 +502,12 @@ static int attach_routed(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 	v->has_src = r >= 0;
 	if (r < 0)
 		return fail(v, r, "%s has no IPv4 address to route guests with", uplink);
-	if (v->conf.mtu) {
-		r = xn_nl_link_set_mtu(h->nl, l->ifindex, v->conf.mtu);
+	if (conf_of(v)->mtu) {
+		r = xn_nl_link_set_mtu(h->nl, l->ifindex, conf_of(v)->mtu);
 		if (r >= 0)
-			r = write_frontend_mtu(h, v, v->conf.mtu);
+			r = write_frontend_mtu(h, v, conf_of(v)->mtu);
 		if (r < 0)
-			return fail(v, r, "setting mtu %u on %s: %s", v->conf.mtu, l->name,
+			return fail(v, r, "setting mtu %u on %s: %s", conf_of(v)->mtu, l->name,
 				    strerror(-r));
 	}
 	r = xn_nl_link_set_up(h->nl, l->ifindex, true);
@@ -491,8 +519,8 @@ static int attach_routed(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 			return fail(v, r, "proxy_arp on %s: %s", l->name, strerror(-r));
 	}
 	snprintf(v->uplink, sizeof(v->uplink), "%s", uplink);
-	for (size_t i = 0; i < v->conf.n_ips; i++) {
-		const struct xn_addr *ip = &v->conf.ips[i];
+	for (size_t i = 0; i < conf_of(v)->n_ips; i++) {
+		const struct xn_addr *ip = &conf_of(v)->ips[i];
 		struct xn_route rt = host_route(v, l->ifindex, ip);
 		char a[XN_ADDR_STRLEN];
 		r = xn_nl_route_replace(h->nl, &rt);
@@ -520,9 +548,9 @@ static void nft_vif(const struct vif *v, struct xn_nft_vif *nv)
 {
 	*nv = (struct xn_nft_vif){ .routed = v->mode == XN_MODE_ROUTED };
 	memcpy(nv->ifname, v->name, sizeof(nv->ifname));
-	memcpy(nv->mac, v->conf.mac, 6);
-	nv->n_ips = v->conf.n_ips < 16 ? v->conf.n_ips : 16;
-	memcpy(nv->ips, v->conf.ips, nv->n_ips * sizeof(nv->ips[0]));
+	memcpy(nv->mac, conf_of(v)->mac, 6);
+	nv->n_ips = conf_of(v)->n_ips < 16 ? conf_of(v)->n_ips : 16;
+	memcpy(nv->ips, conf_of(v)->ips, nv->n_ips * sizeof(nv->ips[0]));
 }
 
 /* Fail closed: without its filter a vif is not attached. */
@@ -534,7 +562,7 @@ static int install_filter(struct xn_hotplug *h, struct vif *v)
 
 	if (!antispoof_on(h))
 		return 0;
-	if (!v->conf.has_mac)
+	if (!conf_of(v)->has_mac)
 		return fail(v, -EINVAL, "backend/vif/%u/%u/mac is missing: anti-spoofing needs the vif's MAC",
 			    v->domid, v->devid);
 	nft_vif(v, &nv);
@@ -581,20 +609,20 @@ static void detach(struct xn_hotplug *h, struct vif *v)
 	remove_filter(h, v);
 	if (v->mode == XN_MODE_ROUTED && !v->uplink[0]) /* adopted after a restart */
 		snprintf(v->uplink, sizeof(v->uplink), "%s",
-			 v->conf.gatewaydev[0] ? v->conf.gatewaydev
+			 conf_of(v)->gatewaydev[0] ? conf_of(v)->gatewaydev
 			 : h->profile ? h->profile->routed_uplink : "");
 	if (v->mode == XN_MODE_ROUTED && v->uplink[0]) {
 		struct xn_link up;
 		if (xn_nl_link_get(h->nl, v->uplink, &up) >= 0)
-			for (size_t i = 0; i < v->conf.n_ips; i++)
-				if (v->conf.ips[i].family == AF_INET6)
-					xn_nl_neigh_proxy_del(h->nl, up.ifindex, &v->conf.ips[i]);
+			for (size_t i = 0; i < conf_of(v)->n_ips; i++)
+				if (conf_of(v)->ips[i].family == AF_INET6)
+					xn_nl_neigh_proxy_del(h->nl, up.ifindex, &conf_of(v)->ips[i]);
 	}
 	if (find_device(h, v, &l) < 0)
 		return; /* the device went, and its routes and port with it */
 	if (v->mode == XN_MODE_ROUTED) {
-		for (size_t i = 0; i < v->conf.n_ips; i++) {
-			struct xn_route rt = host_route(v, l.ifindex, &v->conf.ips[i]);
+		for (size_t i = 0; i < conf_of(v)->n_ips; i++) {
+			struct xn_route rt = host_route(v, l.ifindex, &conf_of(v)->ips[i]);
 			xn_nl_route_del(h->nl, &rt);
 		}
 	} else if (l.master) {
@@ -1095,11 +1123,11 @@ int xn_hotplug_save(struct xn_hotplug *h, const char *path)
 		struct xn_vif_record rec = {
 			.domid = v->domid, .devid = v->devid, .emu = v->emu,
 			.ifindex = v->ifindex, .mode = v->mode, .filtered = v->filtered,
-			.conf = v->conf,
 		};
 		size_t len = b.len;
 		if (v->state != VIF_CONNECTED || v->ifindex <= 0)
 			continue;
+		memcpy(&rec.conf, conf_of(v), xn_vif_conf_size(conf_of(v)));
 		memcpy(rec.name, v->name, IFNAMSIZ);
 		memcpy(rec.bridge, v->bridge, IFNAMSIZ);
 		memcpy(rec.uplink, v->uplink, IFNAMSIZ);
@@ -1197,9 +1225,8 @@ static bool adopt_saved(struct xn_hotplug *h, const struct xn_snapshot *links,
 			return false;
 	}
 	v = vif_get(h, rec->domid, rec->devid, rec->emu);
-	if (!v || v->state != VIF_WAITING)
+	if (!v || v->state != VIF_WAITING || set_conf(v, &rec->conf) < 0)
 		return false;
-	v->conf = rec->conf;
 	v->mode = rec->mode;
 	v->ifindex = rec->ifindex;
 	v->filtered = rec->filtered;
@@ -1412,9 +1439,9 @@ void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
 				      v->mode == XN_MODE_ROUTED ? "" : "\"",
 				      v->mode == XN_MODE_ROUTED ? "null" : v->bridge,
 				      v->mode == XN_MODE_ROUTED ? "" : "\"");
-			for (size_t j = 0; j < v->conf.n_ips; j++)
+			for (size_t j = 0; j < conf_of(v)->n_ips; j++)
 				xn_buf_printf(out, "%s\"%s\"", j ? "," : "",
-					      xn_addr_format(&v->conf.ips[j], true, a));
+					      xn_addr_format(&conf_of(v)->ips[j], true, a));
 			xn_buf_printf(out, "]");
 			if (v->state == VIF_FAILED) {
 				xn_buf_printf(out, ",\"error\":\"");
@@ -1434,9 +1461,9 @@ void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
 				else
 					xn_buf_printf(out, ", bridge %s", v->bridge);
 			}
-			for (size_t j = 0; j < v->conf.n_ips; j++)
+			for (size_t j = 0; j < conf_of(v)->n_ips; j++)
 				xn_buf_printf(out, "%s%s", j ? " " : ", addresses ",
-					      xn_addr_format(&v->conf.ips[j], true, a));
+					      xn_addr_format(&conf_of(v)->ips[j], true, a));
 			if (v->state == VIF_CONNECTED)
 				xn_buf_printf(out, ", anti-spoofing %s", v->filtered ? "on" : "off");
 			if (v->state == VIF_FAILED)

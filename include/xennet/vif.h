@@ -3,6 +3,7 @@
 
 #include <net/if.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "xennet/addr.h"
@@ -25,12 +26,20 @@ struct xn_vif_conf {
 	char bridge[IFNAMSIZ]; /* "" when absent */
 	bool has_mac;
 	uint8_t mac[6];
-	struct xn_addr ips[XN_VIF_MAX_IPS];
-	size_t n_ips;
 	unsigned mtu; /* 0 when absent */
 	char vifname[IFNAMSIZ]; /* "" when absent */
 	char gatewaydev[IFNAMSIZ]; /* "" when absent */
+	size_t n_ips;
+	/* Last: a copy kept for long may hold only the n_ips used
+	 * (xn_vif_conf_size; 1,000 vifs with one address each keep 300 KiB
+	 * less). */
+	struct xn_addr ips[XN_VIF_MAX_IPS];
 };
+
+static inline size_t xn_vif_conf_size(const struct xn_vif_conf *c)
+{
+	return offsetof(struct xn_vif_conf, ips) + c->n_ips * sizeof(c->ips[0]);
+}
 
 /* Reads one backend key: returns the value (NUL-terminated, owned by the
  * callee until the next call) or NULL when the key does not exist. A
