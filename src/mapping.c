@@ -75,24 +75,32 @@ void xn_mapset_tidy_names(struct xn_mapset *s)
 
 	if (s->names_dead <= NAME_CHUNK_SIZE || s->names_dead <= s->names_live)
 		return;
-	for (size_t i = 0; i < s->n_maps; i++)
-		if (intern(&fresh, s->maps[i].name, &s->maps[i].name) < 0)
+	const char *moved;
+
+	for (size_t i = 0; i < s->n_maps; i++) {
+		if (intern(&fresh, s->maps[i].name, &moved) < 0)
 			goto oom;
-	for (size_t i = 0; i < s->n_fwds; i++)
-		if (intern(&fresh, s->fwds[i].name, &s->fwds[i].name) < 0)
+		s->maps[i].name = moved;
+	}
+	for (size_t i = 0; i < s->n_fwds; i++) {
+		if (intern(&fresh, s->fwds[i].name, &moved) < 0)
 			goto oom;
+		s->fwds[i].name = moved;
+	}
 	free_chunks(s->names);
 	s->names = fresh.names;
 	s->names_live = fresh.names_live;
 	s->names_dead = 0;
 	return;
-oom:	/* the names that moved are in fresh: keep both, try again later */
+oom:	/* the names that moved are in fresh: keep both chunk lists (the
+	 * moved ones count twice until the next tidy) */
 	if (fresh.names) {
 		struct xn_name_chunk *last = fresh.names;
 		while (last->next)
 			last = last->next;
 		last->next = s->names;
 		s->names = fresh.names;
+		s->names_live += fresh.names_live;
 	}
 }
 

@@ -46,6 +46,7 @@ struct daemon {
 	struct xn_publicip *publicip; /* per-VM public IP mappings */
 	struct control_request *control_batch; /* allocated on first use */
 	bool busy; /* worked since the heap was last trimmed */
+	int64_t last_work; /* when (ms): the trim waits for IDLE_TRIM_MS of quiet */
 	char vifs_path[PATH_MAX]; /* the configured vifs, for the next start */
 	int64_t xenstore_retry; /* when to try connecting again (ms) */
 	int64_t purge_first, purge_due; /* pending conntrack purges (ms), 0: none */
@@ -844,6 +845,7 @@ int main(int argc, char **argv)
 	connect_xenstore(&d);
 	log_info("ready: profile %s, control socket %s", d.profile_path, d.socket_path);
 	d.busy = true; /* starting was work */
+	d.last_work = mono_ms();
 
 	while (!d.quit) {
 		struct epoll_event evs[8];
@@ -853,8 +855,13 @@ int main(int argc, char **argv)
 			timeout = xn_hotplug_timeout_ms(d.hotplug);
 		else
 			timeout = (int)(d.xenstore_retry > mono_ms() ? d.xenstore_retry - mono_ms() : 0);
-		if (d.busy && (timeout < 0 || timeout > IDLE_TRIM_MS))
-			timeout = IDLE_TRIM_MS;
+		if (d.busy) {
+			int64_t left = d.last_work + IDLE_TRIM_MS - mono_ms();
+			if (left < 0)
+				left = 0;
+			if (timeout < 0 || timeout > left)
+				timeout = (int)left;
+		}
 		if (d.purge_due) {
 			int64_t left = d.purge_due - mono_ms();
 			if (left < 0)
@@ -863,7 +870,9 @@ int main(int argc, char **argv)
 				timeout = (int)left;
 		}
 		n = epoll_wait(efd, evs, 8, timeout);
-		if (n == 0 && d.busy) {
+		if (n == 0 && d.purge_due && mono_ms() >= d.purge_due)
+			run_purges(&d);
+		if (n == 0 && d.busy && mono_ms() >= d.last_work + IDLE_TRIM_MS) {
 			/* Quiet for a while after some work: save the vifs,
 			 * and give the memory that work freed back to the
 			 * kernel; glibc keeps it otherwise, and RSS stays at
@@ -874,7 +883,10 @@ int main(int argc, char **argv)
 			malloc_trim(0);
 			d.busy = false;
 		}
-		d.busy |= n > 0;
+		if (n > 0) {
+			d.busy = true;
+			d.last_work = mono_ms();
+		}
 
 		if (n < 0) {
 			if (errno == EINTR)

@@ -3,7 +3,6 @@
 
 #include <net/if.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
 #include "xennet/addr.h"
@@ -20,26 +19,23 @@
 /* A xenstore value longer than this is refused outright. */
 #define XN_XS_VALUE_MAX 1024
 
+/* The fields before the addresses; hotplug.c keeps a copy with only the
+ * addresses a vif has (struct vif_conf), made of the same fields. */
+#define XN_VIF_CONF_FIELDS                                                        \
+	unsigned domid, devid;                                                     \
+	bool ioemu; /* type = vif_ioemu (HVM: also an emulated -emu tap) */        \
+	char bridge[IFNAMSIZ]; /* "" when absent */                                \
+	bool has_mac;                                                              \
+	uint8_t mac[6];                                                            \
+	unsigned mtu; /* 0 when absent */                                          \
+	char vifname[IFNAMSIZ]; /* "" when absent */                               \
+	char gatewaydev[IFNAMSIZ]; /* "" when absent */                            \
+	size_t n_ips
+
 struct xn_vif_conf {
-	unsigned domid, devid;
-	bool ioemu; /* type = vif_ioemu (HVM: also an emulated -emu tap) */
-	char bridge[IFNAMSIZ]; /* "" when absent */
-	bool has_mac;
-	uint8_t mac[6];
-	unsigned mtu; /* 0 when absent */
-	char vifname[IFNAMSIZ]; /* "" when absent */
-	char gatewaydev[IFNAMSIZ]; /* "" when absent */
-	size_t n_ips;
-	/* Last: a copy kept for long may hold only the n_ips used
-	 * (xn_vif_conf_size; 1,000 vifs with one address each keep 300 KiB
-	 * less). */
+	XN_VIF_CONF_FIELDS;
 	struct xn_addr ips[XN_VIF_MAX_IPS];
 };
-
-static inline size_t xn_vif_conf_size(const struct xn_vif_conf *c)
-{
-	return offsetof(struct xn_vif_conf, ips) + c->n_ips * sizeof(c->ips[0]);
-}
 
 /* Reads one backend key: returns the value (NUL-terminated, owned by the
  * callee until the next call) or NULL when the key does not exist. A
