@@ -7,6 +7,7 @@
  * fires when the domain disappears from the shim's XS_SHIM_DOMAINS list
  * (after SIGUSR1 to xenstored), as for a destroyed guest.
  * xs-introduce -r DOMID: XS_RELEASE (what xend did; libxl does not).
+ * xs-introduce -q DOMID: exit 0 if DOMID is introduced, 1 if not.
  * Honours XENSTORED_PATH like every libxenstore client.
  */
 #include <stdio.h>
@@ -31,12 +32,24 @@ int main(int argc, char **argv)
 {
 	struct xs_handle *h;
 	int release = argc > 1 && strcmp(argv[1], "-r") == 0;
+	int query = argc > 1 && strcmp(argv[1], "-q") == 0;
 	unsigned int domid, port = 1;
 	bool ok;
 
 	if (argc - release < 2 || argc - release > 3) {
-		fprintf(stderr, "usage: xs-introduce DOMID [PORT] | xs-introduce -r DOMID\n");
+		fprintf(stderr, "usage: xs-introduce DOMID [PORT] | xs-introduce -r|-q DOMID\n");
 		return 2;
+	}
+	if (query) {
+		domid = parse_uint(argv[2], "domid");
+		h = xs_open(0);
+		if (!h) {
+			perror("xs-introduce: xs_open");
+			return 2;
+		}
+		ok = xs_is_domain_introduced(h, domid);
+		xs_close(h);
+		return ok ? 0 : 1;
 	}
 	domid = parse_uint(argv[1 + release], "domid");
 	if (argc - release == 3)
