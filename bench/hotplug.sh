@@ -64,35 +64,13 @@ prepare() {
 	next=$((FIRST + n))
 }
 
-# Runs inside Dom0's namespace, so that no `ip netns exec` is timed.
-DRIVER='
-mode=$1 script=$2 first=$3 n=$4 action=${5:-online} errlog=$6
-run() {
-	script="$script" XENBUS_TYPE=vif XENBUS_PATH="backend/vif/$1/0" \
-		XENBUS_BASE_PATH=backend netdev= vif="vif$1.0" \
-		"$script" "$action" type_if=vif </dev/null >/dev/null 2>>"$errlog"
-}
-export script
-if [ "$mode" = seq ]; then
-	for ((d = first; d < first + n; d++)); do
-		t0=$EPOCHREALTIME
-		run "$d" || echo "FAILED $d"
-		t1=$EPOCHREALTIME
-		echo $(( (${t1/./} - ${t0/./}) ))
-	done
-else
-	pids=()
-	t0=$EPOCHREALTIME
-	for ((d = first; d < first + n; d++)); do run "$d" & pids+=($!); done
-	for p in "${pids[@]}"; do wait "$p" || echo "FAILED"; done
-	t1=$EPOCHREALTIME
-	echo $(( (${t1/./} - ${t0/./}) ))
-fi
-'
+# bench/hotplug-driver runs the scripts as libxl does (fork, exec, the
+# variables libxl sets), one after another or all at once, inside Dom0's
+# namespace, so that no `ip netns exec` is timed.
 drive() {
 	local a=("$@")
 	[ ${#a[@]} -lt 5 ] && a+=(online)
-	ip netns exec "$DOM0" bash -c "$DRIVER" driver "${a[@]}" "$T/errors"
+	ip netns exec "$DOM0" "$BUILD/bench/hotplug-driver" "${a[@]}" "$T/errors"
 }
 
 # destroy_domains FIRST N: the guests are gone, as libxl destroys them:
@@ -131,8 +109,10 @@ pct() { sort -n | awk -v p="$1" '{v[NR]=$1} END {i=int((NR-1)*p/100)+1; printf "
 
 declare -A P50 P99 ALL XSFLOOR
 KEPT=
-# The floor: starting any program the same way (fork, exec, exit).
+# The floor: starting any program the same way (fork, exec, exit); and
+# all at once, as many as the largest size.
 FLOOR=$(drive seq /bin/true 1 50 | pct 50)
+SPAWN_ALL=$(drive all /bin/true 1 "${SIZES[-1]}" | awk '{printf "%.1f", $1/1000}')
 for n in "${SIZES[@]}"; do
 	for impl in "${IMPLS[@]}"; do
 		script=$XEN_VIF_BRIDGE
@@ -179,7 +159,7 @@ for n in "${SIZES[@]}"; do
 done
 last=${SIZES[-1]}
 echo
-echo "floor: starting a program that does nothing (/bin/true) the same way: p50 $FLOOR ms"
+echo "floor: starting a program that does nothing (/bin/true) the same way: p50 $FLOOR ms; ${SIZES[-1]} at once: $SPAWN_ALL ms"
 for n in "${SIZES[@]}"; do
 	[ -n "${XSFLOOR[$n]:-}" ] && echo "floor: xenstored alone writing hotplug-status of $n vifs (one write each, as every script must): ${XSFLOOR[$n]} ms"
 done
