@@ -99,6 +99,11 @@ destroy_domains() {
 	fail "xenstored did not release domains $first..$last"
 }
 
+# cpu_ms PID: the CPU time (user and system) PID has used.
+cpu_ms() {
+	awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"
+}
+
 connected() {
 	local first=$1 n=$2 c=0
 	for d in $(seq "$first" $((first + n - 1))); do
@@ -109,7 +114,7 @@ connected() {
 
 pct() { sort -n | awk -v p="$1" '{v[NR]=$1} END {i=int((NR-1)*p/100)+1; printf "%.2f", v[i]/1000}'; }
 
-declare -A P50 P99 ALL XSFLOOR
+declare -A P50 P99 ALL XSFLOOR CPU
 KEPT=
 # The floor: starting any program the same way (fork, exec, exit); and
 # all at once, as many as the largest size.
@@ -133,12 +138,14 @@ for n in "${SIZES[@]}"; do
 			drive seq "$script" "$first" "$n" offline >/dev/null
 			for d in $(seq "$first" $((first + n - 1))); do echo "backend/vif/$d/0/hotplug-status"; done |
 				while read -r k; do printf '%s\0' "/local/domain/0/$k"; done | xargs -0 -n 64 sh -c 'for k; do xenstore-write "$k" ""; done' _
+			c0=$(cpu_ms "$DPID") x0=$(cpu_ms "$XS_PID")
 			drive all "$script" "$first" "$n" >"$T/all"
+			CPU[$impl,$n]="xennetd $(($(cpu_ms "$DPID") - c0)) ms, xenstored $(($(cpu_ms "$XS_PID") - x0)) ms"
 			grep -q FAILED "$T/all" && fail "$impl: a vif failed when all came at once: $(tail -3 "$T/errors")"
 			[ "$(connected "$first" "$n")" = "$n" ] || fail "$impl: not all $n connected at once"
 			runs+=("$(awk '{printf "%.1f", $1/1000}' "$T/all")")
 		done
-		echo "$impl, $n at once, each run (ms): ${runs[*]}"
+		echo "$impl, $n at once, each run (ms): ${runs[*]}; CPU in the last: ${CPU[$impl,$n]}"
 		ALL[$impl,$n]=$(printf '%s\n' "${runs[@]}" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
 		[ "$impl" = xennet ] && XSFLOOR[$n]=$(in_ns "$DOM0" "$BUILD/bench/xs-floor" "$first" "$n" | awk '{printf "%.1f", $1/1000}')
 		# Done with these vifs: offline, and the devices go (a bridge
