@@ -114,7 +114,7 @@ static int nl_open_common(struct xn_nl **ret, bool events)
 fail:
 	nl_socket_free(nl->sk);
 	free(nl);
-	return r;
+	return r < 0 ? r : -EIO; /* a libnl code without an errno is still a failure */
 }
 
 int xn_nl_open(struct xn_nl **ret)
