@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "xennet/hotplug.h"
 
+#include <limits.h>
 #include <linux/rtnetlink.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,6 +90,7 @@ struct vif {
 	bool filtered; /* its anti-spoofing elements are installed */
 	char uplink[IFNAMSIZ]; /* routed: where its neighbour proxies live */
 	int ifindex; /* of the device configured: identity, not the name */
+	unsigned fe_mtu; /* the frontend's mtu as last read or written, 0: unknown */
 	char *error; /* why it failed, NULL if it did not: kept only then */
 	struct waiter *waiters;
 	/* The backend keys used, as last read. A watch event marks what
@@ -117,6 +119,10 @@ struct xn_hotplug {
 	bool synced; /* with xenstore since the requests of this batch came */
 	bool dirty; /* the vifs changed since they were last saved */
 	bool initial_watch; /* xs_watch's first event is yet to come */
+	/* Domains above this one were made while xennetd watched: libxl
+	 * wrote their vifs' frontend mtu, and no script has run for them
+	 * but us. UINT_MAX until xenstore was read at start. */
+	unsigned last_domid_at_start;
 };
 
 static int64_t now_ms(void)
@@ -467,21 +473,45 @@ static const char *bridge_for(const struct xn_hotplug *h, const struct vif *v)
 	return bridge_for_conf(h, conf_of(v)->bridge);
 }
 
-static int write_frontend_mtu(struct xn_hotplug *h, const struct vif *v, unsigned mtu)
+/* The frontend's mtu, without asking xenstore when it is known: what we
+ * last read or wrote; or, for a vif of a domain made since we started
+ * whose backend has no mtu key, libxl's 1500 (libxl 4.17 writes the
+ * frontend's mtu, read-only to the guest, with the nic's mtu, and the
+ * backend's only when it is not 1500). 0: unknown. */
+static unsigned frontend_mtu_known(const struct xn_hotplug *h, const struct vif *v)
+{
+	if (v->fe_mtu)
+		return v->fe_mtu;
+	if (h->last_domid_at_start != UINT_MAX && v->domid > h->last_domid_at_start &&
+	    !conf_of(v)->mtu)
+		return 1500;
+	return 0;
+}
+
+static int write_frontend_mtu(struct xn_hotplug *h, struct vif *v, unsigned mtu)
 {
 	char path[96], val[16], *now = NULL;
+	unsigned known = frontend_mtu_known(h, v);
 	bool same;
+	int r;
 
 	if (v->emu)
+		return 0;
+	/* 500 vifs at once wait on one xenstored: a request saved is time
+	 * saved for every one of them. */
+	if (known == mtu)
 		return 0;
 	/* By domid/devid, not parsed out of a custom vifname (Xen's bug). */
 	snprintf(path, sizeof(path), "/local/domain/%u/device/vif/%u/mtu", v->domid, v->devid);
 	snprintf(val, sizeof(val), "%u", mtu);
-	/* libxl wrote it already, usually right: a read costs xenstored a
+	/* Unknown: libxl wrote it, usually right; a read costs xenstored a
 	 * fraction of a write, which also wakes every watcher. */
-	same = xn_xs_read(h->xs, path, sizeof(val), &now) >= 0 && strcmp(now, val) == 0;
+	same = !known && xn_xs_read(h->xs, path, sizeof(val), &now) >= 0 && strcmp(now, val) == 0;
 	free(now);
-	return same ? 0 : xn_xs_write(h->xs, path, val);
+	r = same ? 0 : xn_xs_write(h->xs, path, val);
+	if (r >= 0)
+		v->fe_mtu = mtu;
+	return r;
 }
 
 static int attach_to_bridge(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
@@ -1323,6 +1353,16 @@ void xn_hotplug_start(struct xn_hotplug *h, const char *saved_path, size_t *adop
 		xn_hotplug_rescan(h);
 		return;
 	}
+	h->last_domid_at_start = 0;
+	for (unsigned i = 0; i < nd; i++) {
+		unsigned long d;
+		if (xn_parse_uint(doms[i], 0, UINT_MAX - 1, &d) < 0) {
+			h->last_domid_at_start = UINT_MAX; /* not understood: none is new */
+			break;
+		}
+		if (d > h->last_domid_at_start)
+			h->last_domid_at_start = (unsigned)d;
+	}
 	/* 1. The vifs saved by the previous run, as the kernel still has
 	 *    them: adopted without a request to xenstore. */
 	if (saved_path && xn_boot_id(sv.boot) >= 0 &&
@@ -1388,6 +1428,7 @@ int xn_hotplug_open(struct xn_nl *nl, struct xn_hotplug **ret, struct xn_buf *er
 		return r;
 	}
 	h->initial_watch = true;
+	h->last_domid_at_start = UINT_MAX;
 	r = xn_xs_watch(h->xs, "backend/vif", "xennet");
 	if (r < 0) {
 		xn_buf_printf(err, "cannot watch backend/vif in xenstore: %s", strerror(-r));

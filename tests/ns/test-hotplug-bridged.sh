@@ -15,6 +15,8 @@ mode = bridged
 [bridge xenbr0]
 uplink = eth0
 take_addresses = yes
+[bridge xenbr9]
+mtu = 4000
 CONF
 start_daemon "$T/bridged.conf"
 
@@ -29,6 +31,16 @@ expect_eq "vif1.0 is a port of xenbr0" xenbr0 "$(ip -n "$DOM0" -j link show vif1
 expect_eq "vif1.0 is up" true "$(ip -n "$DOM0" -j link show vif1.0 | jq -r '.[0].flags | index("UP") != null')"
 expect_eq "vif1.0 has the bridge-port MAC" fe:ff:ff:ff:ff:ff "$(mac_of "$DOM0" vif1.0)"
 expect_eq "frontend mtu written" 1500 "$(xs_read /local/domain/1/device/vif/0/mtu)"
+
+# No mtu key, a bridge with another MTU: the vif takes the bridge's, and
+# the frontend's mtu (libxl wrote 1500; xennetd knows it without asking)
+# is corrected.
+make_guest 21 192.168.50.31/24 "$LAN_IP"
+libxl_add_vif 21 0 bridge=xenbr9 "mac=$(mac_of "$(guest 21)" eth0)" script="$VIF_XENNET"
+expect "online on xenbr9 exits 0" run_hotplug "$VIF_XENNET" online 21 0
+expect_eq "vif21.0 takes xenbr9's mtu" 4000 "$(ip -n "$DOM0" -j link show vif21.0 | jq -r '.[0].mtu')"
+expect_eq "and the frontend mtu is corrected" 4000 "$(xs_read /local/domain/21/device/vif/0/mtu)"
+expect "vif 21 offline" run_hotplug "$VIF_XENNET" offline 21 0
 expect "guest 1 reaches the LAN" ping_from "$(guest 1)" "$LAN_IP"
 src=$(exchange tcp "$(guest 1)" "$LAN" "$LAN_IP" 7401) || fail "TCP guest 1 -> LAN"
 expect_eq "TCP from the guest's own address" 192.168.50.11 "$src"
