@@ -91,6 +91,7 @@ struct vif {
 	char uplink[IFNAMSIZ]; /* routed: where its neighbour proxies live */
 	int ifindex; /* of the device configured: identity, not the name */
 	unsigned fe_mtu; /* the frontend's mtu as last read or written, 0: unknown */
+	bool fe_written; /* we wrote it once: libxl's value is not to be assumed */
 	char *error; /* why it failed, NULL if it did not: kept only then */
 	struct waiter *waiters;
 	/* The backend keys used, as last read. A watch event marks what
@@ -482,8 +483,8 @@ static unsigned frontend_mtu_known(const struct xn_hotplug *h, const struct vif 
 {
 	if (v->fe_mtu)
 		return v->fe_mtu;
-	if (h->last_domid_at_start != UINT_MAX && v->domid > h->last_domid_at_start &&
-	    !conf_of(v)->mtu)
+	if (!v->fe_written && h->last_domid_at_start != UINT_MAX &&
+	    v->domid > h->last_domid_at_start && !conf_of(v)->mtu)
 		return 1500;
 	return 0;
 }
@@ -511,6 +512,7 @@ static int write_frontend_mtu(struct xn_hotplug *h, struct vif *v, unsigned mtu)
 	r = same ? 0 : xn_xs_write(h->xs, path, val);
 	if (r >= 0)
 		v->fe_mtu = mtu;
+	v->fe_written |= !same;
 	return r;
 }
 
@@ -906,6 +908,8 @@ static void vif_changed(struct xn_hotplug *h, unsigned domid, unsigned devid, un
 		if (!v)
 			continue;
 		v->be_stale |= stale;
+		if (stale & (1u << BK_DIR))
+			v->fe_mtu = 0; /* made or removed: maybe another frontend */
 		if (key_seen)
 			backend_dir_seen(h, v);
 		if (!backend_get(h, v, BK_DIR)) {
@@ -965,6 +969,7 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 		if ((v->ifindex && ifindex == v->ifindex) || find_device(h, v, &l) == -ENODEV) {
 			detach(h, v); /* filter elements, neighbour proxies */
 			v->state = VIF_WAITING;
+			v->fe_mtu = 0;
 			memcpy(v->name, v->kname, sizeof(v->name));
 		}
 	}
@@ -1164,6 +1169,7 @@ void xn_hotplug_rescan(struct xn_hotplug *h)
 	for (size_t i = h->n_vifs; i-- > 0;) {
 		struct vif *v = h->vifs[i];
 		v->be_stale |= 1u << BK_DIR;
+		v->fe_mtu = 0;
 		if (!backend_get(h, v, BK_DIR) && !v->waiters) {
 			vif_offline(h, v);
 			vif_drop(h, v);

@@ -520,11 +520,23 @@ out:
 #define LINK_CHANGE(...) (&(const struct link_change){ __VA_ARGS__ })
 #define IFI(idx) (&(const struct ifinfomsg){ .ifi_family = AF_UNSPEC, .ifi_index = (idx) })
 
+/* The MTU is set after the bridge is made, not with it: only an MTU
+ * changed on a bridge is kept as its own; one given at creation follows
+ * its ports and falls to 1500 when the last one leaves (and the next vif
+ * would get that). 1500 is the kernel's default anyway. */
 int xn_nl_bridge_create(struct xn_nl *nl, const char *name, unsigned mtu)
 {
-	return link_request(nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFI(0),
-			    LINK_CHANGE(.name = name, .kind = "bridge",
-					.bridge_tune = true, .mtu = mtu));
+	struct xn_link l;
+	int r;
+
+	r = link_request(nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFI(0),
+			 LINK_CHANGE(.name = name, .kind = "bridge", .bridge_tune = true));
+	if (r >= 0 && mtu && mtu != 1500) {
+		r = xn_nl_link_get(nl, name, &l);
+		if (r >= 0)
+			r = xn_nl_link_set_mtu(nl, l.ifindex, mtu);
+	}
+	return r;
 }
 
 int xn_nl_bridge_tune(struct xn_nl *nl, int ifindex)

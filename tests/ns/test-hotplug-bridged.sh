@@ -41,6 +41,15 @@ expect "online on xenbr9 exits 0" run_hotplug "$VIF_XENNET" online 21 0
 expect_eq "vif21.0 takes xenbr9's mtu" 4000 "$(ip -n "$DOM0" -j link show vif21.0 | jq -r '.[0].mtu')"
 expect_eq "and the frontend mtu is corrected" 4000 "$(xs_read /local/domain/21/device/vif/0/mtu)"
 expect "vif 21 offline" run_hotplug "$VIF_XENNET" offline 21 0
+expect_eq "xenbr9 keeps its mtu when its last port leaves" 4000 \
+	"$(ip -n "$DOM0" -j link show xenbr9 | jq -r '.[0].mtu')"
+# Detached and attached again with the same devid: libxl writes a new
+# frontend (mtu 1500), which must be corrected again.
+libxl_destroy_vif 21 0
+libxl_add_vif 21 0 bridge=xenbr9 "mac=$(mac_of "$(guest 21)" eth0)" script="$VIF_XENNET"
+expect "vif 21 attached again: online exits 0" run_hotplug "$VIF_XENNET" online 21 0
+expect_eq "the new frontend's mtu is corrected too" 4000 "$(xs_read /local/domain/21/device/vif/0/mtu)"
+expect "vif 21 offline" run_hotplug "$VIF_XENNET" offline 21 0
 expect "guest 1 reaches the LAN" ping_from "$(guest 1)" "$LAN_IP"
 src=$(exchange tcp "$(guest 1)" "$LAN" "$LAN_IP" 7401) || fail "TCP guest 1 -> LAN"
 expect_eq "TCP from the guest's own address" 192.168.50.11 "$src"

@@ -41,6 +41,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (query) {
+		if (argc != 3) {
+			fprintf(stderr, "usage: xs-introduce -q DOMID\n");
+			return 2;
+		}
 		domid = parse_uint(argv[2], "domid");
 		h = xs_open(0);
 		if (!h) {
