@@ -410,6 +410,17 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Shorten an epoll timeout (ms, -1 for none) so as to wake at deadline. */
+static void wake_by(int *timeout, int64_t deadline)
+{
+	int64_t left = deadline - mono_ms();
+
+	if (left < 0)
+		left = 0;
+	if (*timeout < 0 || *timeout > left)
+		*timeout = (int)left;
+}
+
 static void on_control(struct daemon *d, int lfd)
 {
 	struct control_request *batch = d->control_batch;
@@ -854,21 +865,11 @@ int main(int argc, char **argv)
 		if (d.hotplug)
 			timeout = xn_hotplug_timeout_ms(d.hotplug);
 		else
-			timeout = (int)(d.xenstore_retry > mono_ms() ? d.xenstore_retry - mono_ms() : 0);
-		if (d.busy) {
-			int64_t left = d.last_work + IDLE_TRIM_MS - mono_ms();
-			if (left < 0)
-				left = 0;
-			if (timeout < 0 || timeout > left)
-				timeout = (int)left;
-		}
-		if (d.purge_due) {
-			int64_t left = d.purge_due - mono_ms();
-			if (left < 0)
-				left = 0;
-			if (timeout < 0 || timeout > left)
-				timeout = (int)left;
-		}
+			wake_by(&timeout, d.xenstore_retry);
+		if (d.busy)
+			wake_by(&timeout, d.last_work + IDLE_TRIM_MS);
+		if (d.purge_due)
+			wake_by(&timeout, d.purge_due);
 		n = epoll_wait(efd, evs, 8, timeout);
 		if (n == 0 && d.purge_due && mono_ms() >= d.purge_due)
 			run_purges(&d);
