@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "xennet/control.h"
 #include "xennet/nft.h"
@@ -14,6 +16,7 @@
 #include "xennet/vif.h"
 #include "xennet/vifstate.h"
 #include "xennet/xs.h"
+#include "xennet/xsqueue.h"
 
 #define WAIT_MS 30000 /* far below libxl's 40 s SIGKILL */
 #define XN_VIF_ERROR_MAX 319 /* hotplug-error, status and replies */
@@ -94,6 +97,9 @@ struct vif {
 	bool fe_written; /* we wrote it once: libxl's value is not to be assumed */
 	char *error; /* why it failed, NULL if it did not: kept only then */
 	struct waiter *waiters;
+	/* Its hotplug-status write in flight (xn_xsq cookie), 0: none. The
+	 * waiters are answered when it is made. */
+	uint64_t pending;
 	/* The backend keys used, as last read. A watch event marks what
 	 * it touched stale: each key is read once per change, not once
 	 * per look (500 vifs at once wait on one xenstored). */
@@ -114,6 +120,9 @@ struct xn_hotplug {
 	struct xn_nl *nl;
 	struct shared_value *values;
 	struct xn_xs *xs;
+	struct xn_xsq *writes; /* hotplug-status, written in the background */
+	uint64_t last_write; /* the cookie of the last one posted */
+	int efd; /* epoll: xenstore's watch events and the writes made */
 	const struct xn_profile *profile;
 	struct vif **vifs;
 	size_t n_vifs;
@@ -367,14 +376,19 @@ static bool backend_online(struct xn_hotplug *h, struct vif *v)
 	return online != XN_VIF_BAD_VALUE && strcmp(online, "0") != 0;
 }
 
-static int write_status(struct xn_hotplug *h, const struct vif *v,
-			const char *status)
+/* Queue the vif's hotplug-status: "connected", or "error" with
+ * hotplug-error = error. Its waiters are answered when it is written. */
+static int post_status(struct xn_hotplug *h, struct vif *v, const char *error)
 {
-	char path[96];
+	char dir[64];
+	int r;
 
-	snprintf(path, sizeof(path), "backend/vif/%u/%u/hotplug-status", v->domid,
-		 v->devid);
-	return xn_xs_write(h->xs, path, status);
+	backend_dir(v, dir, sizeof(dir));
+	r = xn_xsq_post(h->writes, dir, error, h->last_write + 1);
+	if (r < 0)
+		return r;
+	v->pending = ++h->last_write;
+	return 0;
 }
 
 /* ---- configuring a device ---- */
@@ -765,6 +779,8 @@ static bool script_is_ours(struct xn_hotplug *h, struct vif *v)
 	return strcmp(base, "vif-xennet") == 0;
 }
 
+static void report_failure(struct xn_hotplug *h, struct vif *v);
+
 static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 {
 	struct xn_buf err = { 0 };
@@ -794,7 +810,7 @@ static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 	if (r < 0)
 		goto failed;
 	if (!v->emu) {
-		r = write_status(h, v, "connected");
+		r = post_status(h, v, NULL);
 		if (r < 0) {
 			fail(v, r, "writing hotplug-status: %s", strerror(-r));
 			detach(h, v);
@@ -805,17 +821,49 @@ static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 	h->dirty = true;
 	free(v->error);
 	v->error = NULL;
-	answer(v, 0, "connected\n");
+	if (v->emu)
+		answer(v, 0, "connected\n");
 	return;
 failed:
+	report_failure(h, v);
+}
+
+/* The vif could not be configured (v->error says why): hotplug-error and
+ * hotplug-status=error are written, then its waiters hear it. */
+static void report_failure(struct xn_hotplug *h, struct vif *v)
+{
 	v->state = VIF_FAILED;
 	h->dirty = true;
-	if (!v->emu) {
-		char dir[64];
-		backend_dir(v, dir, sizeof(dir));
-		xn_xs_write_error(h->xs, dir, error_of(v));
+	if (v->emu || post_status(h, v, error_of(v)) < 0) {
+		char msg[XN_VIF_ERROR_MAX + 2];
+		v->pending = 0;
+		snprintf(msg, sizeof(msg), "%s\n", error_of(v));
+		answer(v, EIO, msg);
 	}
-	{
+}
+
+/* A hotplug-status write is made: the waiters hear how it went, unless
+ * the vif changed meanwhile (its later write answers them then). */
+static void status_written(uint64_t cookie, int result, void *ud)
+{
+	struct xn_hotplug *h = ud;
+	struct vif *v = NULL;
+
+	for (size_t i = h->n_vifs; i-- > 0;)
+		if (h->vifs[i]->pending == cookie) {
+			v = h->vifs[i];
+			break;
+		}
+	if (!v)
+		return; /* gone, or written again since */
+	v->pending = 0;
+	if (v->state == VIF_CONNECTED && result < 0) {
+		fail(v, result, "writing hotplug-status: %s", strerror(-result));
+		detach(h, v);
+		report_failure(h, v);
+	} else if (v->state == VIF_CONNECTED) {
+		answer(v, 0, "connected\n");
+	} else if (v->state == VIF_FAILED) {
 		char msg[XN_VIF_ERROR_MAX + 2];
 		snprintf(msg, sizeof(msg), "%s\n", error_of(v));
 		answer(v, EIO, msg);
@@ -926,6 +974,7 @@ void xn_hotplug_on_xenstore(struct xn_hotplug *h)
 {
 	struct touched t = { .h = h };
 
+	xn_xsq_collect(h->writes, status_written, h);
 	xn_xs_drain(h->xs, on_watch, &t);
 	for (size_t i = 0; i < t.n; i++)
 		vif_changed(h, t.ids[i].domid, t.ids[i].devid, t.ids[i].stale, t.ids[i].key_seen);
@@ -1017,6 +1066,9 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 				xn_buf_free(&err);
 			}
 			vif_offline(h, v);
+			/* An online request still waiting has failed. */
+			answer(v, EIO, "the vif was taken offline\n");
+			v->pending = 0;
 		}
 		xn_buf_printf(out, "vif %u/%u%s is offline\n", domid, devid, emu ? " (emu)" : "");
 		*status = 0;
@@ -1030,12 +1082,12 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 	if (v->state == VIF_FAILED || v->state == VIF_OFFLINE)
 		v->state = VIF_WAITING; /* a new request tries again */
 	vif_try(h, v, true);
-	if (v->state == VIF_CONNECTED) {
+	if (v->state == VIF_CONNECTED && !v->pending) {
 		xn_buf_printf(out, "connected\n");
 		*status = 0;
 		return 1;
 	}
-	if (v->state == VIF_FAILED) {
+	if (v->state == VIF_FAILED && !v->pending) {
 		xn_buf_printf(out, "%s\n", error_of(v));
 		*status = EIO;
 		return 1;
@@ -1088,15 +1140,12 @@ void xn_hotplug_on_timer(struct xn_hotplug *h)
 			snprintf(msg, sizeof(msg),
 				 "%s: the device or its backend did not appear within %d s",
 				 v->kname, WAIT_MS / 1000);
-			if (!v->emu) {
-				char dir[64];
-				backend_dir(v, dir, sizeof(dir));
-				xn_xs_write_error(h->xs, dir, msg);
-			}
 			/* The script reports failure: so does the vif, or a
 			 * device appearing later would be "connected". */
 			v->state = VIF_FAILED;
 			fail(v, -ETIMEDOUT, "%s", msg);
+			if (v->emu || post_status(h, v, error_of(v)) < 0)
+				v->pending = 0;
 			strcat(msg, "\n");
 			xn_ctl_write_reply(w->fd, ETIMEDOUT, msg);
 			close(w->fd);
@@ -1419,6 +1468,8 @@ void xn_hotplug_start(struct xn_hotplug *h, const char *saved_path, size_t *adop
 	h->dirty = true; /* what is saved now is what was found */
 }
 
+static int open_poll(struct xn_hotplug *h);
+
 int xn_hotplug_open(struct xn_nl *nl, struct xn_hotplug **ret, struct xn_buf *err)
 {
 	struct xn_hotplug *h = calloc(1, sizeof(*h));
@@ -1427,6 +1478,7 @@ int xn_hotplug_open(struct xn_nl *nl, struct xn_hotplug **ret, struct xn_buf *er
 	if (!h)
 		return -ENOMEM;
 	h->nl = nl;
+	h->efd = -1;
 	r = xn_xs_open(&h->xs);
 	if (r < 0) {
 		xn_buf_printf(err, "cannot connect to xenstore: %s", strerror(-r));
@@ -1438,11 +1490,45 @@ int xn_hotplug_open(struct xn_nl *nl, struct xn_hotplug **ret, struct xn_buf *er
 	r = xn_xs_watch(h->xs, "backend/vif", "xennet");
 	if (r < 0) {
 		xn_buf_printf(err, "cannot watch backend/vif in xenstore: %s", strerror(-r));
-		xn_xs_close(h->xs);
-		free(h);
-		return r;
+		goto fail;
+	}
+	r = xn_xsq_open(&h->writes);
+	if (r < 0) {
+		xn_buf_printf(err, "cannot start the xenstore writer: %s", strerror(-r));
+		goto fail;
+	}
+	r = open_poll(h);
+	if (r < 0) {
+		xn_buf_printf(err, "epoll: %s", strerror(-r));
+		goto fail;
 	}
 	*ret = h;
+	return 0;
+fail:
+	xn_xsq_close(h->writes);
+	xn_xs_close(h->xs);
+	free(h);
+	return r;
+}
+
+/* One descriptor for the daemon's loop: readable when watch events or
+ * made writes are there. */
+static int open_poll(struct xn_hotplug *h)
+{
+	const int fds[] = { xn_xs_fd(h->xs), xn_xsq_fd(h->writes) };
+
+	h->efd = epoll_create1(EPOLL_CLOEXEC);
+	if (h->efd < 0)
+		return -errno;
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
+		if (epoll_ctl(h->efd, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
+			int r = -errno;
+			close(h->efd);
+			h->efd = -1;
+			return r;
+		}
+	}
 	return 0;
 }
 
@@ -1450,6 +1536,11 @@ void xn_hotplug_close(struct xn_hotplug *h)
 {
 	if (!h)
 		return;
+	/* What is posted is written, and the scripts waiting for it hear. */
+	xn_xsq_flush(h->writes);
+	xn_xsq_collect(h->writes, status_written, h);
+	xn_xsq_close(h->writes);
+	close(h->efd);
 	for (size_t i = 0; i < h->n_vifs; i++) {
 		answer(h->vifs[i], ECANCELED, "xennetd is exiting\n");
 		vif_free(h, h->vifs[i]);
@@ -1482,7 +1573,7 @@ void xn_hotplug_set_profile(struct xn_hotplug *h, const struct xn_profile *p)
 
 int xn_hotplug_fd(struct xn_hotplug *h)
 {
-	return xn_xs_fd(h->xs);
+	return h->efd;
 }
 
 int xn_hotplug_nft_vifs(struct xn_hotplug *h, struct xn_nft_vif **ret, size_t *n)

@@ -24,7 +24,7 @@ static void report(const char *xenbus_path, bool write_status, const char *msg)
 	fprintf(stderr, "vif-xennet: %s\n", line);
 	if (!write_status || !xenbus_path)
 		return;
-	if (xn_xs_open(&xs) < 0 || xn_xs_write_error(xs, xenbus_path, line) < 0)
+	if (xn_xs_open_requests(&xs) < 0 || xn_xs_write_error(xs, xenbus_path, line) < 0)
 		fprintf(stderr, "vif-xennet: could not write hotplug-error to %s\n", xenbus_path);
 	xn_xs_close(xs);
 }

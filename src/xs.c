@@ -16,15 +16,15 @@ struct xn_xs {
 	struct xs_handle *w; /* the watch */
 };
 
-int xn_xs_open(struct xn_xs **ret)
+static int open_handles(struct xn_xs **ret, bool watch)
 {
 	struct xn_xs *xs = calloc(1, sizeof(*xs));
 
 	if (!xs)
 		return -ENOMEM;
 	xs->h = xs_open(0);
-	xs->w = xs->h ? xs_open(0) : NULL;
-	if (!xs->h || !xs->w) {
+	xs->w = xs->h && watch ? xs_open(0) : NULL;
+	if (!xs->h || (watch && !xs->w)) {
 		int e = errno ? -errno : -ECONNREFUSED;
 		xs_close(xs->h);
 		free(xs);
@@ -34,12 +34,23 @@ int xn_xs_open(struct xn_xs **ret)
 	return 0;
 }
 
+int xn_xs_open(struct xn_xs **ret)
+{
+	return open_handles(ret, true);
+}
+
+int xn_xs_open_requests(struct xn_xs **ret)
+{
+	return open_handles(ret, false);
+}
+
 void xn_xs_close(struct xn_xs *xs)
 {
 	if (!xs)
 		return;
 	xs_close(xs->h);
-	xs_close(xs->w);
+	if (xs->w)
+		xs_close(xs->w);
 	free(xs);
 }
 

@@ -21,7 +21,8 @@ void xn_hotplug_close(struct xn_hotplug *h);
 /* The profile in force (borrowed; set again after each reload). */
 void xn_hotplug_set_profile(struct xn_hotplug *h, const struct xn_profile *p);
 
-/* The xenstore watch fd for the event loop, and its handler. */
+/* For the event loop: readable when xenstore has news (watch events, or
+ * hotplug-status writes made), and its handler. */
 int xn_hotplug_fd(struct xn_hotplug *h);
 void xn_hotplug_on_xenstore(struct xn_hotplug *h);
 void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,

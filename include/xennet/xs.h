@@ -11,6 +11,8 @@
 struct xn_xs;
 
 int xn_xs_open(struct xn_xs **ret);
+/* One connection, for requests only: no watch, no xn_xs_sync. */
+int xn_xs_open_requests(struct xn_xs **ret);
 void xn_xs_close(struct xn_xs *xs);
 
 /* -ENOENT when the node does not exist, -EBADMSG for a value that is not
