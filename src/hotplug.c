@@ -30,6 +30,17 @@ struct waiter {
 	struct waiter *next;
 };
 
+/* A request read before xennetd knew it had every watch event libxl's
+ * writes made: it is served, in order, once the sync posted after it
+ * is done. */
+struct parked {
+	struct parked *next;
+	uint64_t sync;
+	int fd;
+	unsigned domid, devid;
+	bool up, emu;
+};
+
 /* The backend keys xennetd reads; BK_DIR is the directory itself. */
 enum backend_key {
 	BK_TYPE, BK_BRIDGE, BK_VIFNAME, BK_GATEWAYDEV, BK_MAC, BK_MTU, BK_IP,
@@ -126,7 +137,9 @@ struct xn_hotplug {
 	const struct xn_profile *profile;
 	struct vif **vifs;
 	size_t n_vifs;
-	bool synced; /* with xenstore since the requests of this batch came */
+	struct parked *parked, **parked_tail; /* oldest first */
+	uint64_t syncs_posted, syncs_done;
+	bool sync_wanted; /* requests were parked for a sync not yet posted */
 	bool dirty; /* the vifs changed since they were last saved */
 	bool initial_watch; /* xs_watch's first event is yet to come */
 	/* Domains above this one were made while xennetd watched: libxl
@@ -844,11 +857,17 @@ static void report_failure(struct xn_hotplug *h, struct vif *v)
 
 /* A hotplug-status write is made: the waiters hear how it went, unless
  * the vif changed meanwhile (its later write answers them then). */
-static void status_written(uint64_t cookie, int result, void *ud)
+static void status_written(bool sync, uint64_t cookie, int result, void *ud)
 {
 	struct xn_hotplug *h = ud;
 	struct vif *v = NULL;
 
+	if (sync) {
+		/* Served after the watch events are taken, failed or not:
+		 * then from what is known. */
+		h->syncs_done = cookie;
+		return;
+	}
 	for (size_t i = h->n_vifs; i-- > 0;)
 		if (h->vifs[i]->pending == cookie) {
 			v = h->vifs[i];
@@ -970,17 +989,30 @@ static void vif_changed(struct xn_hotplug *h, unsigned domid, unsigned devid, un
 	}
 }
 
-void xn_hotplug_on_xenstore(struct xn_hotplug *h)
+static void serve_parked(struct xn_hotplug *h, uint64_t done);
+static void post_sync(struct xn_hotplug *h);
+
+/* Take the requests made in the background, then the watch events, then
+ * serve the requests whose sync is done; returns how many were made. */
+static size_t settle(struct xn_hotplug *h)
 {
 	struct touched t = { .h = h };
+	size_t made = xn_xsq_collect(h->writes, status_written, h);
 
-	xn_xsq_collect(h->writes, status_written, h);
 	xn_xs_drain(h->xs, on_watch, &t);
 	for (size_t i = 0; i < t.n; i++)
 		vif_changed(h, t.ids[i].domid, t.ids[i].devid, t.ids[i].stale, t.ids[i].key_seen);
 	if (t.rescan)
 		xn_hotplug_rescan(h);
 	free(t.ids);
+	serve_parked(h, h->syncs_done);
+	post_sync(h);
+	return made;
+}
+
+void xn_hotplug_on_xenstore(struct xn_hotplug *h)
+{
+	settle(h);
 }
 
 void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
@@ -1026,6 +1058,11 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 
 /* ---- requests ---- */
 
+static int park(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigned devid,
+		int fd);
+static int serve(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigned devid,
+		 int fd, int *status, struct xn_buf *out);
+
 int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 		       unsigned devid, int fd, int *status, struct xn_buf *out)
 {
@@ -1044,16 +1081,56 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 		return 1;
 	}
 	v = vif_find(h, domid, devid, emu);
-	if (up && (!v || v->state != VIF_CONNECTED)) {
-		/* What libxl wrote before it ran the script is in our watch
-		 * list after one round trip: the cached keys are current. One
-		 * round trip serves every request read before it. */
-		if (!h->synced && xn_xs_sync(h->xs) >= 0) {
-			h->synced = true;
-			xn_hotplug_on_xenstore(h);
+	/* What libxl wrote before it ran the script is in our watch list
+	 * after one round trip: then the cached keys are current. The round
+	 * trip is made in the background, one for every request read before
+	 * it; requests read meanwhile wait behind, to keep their order. */
+	if ((h->parked || (up && (!v || v->state != VIF_CONNECTED))) &&
+	    park(h, up, emu, domid, devid, fd) == 0)
+		return 0;
+	return serve(h, up, emu, domid, devid, fd, status, out);
+}
+
+static int park(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigned devid,
+		int fd)
+{
+	struct parked *p = malloc(sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	*p = (struct parked){ .sync = h->syncs_posted + 1, .fd = fd, .domid = domid,
+			      .devid = devid, .up = up, .emu = emu };
+	if (!h->parked)
+		h->parked_tail = &h->parked;
+	*h->parked_tail = p;
+	h->parked_tail = &p->next;
+	h->sync_wanted = true;
+	return 0;
+}
+
+/* Serve the parked requests whose sync is done (all: UINT64_MAX). */
+static void serve_parked(struct xn_hotplug *h, uint64_t done)
+{
+	while (h->parked && h->parked->sync <= done) {
+		struct parked *p = h->parked;
+		struct xn_buf out = { 0 };
+		int status = 0;
+
+		h->parked = p->next;
+		if (serve(h, p->up, p->emu, p->domid, p->devid, p->fd, &status, &out)) {
+			xn_ctl_write_reply(p->fd, status, xn_buf_str(&out));
+			close(p->fd);
 		}
-		v = vif_get(h, domid, devid, emu);
+		xn_buf_free(&out);
+		free(p);
 	}
+}
+
+static int serve(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigned devid,
+		 int fd, int *status, struct xn_buf *out)
+{
+	struct vif *v = up ? vif_get(h, domid, devid, emu) : vif_find(h, domid, devid, emu);
+
 	if (!up) {
 		if (v) {
 			if (v->state != VIF_CONNECTED) {
@@ -1105,9 +1182,23 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 	return 0;
 }
 
+/* One sync at a time: the requests read while it is made wait for the
+ * next, all together (each request costs xenstored a pass over every
+ * domain's connection). */
+static void post_sync(struct xn_hotplug *h)
+{
+	if (!h->sync_wanted || h->syncs_done != h->syncs_posted)
+		return;
+	h->sync_wanted = false;
+	if (xn_xsq_post_sync(h->writes, h->syncs_posted + 1) == 0)
+		h->syncs_posted++;
+	else
+		serve_parked(h, UINT64_MAX); /* no memory: from what is known */
+}
+
 void xn_hotplug_end_batch(struct xn_hotplug *h)
 {
-	h->synced = false;
+	post_sync(h);
 }
 
 int xn_hotplug_timeout_ms(struct xn_hotplug *h)
@@ -1492,7 +1583,7 @@ int xn_hotplug_open(struct xn_nl *nl, struct xn_hotplug **ret, struct xn_buf *er
 		xn_buf_printf(err, "cannot watch backend/vif in xenstore: %s", strerror(-r));
 		goto fail;
 	}
-	r = xn_xsq_open(&h->writes);
+	r = xn_xsq_open(h->xs, &h->writes);
 	if (r < 0) {
 		xn_buf_printf(err, "cannot start the xenstore writer: %s", strerror(-r));
 		goto fail;
@@ -1536,10 +1627,19 @@ void xn_hotplug_close(struct xn_hotplug *h)
 {
 	if (!h)
 		return;
-	/* What is posted is written, and the scripts waiting for it hear. */
-	xn_xsq_flush(h->writes);
-	xn_xsq_collect(h->writes, status_written, h);
+	/* What is posted is made, and the scripts waiting for it hear. */
+	xn_hotplug_end_batch(h);
+	do
+		xn_xsq_flush(h->writes);
+	while (settle(h) > 0);
 	xn_xsq_close(h->writes);
+	while (h->parked) { /* only if a sync could not be posted */
+		struct parked *p = h->parked;
+		h->parked = p->next;
+		xn_ctl_write_reply(p->fd, ECANCELED, "xennetd is exiting\n");
+		close(p->fd);
+		free(p);
+	}
 	close(h->efd);
 	for (size_t i = 0; i < h->n_vifs; i++) {
 		answer(h->vifs[i], ECANCELED, "xennetd is exiting\n");

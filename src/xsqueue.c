@@ -5,7 +5,9 @@
  * domain up in a list): about 1 ms with 500 domains. Waiting for each
  * hotplug-status write, the event loop and xenstored took turns; now the
  * loop configures the next vifs while xenstored writes, and a script's
- * request is answered when its write is made. */
+ * request is answered when its write is made. The round trips that tell
+ * the loop it has every watch event (xn_xs_sync) are made here too, ahead
+ * of the writes, so that the loop does not wait for them either. */
 #include "xennet/xsqueue.h"
 
 #include <errno.h>
@@ -22,6 +24,7 @@
 
 struct job {
 	struct job *next;
+	bool sync; /* a round trip on the watch connection, not a write */
 	uint64_t cookie;
 	int result;
 	char *error; /* NULL: connected */
@@ -34,11 +37,12 @@ struct list {
 
 struct xn_xsq {
 	struct xn_xs *xs; /* the thread's own connection */
+	struct xn_xs *watch; /* the loop's, whose watch events a sync orders */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* signalled on post and stop */
 	pthread_cond_t idle; /* signalled when the queue runs dry */
-	struct list todo, done;
+	struct list syncs, todo, done; /* syncs go first */
 	bool busy; /* the thread is writing one */
 	bool stop;
 	int efd;
@@ -79,14 +83,16 @@ static void free_jobs(struct job *j)
 	}
 }
 
-static int write_job(struct xn_xs *xs, const struct job *j)
+static int do_job(struct xn_xsq *q, const struct job *j)
 {
 	char path[256];
 
+	if (j->sync)
+		return xn_xs_sync(q->watch);
 	if (j->error)
-		return xn_xs_write_error(xs, j->dir, j->error);
+		return xn_xs_write_error(q->xs, j->dir, j->error);
 	snprintf(path, sizeof(path), "%s/hotplug-status", j->dir);
-	return xn_xs_write(xs, path, "connected");
+	return xn_xs_write(q->xs, path, "connected");
 }
 
 static void *run(void *arg)
@@ -95,8 +101,11 @@ static void *run(void *arg)
 
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		struct job *j = list_pop(&q->todo);
+		struct job *j = list_pop(&q->syncs);
 		bool wake;
+
+		if (!j)
+			j = list_pop(&q->todo);
 
 		if (!j) {
 			pthread_cond_broadcast(&q->idle);
@@ -107,7 +116,7 @@ static void *run(void *arg)
 		}
 		q->busy = true;
 		pthread_mutex_unlock(&q->lock);
-		j->result = write_job(q->xs, j);
+		j->result = do_job(q, j);
 		pthread_mutex_lock(&q->lock);
 		q->busy = false;
 		wake = !q->done.head;
@@ -122,7 +131,7 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int xn_xsq_open(struct xn_xsq **ret)
+int xn_xsq_open(struct xn_xs *watch, struct xn_xsq **ret)
 {
 	struct xn_xsq *q = calloc(1, sizeof(*q));
 	pthread_attr_t attr;
@@ -131,6 +140,8 @@ int xn_xsq_open(struct xn_xsq **ret)
 
 	if (!q)
 		return -ENOMEM;
+	q->watch = watch;
+	list_init(&q->syncs);
 	list_init(&q->todo);
 	list_init(&q->done);
 	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -184,6 +195,14 @@ void xn_xsq_close(struct xn_xsq *q)
 	free(q);
 }
 
+static void post(struct xn_xsq *q, struct list *l, struct job *j)
+{
+	pthread_mutex_lock(&q->lock);
+	list_push(l, j);
+	pthread_cond_signal(&q->work);
+	pthread_mutex_unlock(&q->lock);
+}
+
 int xn_xsq_post(struct xn_xsq *q, const char *dir, const char *error, uint64_t cookie)
 {
 	size_t len = strlen(dir) + 1;
@@ -192,6 +211,7 @@ int xn_xsq_post(struct xn_xsq *q, const char *dir, const char *error, uint64_t c
 	if (!j)
 		return -ENOMEM;
 	memcpy(j->dir, dir, len);
+	j->sync = false;
 	j->cookie = cookie;
 	j->result = 0;
 	j->error = NULL;
@@ -199,10 +219,19 @@ int xn_xsq_post(struct xn_xsq *q, const char *dir, const char *error, uint64_t c
 		free(j);
 		return -ENOMEM;
 	}
-	pthread_mutex_lock(&q->lock);
-	list_push(&q->todo, j);
-	pthread_cond_signal(&q->work);
-	pthread_mutex_unlock(&q->lock);
+	post(q, &q->todo, j);
+	return 0;
+}
+
+int xn_xsq_post_sync(struct xn_xsq *q, uint64_t cookie)
+{
+	struct job *j = calloc(1, sizeof(*j) + 1);
+
+	if (!j)
+		return -ENOMEM;
+	j->sync = true;
+	j->cookie = cookie;
+	post(q, &q->syncs, j);
 	return 0;
 }
 
@@ -211,10 +240,11 @@ int xn_xsq_fd(const struct xn_xsq *q)
 	return q->efd;
 }
 
-void xn_xsq_collect(struct xn_xsq *q, void (*done)(uint64_t cookie, int result, void *ud),
-		    void *ud)
+size_t xn_xsq_collect(struct xn_xsq *q,
+		      void (*done)(bool sync, uint64_t cookie, int result, void *ud), void *ud)
 {
 	struct job *jobs;
+	size_t count = 0;
 	uint64_t n;
 
 	pthread_mutex_lock(&q->lock);
@@ -222,15 +252,16 @@ void xn_xsq_collect(struct xn_xsq *q, void (*done)(uint64_t cookie, int result, 
 	jobs = q->done.head;
 	list_init(&q->done);
 	pthread_mutex_unlock(&q->lock);
-	for (struct job *j = jobs; j; j = j->next)
-		done(j->cookie, j->result, ud);
+	for (struct job *j = jobs; j; j = j->next, count++)
+		done(j->sync, j->cookie, j->result, ud);
 	free_jobs(jobs);
+	return count;
 }
 
 void xn_xsq_flush(struct xn_xsq *q)
 {
 	pthread_mutex_lock(&q->lock);
-	while (q->todo.head || q->busy)
+	while (q->syncs.head || q->todo.head || q->busy)
 		pthread_cond_wait(&q->idle, &q->lock);
 	pthread_mutex_unlock(&q->lock);
 }

@@ -170,6 +170,21 @@ expect_eq "hotplug-status connected again" connected "$(xs_read backend/vif/13/0
 ip -n "$(guest 13)" link set eth0 mtu 1280
 expect "guest 13 reaches the LAN" ping_from "$(guest 13)" "$LAN_IP"
 
+# An online run still waiting for its device (netback has not made it)
+# fails when the vif is taken offline meanwhile: it must not hang until
+# its timeout, and no hotplug-status=connected comes after.
+libxl_add_vif 15 0 bridge=xenbr0 script="$VIF_XENNET"
+run_hotplug "$VIF_XENNET" online 15 0 2>/dev/null &
+waiting=$!
+sleep 0.3
+expect "online 15 is still waiting for vif15.0" kill -0 "$waiting"
+expect "offline 15 exits 0" run_hotplug "$VIF_XENNET" offline 15 0
+rc=0
+wait "$waiting" || rc=$?
+expect_eq "the waiting online run exits 1" 1 "$rc"
+expect "its hotplug-error says why" grep -q "taken offline" <<<"$(xs_read backend/vif/15/0/hotplug-error)"
+expect_eq "hotplug-status is error" error "$(xs_read backend/vif/15/0/hotplug-status)"
+
 # offline undoes everything of vif1.0.
 libxl_remove_vif 1 0
 expect "offline exits 0" run_hotplug "$VIF_XENNET" offline 1 0
