@@ -177,6 +177,10 @@ struct load_ctx {
 	struct xn_profile *p;
 	struct sect *sects;
 	size_t n_sects;
+	/* sects by kind and name (a profile may have 10,000 [map]
+	 * sections): open addressing, a slot holds index + 1, 0 is free. */
+	size_t *by_name;
+	size_t by_name_cap; /* a power of two, at most half full */
 	long cur; /* index in sects, CUR_NONE before any, CUR_SKIP in a bad one */
 	unsigned n_bridge_headers;
 	unsigned n_broken_headers; /* unreadable or unknown: maybe a typo */
@@ -671,6 +675,45 @@ static int new_sect(struct load_ctx *c, enum sect_kind kind, const char *name)
 }
 
 /* line starts with '['. */
+static size_t sect_hash(enum sect_kind kind, const char *name)
+{
+	size_t h = 14695981039346656037ULL ^ (size_t)kind; /* FNV-1a */
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ULL;
+	return h;
+}
+
+/* The slot of section kind/name in c->by_name: holding its index + 1, or
+ * 0 where it would go. NULL when no memory to grow the table. */
+static size_t *sect_slot(struct load_ctx *c, enum sect_kind kind, const char *name)
+{
+	if (2 * (c->n_sects + 1) > c->by_name_cap) {
+		size_t cap = c->by_name_cap ? 2 * c->by_name_cap : 64;
+		size_t *t = calloc(cap, sizeof(*t));
+		if (!t)
+			return NULL;
+		for (size_t i = 0; i < c->by_name_cap; i++) {
+			size_t v = c->by_name[i], j;
+			if (!v)
+				continue;
+			j = sect_hash(c->sects[v - 1].kind, c->sects[v - 1].name) & (cap - 1);
+			while (t[j])
+				j = (j + 1) & (cap - 1);
+			t[j] = v;
+		}
+		free(c->by_name);
+		c->by_name = t;
+		c->by_name_cap = cap;
+	}
+	for (size_t j = sect_hash(kind, name) & (c->by_name_cap - 1);;
+	     j = (j + 1) & (c->by_name_cap - 1)) {
+		size_t v = c->by_name[j];
+		if (!v || (c->sects[v - 1].kind == kind && strcmp(c->sects[v - 1].name, name) == 0))
+			return &c->by_name[j];
+	}
+}
+
 static void section_header(struct load_ctx *c, char *line)
 {
 	char q1[QUOTE_BUF], q2[QUOTE_BUF], lb[80];
@@ -751,19 +794,20 @@ static void section_header(struct load_ctx *c, char *line)
 		*name = '\0';
 	}
 
-	for (size_t i = 0; i < c->n_sects; i++) {
-		struct sect *s = &c->sects[i];
-		if (s->kind == kind && strcmp(s->name, name) == 0) {
-			add_error(c, c->lineno,
-				  "duplicate section %s, first at line %u",
-				  label(s, lb), s->line);
-			s->dup = true;
-			c->cur = (long)i;
-			return;
-		}
+	size_t *slot = sect_slot(c, kind, name);
+	if (slot && *slot) {
+		struct sect *s = &c->sects[*slot - 1];
+		add_error(c, c->lineno, "duplicate section %s, first at line %u",
+			  label(s, lb), s->line);
+		s->dup = true;
+		c->cur = (long)(*slot - 1);
+		return;
 	}
-	if (new_sect(c, kind, name) < 0)
+	if (!slot || new_sect(c, kind, name) < 0) {
 		c->oom = true;
+		return;
+	}
+	*slot = c->n_sects; /* the new one's index + 1 */
 }
 
 /* ---- the reader inih pulls lines from ---- */
@@ -1119,6 +1163,54 @@ static void check_not_a_port(struct load_ctx *c, const char *ifname,
 	}
 }
 
+/* An address of a [map] section, for finding the ones used twice. */
+struct map_addr {
+	const struct xn_addr *a;
+	size_t sect;
+};
+
+static int map_addr_cmp(const void *x, const void *y)
+{
+	const struct map_addr *m = x, *n = y;
+	int r = (int)m->a->family - (int)n->a->family;
+
+	if (!r)
+		r = memcmp(m->a->bytes, n->a->bytes, m->a->family == AF_INET ? 4 : 16);
+	if (!r)
+		r = m->sect < n->sect ? -1 : m->sect > n->sect;
+	return r;
+}
+
+/* first[i]: the first [map] section with the same address as section i
+ * under key (public or guest), i itself if none; by sorting, not by
+ * comparing every pair (10,000 maps). */
+static int first_same_address(struct load_ctx *c, enum key_id key, size_t *first)
+{
+	struct map_addr *v = calloc(c->n_sects ? c->n_sects : 1, sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_sects; i++) {
+		const struct sect *s = &c->sects[i];
+		first[i] = i;
+		if (s->kind == SECT_MAP && s->key_ok[key]) {
+			const struct xn_map_conf *m = &c->p->maps[s->idx];
+			v[n++] = (struct map_addr){
+				key == K_MAP_PUBLIC ? &m->public_addr : &m->guest, i };
+		}
+	}
+	qsort(v, n, sizeof(*v), map_addr_cmp);
+	for (size_t i = 1, head = 0; i < n; i++) {
+		if (same_host(v[i].a, v[head].a))
+			first[v[i].sect] = v[head].sect;
+		else
+			head = i;
+	}
+	free(v);
+	return 0;
+}
+
 static void check_maps(struct load_ctx *c, const struct sect *nb)
 {
 	struct xn_profile *p = c->p;
@@ -1126,7 +1218,19 @@ static void check_maps(struct load_ctx *c, const struct sect *nb)
 	const struct xn_addr *gw = br ? first_ipv4(br, NULL) : NULL;
 	char lb[80], lb2[80], a1[XN_ADDR_STRLEN], a2[XN_ADDR_STRLEN];
 	struct xn_addr gnet = { 0 };
+	size_t *first_public = calloc(c->n_sects + 1, sizeof(size_t));
+	size_t *first_guest = calloc(c->n_sects + 1, sizeof(size_t));
+	size_t *bridges = calloc(c->n_sects + 1, sizeof(size_t)), n_bridges = 0;
 
+	if (!first_public || !first_guest || !bridges ||
+	    first_same_address(c, K_MAP_PUBLIC, first_public) < 0 ||
+	    first_same_address(c, K_MAP_GUEST, first_guest) < 0) {
+		c->oom = true;
+		goto out;
+	}
+	for (size_t i = 0; i < c->n_sects; i++)
+		if (c->sects[i].kind == SECT_BRIDGE)
+			bridges[n_bridges++] = i;
 	if (gw)
 		gnet = xn_addr_network(gw);
 
@@ -1153,12 +1257,9 @@ static void check_maps(struct load_ctx *c, const struct sect *nb)
 					  a1, lb, xn_addr_format(&gnet, true, a2));
 				reported = true;
 			}
-			for (size_t j = 0; j < c->n_sects && !reported; j++) {
-				const struct sect *t = &c->sects[j];
-				const struct xn_bridge_conf *b;
-				if (t->kind != SECT_BRIDGE)
-					continue;
-				b = &p->bridges[t->idx];
+			for (size_t j = 0; j < n_bridges && !reported; j++) {
+				const struct sect *t = &c->sects[bridges[j]];
+				const struct xn_bridge_conf *b = &p->bridges[t->idx];
 				for (size_t k = 0; k < b->n_addresses; k++)
 					if (same_host(&b->addresses[k], a)) {
 						add_error(c, pl,
@@ -1169,16 +1270,11 @@ static void check_maps(struct load_ctx *c, const struct sect *nb)
 						break;
 					}
 			}
-			for (size_t j = 0; j < i && !reported; j++) {
-				const struct sect *t = &c->sects[j];
-				if (t->kind == SECT_MAP && t->key_ok[K_MAP_PUBLIC] &&
-				    same_host(&p->maps[t->idx].public_addr, a)) {
-					add_error(c, pl,
-						  "public address \"%s\" of %s is already mapped by %s (line %u)",
-						  a1, lb, label(t, lb2),
-						  t->key_line[K_MAP_PUBLIC]);
-					reported = true;
-				}
+			if (!reported && first_public[i] != i) {
+				const struct sect *t = &c->sects[first_public[i]];
+				add_error(c, pl,
+					  "public address \"%s\" of %s is already mapped by %s (line %u)",
+					  a1, lb, label(t, lb2), t->key_line[K_MAP_PUBLIC]);
 			}
 		}
 
@@ -1214,19 +1310,18 @@ static void check_maps(struct load_ctx *c, const struct sect *nb)
 						  nb->addr_lines[k]);
 					reported = true;
 				}
-			for (size_t j = 0; j < i && !reported; j++) {
-				const struct sect *t = &c->sects[j];
-				if (t->kind == SECT_MAP && t->key_ok[K_MAP_GUEST] &&
-				    same_host(&p->maps[t->idx].guest, a)) {
-					add_error(c, gl,
-						  "guest address \"%s\" of %s is already mapped by %s (line %u)",
-						  a1, lb, label(t, lb2),
-						  t->key_line[K_MAP_GUEST]);
-					reported = true;
-				}
+			if (!reported && first_guest[i] != i) {
+				const struct sect *t = &c->sects[first_guest[i]];
+				add_error(c, gl,
+					  "guest address \"%s\" of %s is already mapped by %s (line %u)",
+					  a1, lb, label(t, lb2), t->key_line[K_MAP_GUEST]);
 			}
 		}
 	}
+out:
+	free(first_public);
+	free(first_guest);
+	free(bridges);
 }
 
 static void check_nat(struct load_ctx *c, const struct sect *ns)
@@ -1407,6 +1502,7 @@ static void ctx_done(struct load_ctx *c)
 	for (size_t i = 0; i < c->n_sects; i++)
 		free(c->sects[i].addr_lines);
 	free(c->sects);
+	free(c->by_name);
 	for (size_t i = 0; i < c->n_errs; i++)
 		free(c->errs[i].msg);
 	free(c->errs);

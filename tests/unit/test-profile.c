@@ -754,6 +754,56 @@ static void test_edges(void)
 	CHECK(xn_profile_nat_gateway(NULL) == NULL);
 }
 
+/* 10,000 [map] sections: duplicates far apart are found, naming the
+ * first one, and all of them load (duplicates and addresses are looked
+ * up, not compared pair by pair). */
+static void test_many_maps(void)
+{
+	enum { N = 10000 };
+	const char *head = "[xennet]\nmode = nat\n[bridge xenbr0]\naddress = 10.0.0.1/16\n"
+			   "[nat]\nuplink = eth0\nbridge = xenbr0\n"; /* 7 lines */
+	size_t cap = strlen(head) + (N + 1) * 80, len;
+	char *text = malloc(cap), *path = NULL;
+	struct xn_profile *p = NULL;
+	struct xn_diag d = { 0 };
+	int r;
+
+	CHECK(text != NULL);
+	if (!text)
+		return;
+	len = (size_t)snprintf(text, cap, "%s", head);
+	for (unsigned i = 0; i < N; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+					"[map vm%u]\npublic = 198.18.%u.%u\nguest = 10.0.%u.%u\n", i,
+					i / 256, i % 256, (i + 2) / 256, (i + 2) % 256);
+	r = load_text(text, len, &p, &d, NULL);
+	CHECKF(r == 0, "%u maps: load gave %d", (unsigned)N, r);
+	if (r < 0)
+		dump_diag(&d);
+	CHECK(p && p->n_maps == N);
+	xn_profile_free(p);
+	p = NULL;
+	xn_diag_free(&d);
+
+	/* the last map repeats the first one's name, public and guest
+	 * addresses (the first: lines 8-10; the last header: line 8 + 3 N) */
+	len += (size_t)snprintf(text + len, cap - len,
+				"[map vm0]\n[map vm-again]\npublic = 198.18.0.0\nguest = 10.0.0.2\n");
+	r = load_text(text, len, &p, &d, &path);
+	CHECK(r == -EINVAL && !p);
+	CHECK(diag_has(&d, path, 8 + 3 * N, "duplicate section [map vm0], first at line 8"));
+	CHECK(diag_has(&d, path, 10 + 3 * N,
+		       "public address \"198.18.0.0\" of [map vm-again] is already mapped by [map vm0] (line 9)"));
+	CHECK(diag_has(&d, path, 11 + 3 * N,
+		       "guest address \"10.0.0.2\" of [map vm-again] is already mapped by [map vm0] (line 10)"));
+	CHECKF(d.n == 3, "%zu errors, expected 3", d.n);
+	if (d.n != 3)
+		dump_diag(&d);
+	drop_tmp(path);
+	xn_diag_free(&d);
+	free(text);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -774,6 +824,7 @@ int main(int argc, char **argv)
 	test_bad();
 	test_several();
 	test_edges();
+	test_many_maps();
 
 	printf("%u passed, %u failed\n", n_passed, n_failed);
 	return n_failed ? 1 : 0;
