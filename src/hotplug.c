@@ -19,6 +19,7 @@
 #include "xennet/xsqueue.h"
 
 #define WAIT_MS 30000 /* far below libxl's 40 s SIGKILL */
+#define CLOSE_FLUSH_MS 5000 /* at exit, for the writes still queued */
 #define XN_VIF_ERROR_MAX 319 /* hotplug-error, status and replies */
 #define ALIAS_PREFIX "xennet vif "
 
@@ -36,9 +37,20 @@ struct waiter {
 struct parked {
 	struct parked *next;
 	uint64_t sync;
+	int64_t since; /* when it came: its 30 s run from then */
 	int fd;
 	unsigned domid, devid;
 	bool up, emu;
+};
+
+/* A reply held until xenstore has the writes posted before it: a script
+ * that exits makes libxl go on (remove the backend directory, say), and a
+ * write of ours made after that would bring back what it removed. */
+struct held {
+	struct held *next;
+	uint64_t after; /* the write that must be made first */
+	int fd, status;
+	char msg[];
 };
 
 /* The backend keys xennetd reads; BK_DIR is the directory itself. */
@@ -111,6 +123,7 @@ struct vif {
 	/* Its hotplug-status write in flight (xn_xsq cookie), 0: none. The
 	 * waiters are answered when it is made. */
 	uint64_t pending;
+	uint64_t last_posted; /* its last write, made or not: replies wait for it */
 	/* The backend keys used, as last read. A watch event marks what
 	 * it touched stale: each key is read once per change, not once
 	 * per look (500 vifs at once wait on one xenstored). */
@@ -133,6 +146,8 @@ struct xn_hotplug {
 	struct xn_xs *xs;
 	struct xn_xsq *writes; /* hotplug-status, written in the background */
 	uint64_t last_write; /* the cookie of the last one posted */
+	uint64_t writes_done; /* the last one made (they are made in order) */
+	struct held *held, **held_tail; /* replies waiting for writes, in order */
 	int efd; /* epoll: xenstore's watch events and the writes made */
 	const struct xn_profile *profile;
 	struct vif **vifs;
@@ -197,13 +212,46 @@ static struct vif *vif_get(struct xn_hotplug *h, unsigned domid, unsigned devid,
 	return v;
 }
 
-static void answer(struct vif *v, int status, const char *msg)
+/* Reply on fd (and close it) once the write "after" is made: at once if
+ * it is. Without memory to hold it, at once too. */
+static void reply_after(struct xn_hotplug *h, uint64_t after, int fd, int status,
+			const char *msg)
+{
+	size_t len = strlen(msg) + 1;
+	struct held *r = after > h->writes_done ? malloc(sizeof(*r) + len) : NULL;
+
+	if (!r) {
+		xn_ctl_write_reply(fd, status, msg);
+		close(fd);
+		return;
+	}
+	*r = (struct held){ .after = after, .fd = fd, .status = status };
+	memcpy(r->msg, msg, len);
+	if (!h->held)
+		h->held_tail = &h->held;
+	*h->held_tail = r;
+	h->held_tail = &r->next;
+}
+
+/* Send the held replies whose write is made (all: UINT64_MAX). */
+static void release_held(struct xn_hotplug *h, uint64_t done)
+{
+	while (h->held && h->held->after <= done) {
+		struct held *r = h->held;
+		h->held = r->next;
+		xn_ctl_write_reply(r->fd, r->status, r->msg);
+		close(r->fd);
+		free(r);
+	}
+}
+
+/* Answer every script waiting for v, once v's writes are made. */
+static void answer(struct xn_hotplug *h, struct vif *v, int status, const char *msg)
 {
 	while (v->waiters) {
 		struct waiter *w = v->waiters;
 		v->waiters = w->next;
-		xn_ctl_write_reply(w->fd, status, msg);
-		close(w->fd);
+		reply_after(h, v->last_posted, w->fd, status, msg);
 		free(w);
 	}
 }
@@ -267,7 +315,7 @@ static void vif_free(struct xn_hotplug *h, struct vif *v)
 static void vif_drop(struct xn_hotplug *h, struct vif *v)
 {
 	h->dirty = true;
-	answer(v, ENODEV, "the vif's backend directory is gone\n");
+	answer(h, v, ENODEV, "the vif's backend directory is gone\n");
 	for (size_t i = 0; i < h->n_vifs; i++)
 		if (h->vifs[i] == v) {
 			h->vifs[i] = h->vifs[--h->n_vifs];
@@ -400,7 +448,7 @@ static int post_status(struct xn_hotplug *h, struct vif *v, const char *error)
 	r = xn_xsq_post(h->writes, dir, error, h->last_write + 1);
 	if (r < 0)
 		return r;
-	v->pending = ++h->last_write;
+	v->pending = v->last_posted = ++h->last_write;
 	return 0;
 }
 
@@ -835,7 +883,7 @@ static void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 	free(v->error);
 	v->error = NULL;
 	if (v->emu)
-		answer(v, 0, "connected\n");
+		answer(h, v, 0, "connected\n");
 	return;
 failed:
 	report_failure(h, v);
@@ -851,7 +899,7 @@ static void report_failure(struct xn_hotplug *h, struct vif *v)
 		char msg[XN_VIF_ERROR_MAX + 2];
 		v->pending = 0;
 		snprintf(msg, sizeof(msg), "%s\n", error_of(v));
-		answer(v, EIO, msg);
+		answer(h, v, EIO, msg);
 	}
 }
 
@@ -868,6 +916,7 @@ static void status_written(bool sync, uint64_t cookie, int result, void *ud)
 		h->syncs_done = cookie;
 		return;
 	}
+	h->writes_done = cookie;
 	for (size_t i = h->n_vifs; i-- > 0;)
 		if (h->vifs[i]->pending == cookie) {
 			v = h->vifs[i];
@@ -881,11 +930,11 @@ static void status_written(bool sync, uint64_t cookie, int result, void *ud)
 		detach(h, v);
 		report_failure(h, v);
 	} else if (v->state == VIF_CONNECTED) {
-		answer(v, 0, "connected\n");
+		answer(h, v, 0, "connected\n");
 	} else if (v->state == VIF_FAILED) {
 		char msg[XN_VIF_ERROR_MAX + 2];
 		snprintf(msg, sizeof(msg), "%s\n", error_of(v));
-		answer(v, EIO, msg);
+		answer(h, v, EIO, msg);
 	}
 }
 
@@ -999,6 +1048,7 @@ static size_t settle(struct xn_hotplug *h)
 	struct touched t = { .h = h };
 	size_t made = xn_xsq_collect(h->writes, status_written, h);
 
+	release_held(h, h->writes_done);
 	xn_xs_drain(h->xs, on_watch, &t);
 	for (size_t i = 0; i < t.n; i++)
 		vif_changed(h, t.ids[i].domid, t.ids[i].devid, t.ids[i].stale, t.ids[i].key_seen);
@@ -1061,7 +1111,7 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 static int park(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigned devid,
 		int fd);
 static int serve(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigned devid,
-		 int fd, int *status, struct xn_buf *out);
+		 int fd, int64_t since, int *status, struct xn_buf *out);
 
 int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 		       unsigned devid, int fd, int *status, struct xn_buf *out)
@@ -1085,10 +1135,14 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 	 * after one round trip: then the cached keys are current. The round
 	 * trip is made in the background, one for every request read before
 	 * it; requests read meanwhile wait behind, to keep their order. */
-	if ((h->parked || (up && (!v || v->state != VIF_CONNECTED))) &&
-	    park(h, up, emu, domid, devid, fd) == 0)
-		return 0;
-	return serve(h, up, emu, domid, devid, fd, status, out);
+	if (h->parked || (up && (!v || v->state != VIF_CONNECTED))) {
+		if (park(h, up, emu, domid, devid, fd) == 0)
+			return 0;
+		xn_buf_printf(out, "out of memory\n");
+		*status = ENOMEM;
+		return 1;
+	}
+	return serve(h, up, emu, domid, devid, fd, now_ms(), status, out);
 }
 
 static int park(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigned devid,
@@ -1098,8 +1152,8 @@ static int park(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigne
 
 	if (!p)
 		return -ENOMEM;
-	*p = (struct parked){ .sync = h->syncs_posted + 1, .fd = fd, .domid = domid,
-			      .devid = devid, .up = up, .emu = emu };
+	*p = (struct parked){ .sync = h->syncs_posted + 1, .since = now_ms(), .fd = fd,
+			      .domid = domid, .devid = devid, .up = up, .emu = emu };
 	if (!h->parked)
 		h->parked_tail = &h->parked;
 	*h->parked_tail = p;
@@ -1117,8 +1171,9 @@ static void serve_parked(struct xn_hotplug *h, uint64_t done)
 		int status = 0;
 
 		h->parked = p->next;
-		if (serve(h, p->up, p->emu, p->domid, p->devid, p->fd, &status, &out)) {
-			xn_ctl_write_reply(p->fd, status, xn_buf_str(&out));
+		if (serve(h, p->up, p->emu, p->domid, p->devid, p->fd, p->since, &status, &out)) {
+			const char *msg = xn_buf_str(&out);
+			xn_ctl_write_reply(p->fd, status, msg ? msg : "out of memory\n");
 			close(p->fd);
 		}
 		xn_buf_free(&out);
@@ -1126,8 +1181,10 @@ static void serve_parked(struct xn_hotplug *h, uint64_t done)
 	}
 }
 
+/* Returns 1 when answered now (*status, out), 0 when fd is kept for a
+ * later reply. since: when the request came. */
 static int serve(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigned devid,
-		 int fd, int *status, struct xn_buf *out)
+		 int fd, int64_t since, int *status, struct xn_buf *out)
 {
 	struct vif *v = up ? vif_get(h, domid, devid, emu) : vif_find(h, domid, devid, emu);
 
@@ -1144,8 +1201,15 @@ static int serve(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsign
 			}
 			vif_offline(h, v);
 			/* An online request still waiting has failed. */
-			answer(v, EIO, "the vif was taken offline\n");
+			answer(h, v, EIO, "the vif was taken offline\n");
 			v->pending = 0;
+			if (v->last_posted > h->writes_done) {
+				char msg[64];
+				snprintf(msg, sizeof(msg), "vif %u/%u%s is offline\n", domid, devid,
+					 emu ? " (emu)" : "");
+				reply_after(h, v->last_posted, fd, 0, msg);
+				return 0;
+			}
 		}
 		xn_buf_printf(out, "vif %u/%u%s is offline\n", domid, devid, emu ? " (emu)" : "");
 		*status = 0;
@@ -1176,7 +1240,7 @@ static int serve(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsign
 		return 1;
 	}
 	w->fd = fd;
-	w->deadline = now_ms() + WAIT_MS;
+	w->deadline = since + WAIT_MS;
 	w->next = v->waiters;
 	v->waiters = w;
 	return 0;
@@ -1203,12 +1267,16 @@ void xn_hotplug_end_batch(struct xn_hotplug *h)
 
 int xn_hotplug_timeout_ms(struct xn_hotplug *h)
 {
-	int64_t first = -1, now = now_ms();
+	int64_t first = h->parked ? h->parked->since + WAIT_MS : -1, now = now_ms();
 
-	for (size_t i = 0; i < h->n_vifs; i++)
-		for (struct waiter *w = h->vifs[i]->waiters; w; w = w->next)
+	for (size_t i = 0; i < h->n_vifs; i++) {
+		const struct vif *v = h->vifs[i];
+		if (v->state == VIF_CONNECTED && v->pending)
+			continue; /* answered when its write is made */
+		for (struct waiter *w = v->waiters; w; w = w->next)
 			if (first < 0 || w->deadline < first)
 				first = w->deadline;
+	}
 	if (first < 0)
 		return -1;
 	return first <= now ? 0 : (int)(first - now);
@@ -1218,31 +1286,41 @@ void xn_hotplug_on_timer(struct xn_hotplug *h)
 {
 	int64_t now = now_ms();
 
+	/* Parked so long: xenstore does not answer. In order, oldest first. */
+	while (h->parked && h->parked->since + WAIT_MS <= now) {
+		struct parked *p = h->parked;
+		h->parked = p->next;
+		xn_ctl_write_reply(p->fd, ETIMEDOUT, "xenstore did not answer within 30 s\n");
+		close(p->fd);
+		free(p);
+	}
 	for (size_t i = 0; i < h->n_vifs; i++) {
 		struct vif *v = h->vifs[i];
-		struct waiter **pw = &v->waiters;
-		while (*pw) {
-			struct waiter *w = *pw;
-			if (w->deadline > now) {
-				pw = &w->next;
-				continue;
-			}
-			char msg[160];
-			snprintf(msg, sizeof(msg),
-				 "%s: the device or its backend did not appear within %d s",
-				 v->kname, WAIT_MS / 1000);
-			/* The script reports failure: so does the vif, or a
-			 * device appearing later would be "connected". */
-			v->state = VIF_FAILED;
-			fail(v, -ETIMEDOUT, "%s", msg);
-			if (v->emu || post_status(h, v, error_of(v)) < 0)
-				v->pending = 0;
-			strcat(msg, "\n");
-			xn_ctl_write_reply(w->fd, ETIMEDOUT, msg);
-			close(w->fd);
-			*pw = w->next;
-			free(w);
-		}
+		bool expired = false;
+		char msg[160];
+
+		/* A vif configured whose write is on its way: the write
+		 * answers its waiters. */
+		if (v->state == VIF_CONNECTED && v->pending)
+			continue;
+		for (struct waiter *w = v->waiters; w; w = w->next)
+			expired = expired || w->deadline <= now;
+		if (!expired)
+			continue;
+		snprintf(msg, sizeof(msg), "%s: the device or its backend did not appear within %d s",
+			 v->kname, WAIT_MS / 1000);
+		/* The script reports failure: so does the vif, or a device
+		 * appearing later would be "connected". Its waiters hear it
+		 * once hotplug-error is written. */
+		if (v->state == VIF_CONNECTED)
+			detach(h, v);
+		v->state = VIF_FAILED;
+		h->dirty = true;
+		fail(v, -ETIMEDOUT, "%s", msg);
+		if (v->emu || post_status(h, v, error_of(v)) < 0)
+			v->pending = 0;
+		strcat(msg, "\n");
+		answer(h, v, ETIMEDOUT, msg);
 	}
 }
 
@@ -1623,28 +1701,39 @@ static int open_poll(struct xn_hotplug *h)
 	return 0;
 }
 
+/* A xenstore connection left open at exit (xn_hotplug_close): still
+ * referenced, not leaked. */
+static struct xn_xs *xs_left_to_exit;
+
 void xn_hotplug_close(struct xn_hotplug *h)
 {
 	if (!h)
 		return;
-	/* What is posted is made, and the scripts waiting for it hear. */
-	xn_hotplug_end_batch(h);
-	do
-		xn_xsq_flush(h->writes);
-	while (settle(h) > 0);
-	xn_xsq_close(h->writes);
-	while (h->parked) { /* only if a sync could not be posted */
+	/* Requests not served yet are refused; what is posted is made
+	 * (for a while: xenstored may be stuck), and the scripts waiting
+	 * for it hear how it went. Nothing new is configured. */
+	while (h->parked) {
 		struct parked *p = h->parked;
 		h->parked = p->next;
 		xn_ctl_write_reply(p->fd, ECANCELED, "xennetd is exiting\n");
 		close(p->fd);
 		free(p);
 	}
-	close(h->efd);
+	if (xn_xsq_flush(h->writes, CLOSE_FLUSH_MS) == 0)
+		xn_xsq_collect(h->writes, status_written, h);
+	if (!xn_xsq_close(h->writes)) {
+		/* Its thread waits on our watch connection, and closing that
+		 * would wait for it: both are left to the process's exit. */
+		xs_left_to_exit = h->xs;
+		h->xs = NULL;
+	}
+	release_held(h, UINT64_MAX);
 	for (size_t i = 0; i < h->n_vifs; i++) {
-		answer(h->vifs[i], ECANCELED, "xennetd is exiting\n");
+		answer(h, h->vifs[i], ECANCELED, "xennetd is exiting\n");
 		vif_free(h, h->vifs[i]);
 	}
+	release_held(h, UINT64_MAX);
+	close(h->efd);
 	free(h->vifs);
 	xn_xs_close(h->xs);
 	free(h);
@@ -1706,10 +1795,11 @@ void xn_hotplug_purge_vanished(struct xn_hotplug *h)
 
 /* ---- status ---- */
 
-static const char *state_name(enum vif_state s)
+static const char *state_name(const struct vif *v)
 {
-	return s == VIF_CONNECTED ? "connected" : s == VIF_FAILED ? "error"
-	       : s == VIF_OFFLINE ? "offline" : "waiting";
+	return v->state == VIF_CONNECTED ? (v->pending ? "connecting" : "connected")
+	       : v->state == VIF_FAILED ? "error" : v->state == VIF_OFFLINE ? "offline"
+	       : "waiting";
 }
 
 void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
@@ -1735,7 +1825,7 @@ void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
 			else
 				xn_buf_printf(out, "null");
 			xn_buf_printf(out, ",\"state\":\"%s\",\"antispoof\":%s,\"mode\":\"%s\",\"bridge\":%s%s%s,\"addresses\":[",
-				      state_name(v->state), v->filtered ? "true" : "false",
+				      state_name(v), v->filtered ? "true" : "false",
 				      xn_mode_name(v->mode),
 				      v->mode == XN_MODE_ROUTED ? "" : "\"",
 				      v->mode == XN_MODE_ROUTED ? "null" : v->bridge,
@@ -1755,7 +1845,7 @@ void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
 			xn_buf_printf(out, "vif %u/%u%s %s", v->domid, v->devid, v->emu ? " (emu)" : "", v->name);
 			if (dom)
 				xn_buf_printf(out, " (domain %s)", dom);
-			xn_buf_printf(out, ": %s", state_name(v->state));
+			xn_buf_printf(out, ": %s", state_name(v));
 			if (v->state == VIF_CONNECTED) {
 				if (v->mode == XN_MODE_ROUTED)
 					xn_buf_printf(out, ", routed");

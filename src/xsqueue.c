@@ -18,9 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xennet/xs.h"
+
+#define CLOSE_WAIT_MS 1000 /* for the thread to end, once the queue is flushed */
 
 struct job {
 	struct job *next;
@@ -45,6 +48,7 @@ struct xn_xsq {
 	struct list syncs, todo, done; /* syncs go first */
 	bool busy; /* the thread is writing one */
 	bool stop;
+	bool exited; /* the thread is past its last request */
 	int efd;
 };
 
@@ -108,9 +112,9 @@ static void *run(void *arg)
 			j = list_pop(&q->todo);
 
 		if (!j) {
-			pthread_cond_broadcast(&q->idle);
 			if (q->stop)
 				break;
+			pthread_cond_broadcast(&q->idle);
 			pthread_cond_wait(&q->work, &q->lock);
 			continue;
 		}
@@ -127,6 +131,8 @@ static void *run(void *arg)
 			(void)!write(q->efd, &one, sizeof(one));
 		}
 	}
+	q->exited = true;
+	pthread_cond_broadcast(&q->idle);
 	pthread_mutex_unlock(&q->lock);
 	return NULL;
 }
@@ -163,11 +169,14 @@ int xn_xsq_open(struct xn_xs *watch, struct xn_xsq **ret)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
+	(void)pthread_attr_setstacksize(&attr, 256 * 1024); /* else the default */
 	r = -pthread_create(&q->thread, &attr, run, q);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0) {
+		pthread_mutex_destroy(&q->lock);
+		pthread_cond_destroy(&q->work);
+		pthread_cond_destroy(&q->idle);
 		xn_xs_close(q->xs);
 		close(q->efd);
 		free(q);
@@ -177,14 +186,56 @@ int xn_xsq_open(struct xn_xs *watch, struct xn_xsq **ret)
 	return 0;
 }
 
-void xn_xsq_close(struct xn_xsq *q)
+/* Wait on idle until done(q) or timeout_ms (< 0: no limit); 0 or
+ * -ETIMEDOUT. With q->lock held. */
+static int wait_idle(struct xn_xsq *q, bool (*done)(const struct xn_xsq *q), int timeout_ms)
 {
+	struct timespec until;
+
+	if (timeout_ms >= 0) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += timeout_ms / 1000;
+		until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+	}
+	while (!done(q))
+		if (timeout_ms < 0)
+			pthread_cond_wait(&q->idle, &q->lock);
+		else if (pthread_cond_timedwait(&q->idle, &q->lock, &until) == ETIMEDOUT)
+			return done(q) ? 0 : -ETIMEDOUT;
+	return 0;
+}
+
+static bool drained(const struct xn_xsq *q)
+{
+	return !q->syncs.head && !q->todo.head && !q->busy;
+}
+
+static bool exited(const struct xn_xsq *q)
+{
+	return q->exited;
+}
+
+bool xn_xsq_close(struct xn_xsq *q)
+{
+	int r;
+
 	if (!q)
-		return;
+		return true;
 	pthread_mutex_lock(&q->lock);
 	q->stop = true;
 	pthread_cond_signal(&q->work);
+	r = wait_idle(q, exited, CLOSE_WAIT_MS);
 	pthread_mutex_unlock(&q->lock);
+	if (r < 0) {
+		/* Stuck in a request xenstored does not answer: the process
+		 * is about to exit, which ends the thread; q stays its. */
+		pthread_detach(q->thread);
+		return false;
+	}
 	pthread_join(q->thread, NULL);
 	free_jobs(q->done.head);
 	xn_xs_close(q->xs);
@@ -193,6 +244,7 @@ void xn_xsq_close(struct xn_xsq *q)
 	pthread_cond_destroy(&q->work);
 	pthread_cond_destroy(&q->idle);
 	free(q);
+	return true;
 }
 
 static void post(struct xn_xsq *q, struct list *l, struct job *j)
@@ -258,10 +310,12 @@ size_t xn_xsq_collect(struct xn_xsq *q,
 	return count;
 }
 
-void xn_xsq_flush(struct xn_xsq *q)
+int xn_xsq_flush(struct xn_xsq *q, int timeout_ms)
 {
+	int r;
+
 	pthread_mutex_lock(&q->lock);
-	while (q->syncs.head || q->todo.head || q->busy)
-		pthread_cond_wait(&q->idle, &q->lock);
+	r = wait_idle(q, drained, timeout_ms);
 	pthread_mutex_unlock(&q->lock);
+	return r;
 }

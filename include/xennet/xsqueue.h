@@ -16,9 +16,11 @@
 struct xn_xsq;
 
 int xn_xsq_open(struct xn_xs *watch, struct xn_xsq **ret);
-/* Writes what is still queued, then stops the thread. Results not
- * collected are dropped. */
-void xn_xsq_close(struct xn_xsq *q);
+/* Makes what is still queued, then stops the thread. Results not
+ * collected are dropped. false if the thread did not end within a second
+ * (stuck on a xenstored that does not answer): it is left to the
+ * process's exit, and so is the connection it was using. */
+bool xn_xsq_close(struct xn_xsq *q);
 
 /* dir is a vif's backend directory. error NULL: hotplug-status =
  * "connected"; else hotplug-error = error and hotplug-status = "error",
@@ -33,5 +35,6 @@ int xn_xsq_fd(const struct xn_xsq *q);
  * made, with 0 or -errno; returns how many. Never blocks. */
 size_t xn_xsq_collect(struct xn_xsq *q,
 		      void (*done)(bool sync, uint64_t cookie, int result, void *ud), void *ud);
-/* Waits until every request posted so far is made. */
-void xn_xsq_flush(struct xn_xsq *q);
+/* Waits until every request posted so far is made: 0, or -ETIMEDOUT
+ * after timeout_ms (< 0: no limit). */
+int xn_xsq_flush(struct xn_xsq *q, int timeout_ms);

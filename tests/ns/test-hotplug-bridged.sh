@@ -193,8 +193,34 @@ expect_eq "its filter elements are gone" 0 \
 	"$(nft_json | jq '[.nftables[] | select(.set.family == "bridge") | .set.elem[]? | tostring | select(test("vif1.0"))] | length')"
 expect "offline twice is fine" run_hotplug "$VIF_XENNET" offline 1 0
 
+# xenstored stops answering while a script waits (its request needs a
+# round trip to xenstore first): SIGTERM still ends xennetd within seconds,
+# cleanly (what it could not write is left), and the script is told.
+# (No device: xennetd has not configured it on its own.)
+libxl_add_vif 16 0 bridge=xenbr0 script="$VIF_XENNET"
+sleep 0.2
+kill -STOP "$XS_PID"
+# (as run_hotplug runs it, without its reads of xenstore first)
+ip netns exec "$DOM0" env script="$VIF_XENNET" XENBUS_TYPE=vif XENBUS_PATH=backend/vif/16/0 \
+	XENBUS_BASE_PATH=backend netdev= vif=vif16.0 "$VIF_XENNET" online type_if=vif 2>/dev/null &
+waiting=$!
+sleep 0.5
+t0=$(date +%s%N)
+kill -TERM "$DPID"
+for _ in $(seq 400); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.05; done # 20 s
+stopped_ms=$((($(date +%s%N) - t0) / 1000000))
+expect_not "xennetd exits on SIGTERM with xenstored stopped (after $stopped_ms ms)" kill -0 "$DPID"
+kill -CONT "$XS_PID"
+rc=0
+wait "$DPID" || rc=$?
+DPID=
+expect_eq "xennetd's exit status" 0 "$rc"
+rc=0
+wait "$waiting" || rc=$?
+expect_eq "the waiting online run exits 1" 1 "$rc"
+expect "its hotplug-error says xennetd exited" grep -q "exiting" <<<"$(xs_read backend/vif/16/0/hotplug-error)"
+
 # Without a daemon: a clear hotplug-error.
-stop_daemon
 make_guest 11 192.168.50.31/24
 libxl_add_vif 11 0 bridge=xenbr0 mac=00:16:3e:00:00:0b script="$VIF_XENNET"
 expect_not "online without xennetd fails" run_hotplug "$VIF_XENNET" online 11 0
