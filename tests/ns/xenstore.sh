@@ -49,6 +49,9 @@ unset _t
 _xs_cleanup() {
 	local rc=$?
 	set +e
+	# A test that stopped xenstored (SIGSTOP) and failed before it let it
+	# go on: xennetd and xenstored must end.
+	[ -n "$XS_PID" ] && kill -CONT "$XS_PID" 2>/dev/null
 	if [ -n "${DPID:-}" ]; then
 		kill -TERM "$DPID" 2>/dev/null
 		wait "$DPID" 2>/dev/null
