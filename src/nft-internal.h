@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What the nftables files share (nft.c: the ruleset and its batch, and
+ * the socket; nft-expr.c: expressions; nft-antispoof.c: per-vif
+ * filters; nft-mappings.c: public IP mappings; nft-readback.c: reading
+ * the kernel's tables back; nft-purge.c: elements of vanished vifs;
+ * nft-monitor.c: changes made by others). Not an API. */
+
+#include "xennet/nft.h"
+#include "xennet/util.h"
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter_ipv4.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* A batch being built: the messages, and what each one is about (errors
+ * are reported per message, by sequence number). */
+struct batch {
+	struct nftnl_batch *b;
+	uint16_t family; /* of the objects being added */
+	uint32_t seq_first, seq;
+	const char *what[256]; /* description per sequence number */
+	uint32_t next_set_id;
+	int err;
+};
+
+struct elem {
+	const void *key;
+	uint32_t len;
+	const void *key_end; /* concatenated ranges: the last key, inclusive */
+	bool interval_end;
+	const void *data; /* maps */
+	uint32_t dlen;
+};
+
+struct set_def {
+	const char *name;
+	uint32_t type; /* nft datatype, concatenations as nft encodes them */
+	uint32_t keylen;
+	uint32_t flags;
+	uint8_t fields[2]; /* concatenation field lengths, in bytes */
+	bool host_order; /* how nft(8) should print the key */
+	uint32_t data_type, data_len; /* maps */
+};
+
+/* Entries the NAT maps must hold: public_addrs holds at most one address
+ * per forward. */
+struct nat_room {
+	size_t maps, fwds, publics;
+};
+
+struct request {
+	uint16_t type, flags, family;
+	const char *set; /* GETSETELEM */
+	int (*cb)(const struct nlmsghdr *h, void *data);
+	void *data;
+};
+
+struct table_info {
+	bool found;
+	char comment[64];
+};
+
+/* ---- purging vanished vifs ---- */
+
+struct dead_elem {
+	uint8_t key[IFNAMSIZ + 16], key_end[IFNAMSIZ + 16];
+	uint32_t klen, elen;
+};
+
+/* Calls fn for each element of a set-element message (key, key end and
+ * data, each with its length; absent ones NULL). */
+typedef int (*elem_fn)(const void *key, uint32_t klen, const void *key_end, uint32_t elen,
+		       const void *data, uint32_t dlen, void *userdata);
+
+extern const struct set_def MAP_DNAT;
+extern const struct set_def MAP_SNAT;
+extern const struct set_def MAP_FWD;
+extern const struct set_def SET_PUBLICS;
+extern const struct set_def SET_AS_PORTS;
+extern const struct set_def SET_AS_IPLESS;
+extern const struct set_def SET_AS_MAC;
+extern const struct set_def SET_AS_IP4;
+extern const struct set_def SET_AS_IP6;
+
+/* nft.c */
+bool nft_want_inet(const struct xn_nft_spec *s);
+bool nft_want_bridge(const struct xn_nft_spec *s);
+const char *nft_family_name(uint16_t family);
+int nft_fingerprint(const struct xn_nft_spec *s, uint16_t family, char out[64], size_t *rules);
+struct nftnl_table *nft_table_new(uint16_t family, const char *comment);
+void nft_batch_table(struct batch *bt, uint16_t type, uint16_t flags, const char *comment, const char *what);
+void nft_batch_chain(struct batch *bt, const char *name, const char *type, uint32_t hook, int32_t prio);
+void nft_batch_elems(struct batch *bt, const struct set_def *d, bool add, const struct elem *elems, size_t n);
+struct nat_room nft_nat_room_of(const struct xn_nft_dynamic *dyn);
+uint32_t nft_batch_set(struct batch *bt, const struct set_def *d, const struct elem *elems, size_t n, uint32_t size);
+struct nftnl_rule *nft_rule_new(uint16_t family, const char *chain, const char *comment);
+void nft_batch_rule(struct batch *bt, struct nftnl_rule *r, int built, const char *what);
+void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct nat_room *room);
+uint32_t nft_next_seq(void);
+void nft_socket_reset(void);
+int nft_socket(struct mnl_socket **ret);
+int nft_batch_open(struct batch *bt);
+int nft_batch_close_and_send(struct batch *bt, struct xn_buf *err);
+
+/* nft-expr.c */
+int nft_add_expr(struct nftnl_rule *r, struct nftnl_expr *e);
+struct nftnl_expr *nft_expr_meta(uint32_t key);
+struct nftnl_expr *nft_expr_meta_reg(uint32_t key, uint32_t dreg);
+struct nftnl_expr *nft_expr_cmp(uint32_t op, const void *data, uint32_t len);
+struct nftnl_expr *nft_expr_payload(uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg);
+struct nftnl_expr *nft_expr_payload_nh(uint32_t offset, uint32_t len);
+struct nftnl_expr *nft_expr_lookup(const char *set, uint32_t set_id, bool invert);
+int nft_add_ct_bits(struct nftnl_rule *r, uint32_t key, uint32_t mask);
+int nft_add_ct_bits_clear(struct nftnl_rule *r, uint32_t key, uint32_t mask);
+int nft_add_match_ipv4(struct nftnl_rule *r);
+struct nftnl_expr *nft_expr_lookup_map(const char *set, uint32_t set_id);
+struct nftnl_expr *nft_expr_nat(uint32_t type, bool with_port);
+int nft_add_jump(struct nftnl_rule *r, const char *chain);
+int nft_add_masked_cmp(struct nftnl_rule *r, const void *mask, const void *value, uint32_t len);
+int nft_add_verdict(struct nftnl_rule *r, int verdict);
+
+/* nft-antispoof.c */
+void nft_batch_vif(struct batch *bt, const struct xn_nft_vif *v, bool add);
+void nft_build_antispoof(struct batch *bt, bool bridge);
+
+/* nft-mappings.c */
+int nft_for_each_elem(const struct nlmsghdr *h, elem_fn fn, void *userdata);
+
+/* nft-readback.c */
+int nft_request(const struct request *q);
+int nft_get_table(uint16_t family, struct table_info *ti);
+void nft_nat_room_grow(struct nat_room *room);
+
+/* nft-purge.c */
+int nft_collect_others(uint16_t family, const struct set_def *set, const char (*keep)[IFNAMSIZ], size_t n_keep, struct dead_elem **ret, size_t *n);
+void nft_batch_dead(struct batch *bt, const struct set_def *set, bool add, const struct dead_elem *d, size_t n);
+
+/* nft-monitor.c */
+void nft_monitor_quiet(bool quiet, uint32_t *gen);
+void nft_monitor_loud(bool quiet, uint32_t gen, bool committed);

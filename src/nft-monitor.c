@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Noticing changes others make to xennet's tables (nftables events). */
+#include "nft-internal.h"
+
+static struct mnl_socket *monitor;
+static bool monitor_missed; /* others committed while it did not listen */
+
+static int on_gen(const struct nlmsghdr *h, void *data)
+{
+	const struct nlattr *a;
+
+	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == NFTA_GEN_ID && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+			*(uint32_t *)data = ntohl(mnl_attr_get_u32(a));
+	return MNL_CB_OK;
+}
+
+/* The ruleset's generation: one more at each commit, whoever made it. */
+static int get_gen(uint32_t *gen)
+{
+	struct request q = { NFT_MSG_GETGEN, 0, AF_UNSPEC, NULL, on_gen, gen };
+
+	return nft_request(&q);
+}
+
+static void monitor_listen(bool on)
+{
+	int group = NFNLGRP_NFTABLES;
+
+	setsockopt(mnl_socket_get_fd(monitor), SOL_NETLINK,
+		   on ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP, &group, sizeof(group));
+}
+
+/* Stop listening for the length of our own batch, noting the generation
+ * first: a commit before the drop is heard, one after it is counted. */
+void nft_monitor_quiet(bool quiet, uint32_t *gen)
+{
+	if (!quiet || !monitor)
+		return;
+	if (get_gen(gen) < 0)
+		monitor_missed = true;
+	monitor_listen(false);
+}
+
+/* Listen again, then count the commits made meanwhile: ours, or also
+ * someone else's (which is then checked for, as if heard). */
+void nft_monitor_loud(bool quiet, uint32_t gen, bool committed)
+{
+	uint32_t now = 0;
+
+	if (!quiet || !monitor)
+		return;
+	monitor_listen(true);
+	if (get_gen(&now) < 0 || now != gen + (committed ? 1 : 0))
+		monitor_missed = true;
+}
+
+int xn_nft_monitor_open(void)
+{
+	monitor = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!monitor)
+		return -errno;
+	if (mnl_socket_bind(monitor, 1 << (NFNLGRP_NFTABLES - 1), MNL_SOCKET_AUTOPID) < 0) {
+		int e = -errno;
+		mnl_socket_close(monitor);
+		monitor = NULL;
+		return e;
+	}
+	/* Each vif or mapping change is a few events: room for bursts of
+	 * them (an overflow only costs a check of the tables). */
+	int size = 4 << 20;
+	if (setsockopt(mnl_socket_get_fd(monitor), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(mnl_socket_get_fd(monitor), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	return mnl_socket_get_fd(monitor);
+}
+
+void xn_nft_monitor_close(void)
+{
+	if (monitor)
+		mnl_socket_close(monitor);
+	monitor = NULL;
+}
+
+struct monitor_state {
+	bool pending; /* this transaction touched a xennet table's rules */
+	bool changed; /* ... and it was not ours */
+	bool lost; /* the socket overflowed: nobody knows */
+};
+
+static int on_event(const struct nlmsghdr *h, void *data)
+{
+	struct monitor_state *st = data;
+	uint16_t type = h->nlmsg_type & 0xff;
+	const struct nlattr *a;
+
+	if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES)
+		return MNL_CB_OK;
+	if (type == NFT_MSG_NEWGEN) {
+		uint32_t pid = 0;
+		mnl_attr_for_each(a, h, sizeof(struct nfgenmsg))
+			if (mnl_attr_get_type(a) == NFTA_GEN_PROC_PID &&
+			    mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+				pid = ntohl(mnl_attr_get_u32(a));
+		if (st->pending && pid != (uint32_t)getpid())
+			st->changed = true;
+		st->pending = false;
+		return MNL_CB_OK;
+	}
+	if (type != NFT_MSG_DELTABLE && type != NFT_MSG_DELCHAIN && type != NFT_MSG_NEWCHAIN &&
+	    type != NFT_MSG_DELRULE && type != NFT_MSG_NEWRULE && type != NFT_MSG_DELSET)
+		return MNL_CB_OK;
+	/* The table's name is attribute 1 of all these messages. */
+	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == 1 && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0 &&
+		    strcmp(mnl_attr_get_str(a), XN_NFT_TABLE) == 0)
+			st->pending = true;
+	return MNL_CB_OK;
+}
+
+int xn_nft_monitor_drain(void)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct monitor_state st = { 0 };
+
+	if (!monitor)
+		return 0;
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(monitor, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == ENOBUFS) { /* events lost: look again */
+				st.lost = true;
+				continue;
+			}
+			return -errno;
+		}
+		mnl_cb_run(buf, (size_t)n, 0, 0, on_event, &st);
+	}
+	return st.changed ? 1 : st.lost ? 2 : 0;
+}
+
+bool xn_nft_monitor_take_missed(void)
+{
+	bool m = monitor_missed;
+
+	monitor_missed = false;
+	return m;
+}

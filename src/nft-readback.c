@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Reading xennet's tables back from the kernel: requests and dumps. */
+#include "nft-internal.h"
+
+static int udata_comment_cb(const struct nftnl_udata *attr, void *data)
+{
+	const char **out = data;
+	uint8_t len = nftnl_udata_len(attr);
+	const char *v = nftnl_udata_get(attr);
+
+	/* Both table and rule comments use type 0; check it is a string. */
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT && len > 0 &&
+	    v[len - 1] == '\0')
+		*out = v;
+	return MNL_CB_OK;
+}
+
+static const char *udata_comment(const void *data, uint32_t len)
+{
+	const char *c = NULL;
+
+	if (data && len)
+		nftnl_udata_parse(data, len, udata_comment_cb, &c);
+	return c;
+}
+
+/* The kernel makes each part of a dump as large as the largest read the
+ * socket has seen, up to 32 KiB. Large parts matter: the kernel walks a
+ * fixed-size hash set from its first bucket again for each part. */
+#define NFT_DUMP_BUF 32768
+
+int nft_request(const struct request *q)
+{
+	char buf[NFT_DUMP_BUF];
+	struct mnl_socket *nl = NULL;
+	struct nlmsghdr *h;
+	uint32_t seq = nft_next_seq(), portid;
+	ssize_t n;
+	int r;
+
+	r = nft_socket(&nl);
+	if (r < 0)
+		return r;
+	portid = mnl_socket_get_portid(nl);
+	memset(buf, 0, sizeof(buf)); /* no uninitialised padding on the wire */
+	h = nftnl_nlmsg_build_hdr(buf, q->type, q->family, q->flags | NLM_F_ACK, seq);
+	if (q->type == NFT_MSG_GETTABLE) {
+		struct nftnl_table *t = nft_table_new(q->family, NULL);
+		if (!t) {
+			r = -ENOMEM;
+			goto out;
+		}
+		nftnl_table_nlmsg_build_payload(h, t);
+		nftnl_table_free(t);
+	} else if (q->type == NFT_MSG_GETRULE) {
+		struct nftnl_rule *rl = nftnl_rule_alloc();
+		if (!rl) {
+			r = -ENOMEM;
+			goto out;
+		}
+		nftnl_rule_set_u32(rl, NFTNL_RULE_FAMILY, q->family);
+		nftnl_rule_set_str(rl, NFTNL_RULE_TABLE, XN_NFT_TABLE);
+		nftnl_rule_nlmsg_build_payload(h, rl);
+		nftnl_rule_free(rl);
+	} else {
+		struct nftnl_set *st = nftnl_set_alloc();
+		if (!st) {
+			r = -ENOMEM;
+			goto out;
+		}
+		nftnl_set_set_u32(st, NFTNL_SET_FAMILY, q->family);
+		nftnl_set_set_str(st, NFTNL_SET_TABLE, XN_NFT_TABLE);
+		if (q->type == NFT_MSG_GETGEN) {
+			/* no attributes */
+		} else if (q->type == NFT_MSG_GETSET) {
+			nftnl_set_nlmsg_build_payload(h, st);
+		} else {
+			nftnl_set_set_str(st, NFTNL_SET_NAME, q->set);
+			nftnl_set_elems_nlmsg_build_payload(h, st);
+		}
+		nftnl_set_free(st);
+	}
+	if (mnl_socket_sendto(nl, h, h->nlmsg_len) < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (;;) {
+		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		r = mnl_cb_run(buf, (size_t)n, seq, portid, q->cb, q->data);
+		if (r < 0) {
+			r = -errno;
+			/* An error answer ends the exchange; anything else may
+			 * leave replies behind. */
+			if (r != -ENOENT && r != -EPERM && r != -EINVAL && r != -EOPNOTSUPP)
+				nft_socket_reset();
+			return r;
+		}
+		if (r == MNL_CB_STOP)
+			break;
+	}
+	return 0;
+out:
+	nft_socket_reset();
+	return r;
+}
+
+static int on_table(const struct nlmsghdr *h, void *data)
+{
+	struct table_info *ti = data;
+	struct nftnl_table *t = nftnl_table_alloc();
+	const char *c;
+	uint32_t len = 0;
+	const void *ud;
+
+	if (!t)
+		return MNL_CB_ERROR;
+	if (nftnl_table_nlmsg_parse(h, t) < 0) {
+		nftnl_table_free(t);
+		return MNL_CB_OK;
+	}
+	ti->found = true;
+	ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
+	c = udata_comment(ud, len);
+	if (c)
+		snprintf(ti->comment, sizeof(ti->comment), "%s", c);
+	nftnl_table_free(t);
+	return MNL_CB_OK;
+}
+
+int nft_get_table(uint16_t family, struct table_info *ti)
+{
+	struct request q = { NFT_MSG_GETTABLE, 0, family, NULL, on_table, ti };
+
+	*ti = (struct table_info){ 0 };
+	return nft_request(&q);
+}
+
+struct rules_acc {
+	struct xn_nft_rule_info *v;
+	size_t n;
+	uint16_t family;
+	int err;
+};
+
+static int on_counter(struct nftnl_expr *e, void *data)
+{
+	struct xn_nft_rule_info *ri = data;
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+	if (name && strcmp(name, "counter") == 0) {
+		ri->packets += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+		ri->bytes += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+	}
+	return MNL_CB_OK;
+}
+
+static int on_rule(const struct nlmsghdr *h, void *data)
+{
+	struct rules_acc *acc = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct xn_nft_rule_info *ri, *v;
+	const char *chain, *c;
+	const void *ud;
+	uint32_t len = 0;
+
+	if (!r)
+		return MNL_CB_ERROR;
+	if (nftnl_rule_nlmsg_parse(h, r) < 0)
+		goto out;
+	v = reallocarray(acc->v, acc->n + 1, sizeof(*v));
+	if (!v) {
+		acc->err = -ENOMEM;
+		nftnl_rule_free(r);
+		return MNL_CB_ERROR;
+	}
+	acc->v = v;
+	ri = &v[acc->n++];
+	*ri = (struct xn_nft_rule_info){ 0 };
+	snprintf(ri->family, sizeof(ri->family), "%s", nft_family_name(acc->family));
+	chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
+	snprintf(ri->chain, sizeof(ri->chain), "%s", chain ? chain : "?");
+	ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
+	c = udata_comment(ud, len);
+	snprintf(ri->comment, sizeof(ri->comment), "%s", c ? c : "");
+	nftnl_expr_foreach(r, on_counter, ri);
+out:
+	nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n)
+{
+	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
+	struct rules_acc acc = { 0 };
+	bool any = false;
+	int r = 0;
+
+	for (size_t f = 0; f < XN_ARRAY_SIZE(families); f++) {
+		struct table_info ti;
+		struct request q = { NFT_MSG_GETRULE, NLM_F_DUMP, families[f], NULL, on_rule, &acc };
+
+		r = nft_get_table(families[f], &ti);
+		if (r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			break;
+		any = true;
+		acc.family = families[f];
+		r = nft_request(&q);
+		if (r < 0 || acc.err < 0)
+			break;
+	}
+	if (r >= 0 && acc.err < 0)
+		r = acc.err;
+	if (r >= 0 && !any)
+		r = -ENOENT;
+	if (r < 0) {
+		free(acc.v);
+		return r;
+	}
+	*ret = acc.v;
+	*n = acc.n;
+	return 0;
+}
+
+static int count_rules(uint16_t family, size_t *n)
+{
+	struct rules_acc acc = { .family = family };
+	struct request q = { NFT_MSG_GETRULE, NLM_F_DUMP, family, NULL, on_rule, &acc };
+	int r = nft_request(&q);
+
+	*n = acc.n;
+	free(acc.v);
+	return r < 0 ? r : acc.err;
+}
+
+/* The sizes of the NAT maps, to know whether they have room. */
+struct nat_sizes {
+	uint32_t dnat, snat, fwd, publics;
+};
+
+static int on_set(const struct nlmsghdr *h, void *data)
+{
+	struct nat_sizes *z = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	const char *name;
+	uint32_t size;
+
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_nlmsg_parse(h, s) < 0) {
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+	size = nftnl_set_is_set(s, NFTNL_SET_DESC_SIZE) ? nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE) : 0;
+	if (name && strcmp(name, MAP_DNAT.name) == 0)
+		z->dnat = size;
+	else if (name && strcmp(name, MAP_SNAT.name) == 0)
+		z->snat = size;
+	else if (name && strcmp(name, MAP_FWD.name) == 0)
+		z->fwd = size;
+	else if (name && strcmp(name, SET_PUBLICS.name) == 0)
+		z->publics = size;
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+static int nat_sizes_get(struct nat_sizes *z)
+{
+	struct request q = { NFT_MSG_GETSET, NLM_F_DUMP, NFPROTO_INET, NULL, on_set, z };
+
+	*z = (struct nat_sizes){ 0 };
+	return nft_request(&q);
+}
+
+/* The maps were full: room for at least as many as they hold now, so
+ * that they come out (at least) twice as large. */
+void nft_nat_room_grow(struct nat_room *room)
+{
+	struct nat_sizes z;
+
+	if (nat_sizes_get(&z) < 0)
+		return;
+	room->maps = z.dnat > room->maps ? z.dnat : room->maps;
+	room->maps = z.snat > room->maps ? z.snat : room->maps;
+	room->fwds = z.fwd > room->fwds ? z.fwd : room->fwds;
+	room->publics = z.publics > room->publics ? z.publics : room->publics;
+}
+
+/* Do the NAT maps in the kernel have room for dyn and one more? Maps
+ * without a size (made by an older xennet) are replaced too. */
+static int nat_room_enough(const struct xn_nft_dynamic *dyn, bool *enough)
+{
+	struct nat_room room = nft_nat_room_of(dyn);
+	struct nat_sizes z;
+	int r = nat_sizes_get(&z);
+
+	if (r < 0)
+		return r;
+	*enough = z.dnat > room.maps && z.snat > room.maps && z.fwd > room.fwds &&
+		  z.publics > room.publics;
+	return 0;
+}
+
+int xn_nft_query(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
+		 enum xn_nft_table_state *ret)
+{
+	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
+	bool any_present = false, stale = false;
+
+	for (size_t f = 0; f < XN_ARRAY_SIZE(families); f++) {
+		bool want = families[f] == NFPROTO_BRIDGE ? nft_want_bridge(s) : nft_want_inet(s);
+		struct table_info ti;
+		char fp[64];
+		size_t want_rules, have_rules;
+		int r = nft_get_table(families[f], &ti);
+
+		if (r == -ENOENT) {
+			stale |= want;
+			continue;
+		}
+		if (r < 0)
+			return r;
+		any_present = true;
+		if (!want) {
+			stale = true;
+			continue;
+		}
+		r = nft_fingerprint(s, families[f], fp, &want_rules);
+		if (r < 0)
+			return r;
+		if (strcmp(ti.comment, fp) != 0) {
+			stale = true;
+			continue;
+		}
+		/* Same fingerprint: make sure nobody edited the rules. */
+		r = count_rules(families[f], &have_rules);
+		if (r < 0)
+			return r;
+		stale |= have_rules != want_rules;
+		if (dyn && dyn->grow_nat && s->nat && families[f] == NFPROTO_INET)
+			stale = true;
+		if (dyn && s->nat && families[f] == NFPROTO_INET && !stale) {
+			bool enough;
+			r = nat_room_enough(dyn, &enough);
+			if (r < 0)
+				return r;
+			stale |= !enough;
+		}
+	}
+	*ret = !any_present && !stale ? XN_NFT_ABSENT : stale ? XN_NFT_STALE : XN_NFT_CURRENT;
+	if (!any_present && xn_nft_spec_empty(s))
+		*ret = XN_NFT_ABSENT;
+	return 0;
+}
