@@ -45,7 +45,7 @@ struct xn_xsq {
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* signalled on post and stop */
 	pthread_cond_t idle; /* signalled when the queue runs dry */
-	struct list syncs, todo, done; /* syncs go first */
+	struct list syncs, queued, done; /* syncs go first */
 	bool busy; /* the thread is writing one */
 	bool stop;
 	bool exited; /* the thread is past its last request */
@@ -109,7 +109,7 @@ static void *run(void *arg)
 		bool wake;
 
 		if (!j)
-			j = list_pop(&q->todo);
+			j = list_pop(&q->queued);
 
 		if (!j) {
 			if (q->stop)
@@ -148,7 +148,7 @@ int xn_xsq_open(struct xn_xs *watch, struct xn_xsq **ret)
 		return -ENOMEM;
 	q->watch = watch;
 	list_init(&q->syncs);
-	list_init(&q->todo);
+	list_init(&q->queued);
 	list_init(&q->done);
 	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->efd < 0) {
@@ -211,7 +211,7 @@ static int wait_idle(struct xn_xsq *q, bool (*done)(const struct xn_xsq *q), int
 
 static bool drained(const struct xn_xsq *q)
 {
-	return !q->syncs.head && !q->todo.head && !q->busy;
+	return !q->syncs.head && !q->queued.head && !q->busy;
 }
 
 static bool exited(const struct xn_xsq *q)
@@ -271,7 +271,7 @@ int xn_xsq_post(struct xn_xsq *q, const char *dir, const char *error, uint64_t c
 		free(j);
 		return -ENOMEM;
 	}
-	post(q, &q->todo, j);
+	post(q, &q->queued, j);
 	return 0;
 }
 
