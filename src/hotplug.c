@@ -401,9 +401,11 @@ static void report_failure(struct xn_hotplug *h, struct vif *v)
 	}
 }
 
-/* A hotplug-status write is made: the waiters hear how it went, unless
- * the vif changed meanwhile (its later write answers them then). */
-static void status_written(bool sync, uint64_t cookie, int result, void *ud)
+/* A request of the background thread is made. A sync: the requests
+ * parked for it can be served. A hotplug-status write: the vif's waiters
+ * hear how it went, unless the vif changed meanwhile (its later write
+ * answers them then). */
+static void request_made(bool sync, uint64_t cookie, int result, void *ud)
 {
 	struct xn_hotplug *h = ud;
 	struct vif *v = NULL;
@@ -544,7 +546,7 @@ static void post_sync(struct xn_hotplug *h);
 static size_t settle(struct xn_hotplug *h)
 {
 	struct touched t = { .h = h };
-	size_t made = xn_xsq_collect(h->writes, status_written, h);
+	size_t made = xn_xsq_collect(h->writes, request_made, h);
 
 	release_held(h, h->writes_done);
 	xn_xs_drain(h->xs, on_watch, &t);
@@ -701,15 +703,12 @@ static int serve(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsign
 			/* An online request still waiting has failed. */
 			answer(h, v, EIO, "the vif was taken offline\n");
 			v->pending = 0;
-			if (v->last_posted > h->writes_done) {
-				char msg[64];
-				snprintf(msg, sizeof(msg), "vif %u/%u%s is offline\n", domid, devid,
-					 emu ? " (emu)" : "");
-				reply_after(h, v->last_posted, fd, 0, msg);
-				return 0;
-			}
 		}
 		xn_buf_printf(out, "vif %u/%u%s is offline\n", domid, devid, emu ? " (emu)" : "");
+		if (v && v->last_posted > h->writes_done && xn_buf_str(out)) {
+			reply_after(h, v->last_posted, fd, 0, xn_buf_str(out));
+			return 0;
+		}
 		*status = 0;
 		return 1;
 	}
@@ -907,7 +906,7 @@ void xn_hotplug_close(struct xn_hotplug *h)
 		free(p);
 	}
 	if (xn_xsq_flush(h->writes, CLOSE_FLUSH_MS) == 0)
-		xn_xsq_collect(h->writes, status_written, h);
+		xn_xsq_collect(h->writes, request_made, h);
 	if (!xn_xsq_close(h->writes)) {
 		/* Its thread waits on our watch connection, and closing that
 		 * would wait for it: both are left to the process's exit. */
