@@ -224,3 +224,10 @@ int xn_ctl_write_reply(int fd, int status, const char *body)
 		r = io_full(fd, (void *)body, hdr[1], true, deadline);
 	return r;
 }
+
+bool xn_ctl_peer_gone(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}

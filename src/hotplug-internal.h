@@ -93,6 +93,7 @@ struct vif {
 	unsigned fe_mtu; /* the frontend's mtu as last read or written, 0: unknown */
 	bool fe_written; /* we wrote it once: libxl's value is not to be assumed */
 	char *error; /* why it failed, NULL if it did not: kept only then */
+	char *domain; /* the domain's name, read once for the log; NULL: not yet or none */
 	struct waiter *waiters;
 	/* Its hotplug-status write in flight (xn_xsq cookie), 0: none. The
 	 * waiters are answered when it is made. */
@@ -131,6 +132,8 @@ struct xn_hotplug {
 	bool sync_wanted; /* requests were parked for a sync not yet posted */
 	bool dirty; /* the vifs changed since they were last saved */
 	bool initial_watch; /* xs_watch's first event is yet to come */
+	xn_vif_report_fn report; /* each vif event, for the log */
+	void *report_ud;
 	/* Domains above this one were made while xennetd watched: libxl
 	 * wrote their vifs' frontend mtu, and no script has run for them
 	 * but us. UINT_MAX until xenstore was read at start. */
@@ -159,6 +162,12 @@ bool vif_backend_online(struct xn_hotplug *h, struct vif *v);
  * (its hotplug-status written) or fails. */
 void vif_try(struct xn_hotplug *h, struct vif *v, bool requested);
 void vif_offline(struct xn_hotplug *h, struct vif *v);
+/* A connected vif's backend keys may have changed: configure it again
+ * from them if they did (or fail it, undone, if they are bad). Returns
+ * true if it was configured again. */
+bool vif_reapply(struct xn_hotplug *h, struct vif *v);
+/* Tell the daemon of a vif event (detail: the error, or NULL). */
+void vif_report(struct xn_hotplug *h, struct vif *v, enum xn_vif_event ev, const char *detail);
 
 /* vifattach.c */
 /* Record why v failed (its hotplug-error); returns r. */

@@ -11,21 +11,32 @@
 #include "hotplug-internal.h"
 #include "xennet/vifstate.h"
 
-/* A vif that is already configured is adopted without touching it: no
- * link down/up, no lost packets. */
-static bool looks_configured(struct xn_hotplug *h, struct vif *v, const struct xn_link *l)
+/* Did a script (ours, before a restart) report the vif connected? Only
+ * then may xennetd configure it without a request: any other vif waits
+ * for the script libxl runs. */
+static bool reported_connected(struct xn_hotplug *h, const struct vif *v)
 {
 	char path[96], *st = NULL;
 	bool connected;
 
+	if (v->emu)
+		return true; /* taps have no hotplug-status */
 	snprintf(path, sizeof(path), "backend/vif/%u/%u/hotplug-status", v->domid, v->devid);
-	connected = v->emu || (xn_xs_read(h->xs, path, 32, &st) >= 0 && strcmp(st, "connected") == 0);
+	connected = xn_xs_read(h->xs, path, 32, &st) >= 0 && strcmp(st, "connected") == 0;
 	free(st);
-	if (!connected || !l->up)
+	return connected;
+}
+
+/* A vif that is already configured is adopted without touching it: no
+ * link down/up, no lost packets. */
+static bool looks_configured(struct xn_hotplug *h, struct vif *v, const struct xn_link *l)
+{
+	struct xn_link br;
+
+	if (!l->up)
 		return false;
 	if (h->profile && h->profile->mode == XN_MODE_ROUTED)
 		return l->master == 0;
-	struct xn_link br;
 	return xn_nl_link_get(h->nl, vif_bridge(h, v), &br) >= 0 && l->master == br.ifindex;
 }
 
@@ -39,10 +50,10 @@ static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool 
 		return;
 	if (!v)
 		v = vif_get(h, domid, devid, emu);
-	if (!v || !vif_backend_online(h, v))
+	if (!v || !vif_backend_online(h, v) || !reported_connected(h, v))
 		return;
-	if (vif_read_conf(h, v, &err) >= 0 &&
-	    vif_find_device(h, v, &l) >= 0 && looks_configured(h, v, &l)) {
+	if (vif_read_conf(h, v, &err) >= 0 && vif_find_device(h, v, &l) >= 0 &&
+	    looks_configured(h, v, &l)) {
 		v->mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
 		memcpy(v->name, l.name, sizeof(v->name));
 		v->ifindex = l.ifindex;
@@ -53,12 +64,15 @@ static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool 
 		if (vif_install_filter(h, v) < 0) {
 			v->state = VIF_WAITING;
 			vif_detach(h, v);
-			vif_try(h, v, false);
+			vif_try(h, v, true); /* it was connected: configured anew */
 		} else {
 			v->state = VIF_CONNECTED;
+			vif_report(h, v, XN_VIF_ADOPTED, NULL);
 		}
 	} else {
-		vif_try(h, v, false);
+		/* Reported connected but not as it should be (someone took
+		 * it off its bridge meanwhile): made so again. */
+		vif_try(h, v, true);
 	}
 	xn_buf_free(&err);
 }
@@ -296,10 +310,19 @@ void xn_hotplug_start(struct xn_hotplug *h, const char *saved_path, size_t *adop
 				continue;
 			vif_detach(h, v);
 			v->state = VIF_WAITING;
-			vif_try(h, v, false);
+			vif_try(h, v, true);
 		}
 	}
 	free(nv);
+
+	/* The saved records said what the vifs were made from: the keys may
+	 * have changed while we were away (an admin's edit, a hostile value).
+	 * Those whose keys differ are configured again, or failed. */
+	for (size_t i = 0; i < h->n_vifs; i++) {
+		struct vif *v = h->vifs[i];
+		if (v->state == VIF_CONNECTED && !vif_reapply(h, v))
+			vif_report(h, v, XN_VIF_ADOPTED, NULL);
+	}
 
 	/* 3. Every other vif device there is: read from xenstore, adopted
 	 *    or configured. (A backend without its device yet is configured

@@ -179,6 +179,7 @@ static void vif_free(struct xn_hotplug *h, struct vif *v)
 		drop_value(h, (enum backend_key)k, v->be[k]);
 	free(v->conf);
 	free(v->error);
+	free(v->domain);
 	free(v);
 }
 
@@ -324,21 +325,8 @@ static int post_status(struct xn_hotplug *h, struct vif *v, const char *error)
 
 /* ---- the state of a vif ---- */
 
-/* Is this vif's hotplug script ours? Without a request from vif-xennet,
- * xennetd only takes vifs whose backend names it: a host may run other
- * scripts (vif-openvswitch, a custom vif-route) for some of its vifs. */
-static bool script_is_ours(struct xn_hotplug *h, struct vif *v)
-{
-	const char *script = vif_backend_get(h, v, BK_SCRIPT), *base;
-
-	if (!script || script == XN_VIF_BAD_VALUE)
-		return false;
-	base = strrchr(script, '/');
-	base = base ? base + 1 : script;
-	return strcmp(base, "vif-xennet") == 0;
-}
-
 static void report_failure(struct xn_hotplug *h, struct vif *v);
+static bool vif_script_waits(const struct vif *v);
 
 void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 {
@@ -348,7 +336,12 @@ void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 
 	if (v->state == VIF_CONNECTED || v->state == VIF_OFFLINE || !vif_backend_online(h, v))
 		return;
-	if (!requested && !v->waiters && !script_is_ours(h, v))
+	/* Only for the script libxl ran: libxl waits for netback's state 2
+	 * before it runs it, and hotplug-status=connected written earlier
+	 * lets a running guest's frontend take the backend to state 4 first
+	 * (libxl then times out). A vif the toolstack saw fail (its script
+	 * gave up) must not come up later either. */
+	if (!requested && !v->waiters)
 		return;
 	r = vif_read_conf(h, v, &err);
 	if (r < 0) {
@@ -380,8 +373,10 @@ void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 	h->dirty = true;
 	free(v->error);
 	v->error = NULL;
-	if (v->emu)
+	if (v->emu) {
+		vif_report(h, v, XN_VIF_CONNECTED, NULL);
 		answer(h, v, 0, "connected\n");
+	}
 	return;
 failed:
 	report_failure(h, v);
@@ -393,6 +388,7 @@ static void report_failure(struct xn_hotplug *h, struct vif *v)
 {
 	v->state = VIF_FAILED;
 	h->dirty = true;
+	vif_report(h, v, XN_VIF_FAILED, vif_error(v));
 	if (v->emu || post_status(h, v, vif_error(v)) < 0) {
 		char msg[XN_VIF_ERROR_MAX + 2];
 		v->pending = 0;
@@ -425,11 +421,20 @@ static void request_made(bool sync, uint64_t cookie, int result, void *ud)
 	if (!v)
 		return; /* gone, or written again since */
 	v->pending = 0;
-	if (v->state == VIF_CONNECTED && result < 0) {
+	if (v->state == VIF_CONNECTED && result >= 0 && v->waiters && !vif_script_waits(v))
+		result = -ECONNABORTED;
+	if (v->state == VIF_CONNECTED && result == -ECONNABORTED) {
+		/* Its script gave up (killed, or at its own deadline) and told
+		 * libxl the vif failed: it must not stay up behind its back. */
+		vif_fail(v, result, "the hotplug script gave up before %s was connected", v->name);
+		vif_detach(h, v);
+		report_failure(h, v);
+	} else if (v->state == VIF_CONNECTED && result < 0) {
 		vif_fail(v, result, "writing hotplug-status: %s", strerror(-result));
 		vif_detach(h, v);
 		report_failure(h, v);
 	} else if (v->state == VIF_CONNECTED) {
+		vif_report(h, v, XN_VIF_CONNECTED, NULL);
 		answer(h, v, 0, "connected\n");
 	} else if (v->state == VIF_FAILED) {
 		char msg[XN_VIF_ERROR_MAX + 2];
@@ -441,9 +446,111 @@ static void request_made(bool sync, uint64_t cookie, int result, void *ud)
 void vif_offline(struct xn_hotplug *h, struct vif *v)
 {
 	h->dirty = true;
-	if (v->state == VIF_CONNECTED)
+	if (v->state == VIF_CONNECTED) {
 		vif_detach(h, v);
+		vif_report(h, v, XN_VIF_OFFLINE, NULL);
+	}
 	v->state = VIF_OFFLINE;
+}
+
+/* Is any script still waiting for v? One that gave up has closed its
+ * connection. */
+static bool vif_script_waits(const struct vif *v)
+{
+	for (const struct waiter *w = v->waiters; w; w = w->next)
+		if (!xn_ctl_peer_gone(w->fd))
+			return true;
+	return false;
+}
+
+static bool conf_same(const struct vif_conf *a, const struct xn_vif_conf *b)
+{
+	if (a->ioemu != b->ioemu || strcmp(a->bridge, b->bridge) || a->has_mac != b->has_mac ||
+	    memcmp(a->mac, b->mac, sizeof(a->mac)) || a->mtu != b->mtu ||
+	    strcmp(a->vifname, b->vifname) || strcmp(a->gatewaydev, b->gatewaydev) ||
+	    a->n_ips != b->n_ips)
+		return false;
+	for (size_t i = 0; i < a->n_ips; i++)
+		if (!xn_addr_equal(&a->ips[i], &b->ips[i]))
+			return false;
+	return true;
+}
+
+bool vif_reapply(struct xn_hotplug *h, struct vif *v)
+{
+	struct key_reader kr = { .h = h, .v = v };
+	enum xn_mode mode = h->profile ? h->profile->mode : XN_MODE_BRIDGED;
+	struct xn_buf err = { 0 };
+	struct xn_vif_conf c;
+	bool renamed;
+	int r;
+
+	r = xn_vif_conf_read(v->domid, v->devid, read_key, &kr, &c, &err);
+	if (r >= 0 && v->mode == mode && conf_same(vif_conf_of(v), &c) &&
+	    (mode == XN_MODE_ROUTED || strcmp(v->bridge, vif_bridge_for_key(h, c.bridge)) == 0)) {
+		xn_buf_free(&err);
+		return false;
+	}
+	/* Undone as it was made (the old addresses' filter elements and
+	 * routes), then made from the keys as they are now. */
+	renamed = strcmp(v->name, v->kname) != 0;
+	vif_detach(h, v);
+	if (renamed && v->ifindex > 0 && (r < 0 || strcmp(vif_conf_of(v)->vifname, c.vifname)) &&
+	    xn_nl_link_set_name(h->nl, v->ifindex, v->kname) >= 0)
+		memcpy(v->name, v->kname, sizeof(v->name));
+	v->state = VIF_WAITING;
+	if (r < 0) {
+		vif_fail(v, r, "%s", xn_buf_str(&err) ? xn_buf_str(&err) : "out of memory");
+		xn_buf_free(&err);
+		report_failure(h, v);
+		return true;
+	}
+	xn_buf_free(&err);
+	if (vif_set_conf(v, &c) < 0) {
+		vif_fail(v, -ENOMEM, "backend/vif/%u/%u: out of memory", v->domid, v->devid);
+		report_failure(h, v);
+		return true;
+	}
+	vif_report(h, v, XN_VIF_RECONFIGURED, NULL);
+	vif_try(h, v, true);
+	return true;
+}
+
+/* The domain's name, for the log: read once, printable or not kept. */
+static const char *vif_domain(struct xn_hotplug *h, struct vif *v)
+{
+	char path[48];
+
+	if (v->domain)
+		return v->domain[0] ? v->domain : NULL;
+	snprintf(path, sizeof(path), "/local/domain/%u/name", v->domid);
+	if (xn_xs_read(h->xs, path, 64, &v->domain) < 0)
+		v->domain = NULL;
+	for (char *c = v->domain; c && *c; c++)
+		if (*c < 0x20 || *c > 0x7e) {
+			v->domain[0] = '\0';
+			break;
+		}
+	if (!v->domain)
+		v->domain = strdup("");
+	return v->domain && v->domain[0] ? v->domain : NULL;
+}
+
+void vif_report(struct xn_hotplug *h, struct vif *v, enum xn_vif_event ev, const char *detail)
+{
+	struct xn_vif_report r = { .event = ev, .domid = v->domid, .devid = v->devid,
+				   .emu = v->emu, .device = v->name, .detail = detail };
+
+	if (!h->report)
+		return;
+	r.domain = vif_domain(h, v);
+	h->report(&r, h->report_ud);
+}
+
+void xn_hotplug_set_reporter(struct xn_hotplug *h, xn_vif_report_fn fn, void *userdata)
+{
+	h->report = fn;
+	h->report_ud = userdata;
 }
 
 /* ---- events ---- */
@@ -609,16 +716,16 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 /* ---- requests ---- */
 
 static int park(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigned devid,
-		int fd);
+		int64_t since, int fd);
 static int serve(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigned devid,
 		 int fd, int64_t since, int *status, struct xn_buf *out);
 
 int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
-		       unsigned devid, int fd, int *status, struct xn_buf *out)
+		       unsigned devid, int64_t sent_ms, int fd, int *status, struct xn_buf *out)
 {
 	bool emu = strcmp(action, "add") == 0 || strcmp(action, "remove") == 0;
 	bool up = strcmp(action, "online") == 0 || strcmp(action, "add") == 0;
-	struct vif *v;
+	int64_t now = now_ms();
 
 	if (!up && strcmp(action, "offline") != 0 && strcmp(action, "remove") != 0) {
 		xn_buf_printf(out, "unknown hotplug action \"%s\"\n", action);
@@ -630,29 +737,38 @@ int xn_hotplug_request(struct xn_hotplug *h, const char *action, unsigned domid,
 		*status = EINVAL;
 		return 1;
 	}
-	v = vif_find(h, domid, devid, emu);
+	/* A time to come is not believed: the request counts from now. */
+	if (sent_ms <= 0 || sent_ms > now)
+		sent_ms = now;
+	if (up && sent_ms + WAIT_MS <= now) {
+		xn_buf_printf(out, "the request is older than %d s: not carried out\n", WAIT_MS / 1000);
+		*status = ETIMEDOUT;
+		return 1;
+	}
 	/* What libxl wrote before it ran the script is in our watch list
-	 * after one round trip: then the cached keys are current. The round
-	 * trip is made in the background, one for every request read before
-	 * it; requests read meanwhile wait behind, to keep their order. */
-	if (h->parked || (up && (!v || v->state != VIF_CONNECTED))) {
-		if (park(h, up, emu, domid, devid, fd) == 0)
+	 * after one round trip: then the cached keys are current (also for
+	 * a vif already connected, whose keys an admin may have changed
+	 * before running the script again). The round trip is made in the
+	 * background, one for every request read before it; requests read
+	 * meanwhile wait behind, to keep their order. */
+	if (h->parked || up) {
+		if (park(h, up, emu, domid, devid, sent_ms, fd) == 0)
 			return 0;
 		xn_buf_printf(out, "out of memory\n");
 		*status = ENOMEM;
 		return 1;
 	}
-	return serve(h, up, emu, domid, devid, fd, now_ms(), status, out);
+	return serve(h, up, emu, domid, devid, fd, sent_ms, status, out);
 }
 
 static int park(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsigned devid,
-		int fd)
+		int64_t since, int fd)
 {
 	struct parked *p = malloc(sizeof(*p));
 
 	if (!p)
 		return -ENOMEM;
-	*p = (struct parked){ .sync = h->syncs_posted + 1, .since = now_ms(), .fd = fd,
+	*p = (struct parked){ .sync = h->syncs_posted + 1, .since = since, .fd = fd,
 			      .domid = domid, .devid = devid, .up = up, .emu = emu };
 	if (!h->parked)
 		h->parked_tail = &h->parked;
@@ -717,9 +833,20 @@ static int serve(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsign
 		*status = ENOMEM;
 		return 1;
 	}
-	if (v->state == VIF_FAILED || v->state == VIF_OFFLINE)
-		v->state = VIF_WAITING; /* a new request tries again */
-	vif_try(h, v, true);
+	/* A request its script no longer waits for is not carried out: the
+	 * script has told libxl the vif failed. */
+	if (xn_ctl_peer_gone(fd)) {
+		vif_report(h, v, XN_VIF_REQUEST_DROPPED, "its hotplug script has gone");
+		close(fd);
+		return 0;
+	}
+	if (v->state == VIF_CONNECTED) {
+		vif_reapply(h, v); /* its keys may have changed */
+	} else {
+		if (v->state == VIF_FAILED || v->state == VIF_OFFLINE)
+			v->state = VIF_WAITING; /* a new request tries again */
+		vif_try(h, v, true);
+	}
 	if (v->state == VIF_CONNECTED && !v->pending) {
 		xn_buf_printf(out, "connected\n");
 		*status = 0;
@@ -994,11 +1121,9 @@ void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
 
 	for (size_t i = 0; i < h->n_vifs; i++) {
 		struct vif *v = h->vifs[i];
-		char namepath[64], *dom = NULL;
+		/* As known from its events: status never waits on xenstore. */
+		char *dom = v->domain && v->domain[0] ? strdup(v->domain) : NULL;
 
-		snprintf(namepath, sizeof(namepath), "/local/domain/%u/name", v->domid);
-		if (xn_xs_read(h->xs, namepath, 64, &dom) < 0)
-			dom = NULL;
 		if (dom)
 			for (char *c = dom; *c; c++)
 				if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\')

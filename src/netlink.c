@@ -1072,6 +1072,10 @@ static int on_event(struct nl_msg *msg, void *arg)
 	    nlmsg_parse(h, sizeof(*ifi), tb, IFLA_MAX, pol) < 0)
 		return NL_SKIP;
 	ifi = nlmsg_data(h);
+	/* A port leaving a bridge is told as an AF_BRIDGE RTM_DELLINK: the
+	 * device itself is still there. */
+	if (ifi->ifi_family == AF_BRIDGE)
+		return NL_SKIP;
 	if (tb[IFLA_IFNAME])
 		nla_strlcpy(name, tb[IFLA_IFNAME], sizeof(name));
 	ctx->fn(h->nlmsg_type == RTM_NEWLINK, ifi->ifi_index, ifi->ifi_flags, name, ctx->userdata);

@@ -348,18 +348,24 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 		return apply_profile(d, d->profile_path, out);
 	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2)
 		return handle_mapping(d, w, n, out);
-	if (strcmp(w[0], "hotplug") == 0 && n == 4) {
+	if (strcmp(w[0], "hotplug") == 0 && (n == 4 || n == 5)) {
 		unsigned domid, devid;
+		unsigned long sent = 0; /* when the script sent it (CLOCK_MONOTONIC ms) */
 		int status = 0;
 		if (parse_id(w[2], 0x7fef, &domid) < 0 || parse_id(w[3], 65535, &devid) < 0) {
 			xn_buf_printf(out, "hotplug: bad domid/devid \"%s/%s\"\n", w[2], w[3]);
+			return -EINVAL;
+		}
+		if (n == 5 && xn_parse_uint(w[4], 0, INT64_MAX, &sent) < 0) {
+			xn_buf_printf(out, "hotplug: bad time \"%s\"\n", w[4]);
 			return -EINVAL;
 		}
 		if (!d->hotplug) {
 			xn_buf_printf(out, "xennetd is not connected to xenstore\n");
 			return -ENOTCONN;
 		}
-		if (xn_hotplug_request(d->hotplug, w[1], domid, devid, fd, &status, out) == 0)
+		if (xn_hotplug_request(d->hotplug, w[1], domid, devid, (int64_t)sent, fd, &status,
+				       out) == 0)
 			return 1;
 		return -status;
 	}
@@ -556,6 +562,27 @@ static void save_vifs(struct daemon *d)
 			 d->vifs_path, strerror(-r));
 }
 
+/* One line per vif event, with what an operator looks for: the vif,
+ * its device, its domain, and why it failed. */
+static void log_vif_event(const struct xn_vif_report *r, void *userdata)
+{
+	static const char *const what[] = {
+		[XN_VIF_CONNECTED] = "connected",
+		[XN_VIF_RECONFIGURED] = "backend keys changed, configuring it again",
+		[XN_VIF_ADOPTED] = "adopted as the previous run left it",
+		[XN_VIF_OFFLINE] = "offline",
+		[XN_VIF_FAILED] = "failed",
+		[XN_VIF_REQUEST_DROPPED] = "request not carried out",
+	};
+	bool bad = r->event == XN_VIF_FAILED;
+
+	(void)userdata;
+	xn_log(bad ? LOG_ERR : r->event == XN_VIF_REQUEST_DROPPED ? LOG_WARNING : LOG_INFO,
+	       "vif %u/%u%s (%s, domain %s): %s%s%s", r->domid, r->devid, r->emu ? " emu" : "",
+	       r->device, r->domain ? r->domain : "?", what[r->event], r->detail ? ": " : "",
+	       r->detail ? r->detail : "");
+}
+
 static void connect_xenstore(struct daemon *d)
 {
 	static bool complained;
@@ -583,6 +610,7 @@ static void connect_xenstore(struct daemon *d)
 		return;
 	}
 	complained = false;
+	xn_hotplug_set_reporter(d->hotplug, log_vif_event, NULL);
 	xn_hotplug_set_profile(d->hotplug, d->profile);
 	log_info("connected to xenstore, watching backend/vif");
 	xn_hotplug_start(d->hotplug, d->vifs_path, &adopted, &looked_up);
@@ -683,6 +711,7 @@ static void usage(FILE *f)
 		"      --version         print the version\n",
 		XN_DEFAULT_PROFILE, XN_DEFAULT_SOCKET, XN_DEFAULT_STATE_DIR);
 }
+
 
 static int daemonize(void)
 {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,3 +33,5 @@ int xn_ctl_accept(int listen_fd);
 int xn_ctl_read_request(int fd, char buf[XN_CTL_MAX_REQUEST + 1],
 			char *words[XN_CTL_MAX_WORDS], size_t *n);
 int xn_ctl_write_reply(int fd, int status, const char *body);
+/* Has the client closed its end (given up waiting)? Never blocks. */
+bool xn_ctl_peer_gone(int fd);

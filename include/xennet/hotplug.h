@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "xennet/netlink.h"
 #include "xennet/profile.h"
@@ -15,8 +16,32 @@
 
 struct xn_hotplug;
 
+/* What happened to a vif, for the daemon's log: one report per event. */
+enum xn_vif_event {
+	XN_VIF_CONNECTED, /* hotplug-status=connected is written */
+	XN_VIF_RECONFIGURED, /* its backend keys changed: configured anew */
+	XN_VIF_ADOPTED, /* at start, as the previous run left it */
+	XN_VIF_OFFLINE,
+	XN_VIF_FAILED, /* detail: its hotplug-error */
+	XN_VIF_REQUEST_DROPPED, /* detail: why (the script gave up, ...) */
+};
+
+struct xn_vif_report {
+	enum xn_vif_event event;
+	unsigned domid, devid;
+	bool emu;
+	const char *device; /* its interface name now */
+	const char *domain; /* the domain's name, NULL if unknown */
+	const char *detail; /* NULL if none */
+};
+
+typedef void (*xn_vif_report_fn)(const struct xn_vif_report *r, void *userdata);
+
 int xn_hotplug_open(struct xn_nl *nl, struct xn_hotplug **ret, struct xn_buf *err);
 void xn_hotplug_close(struct xn_hotplug *h);
+
+/* Who hears of each vif event (the daemon logs them). */
+void xn_hotplug_set_reporter(struct xn_hotplug *h, xn_vif_report_fn fn, void *userdata);
 
 /* The profile in force (borrowed; set again after each reload). */
 void xn_hotplug_set_profile(struct xn_hotplug *h, const struct xn_profile *p);
@@ -33,12 +58,14 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 void xn_hotplug_rescan(struct xn_hotplug *h);
 
 /* A request from vif-xennet: action online|offline (the PV vif) or
- * add|remove (the HVM -emu tap). Returns 1 when answered now (*status 0
- * or a positive errno, message in out), 0 when the answer will come
- * later: then the request owns fd and replies on it. */
+ * add|remove (the HVM -emu tap), sent at sent_ms (CLOCK_MONOTONIC, as
+ * the script read it; its 30 s count from then). Returns 1 when answered
+ * now (*status 0 or a positive errno, message in out), 0 when the answer
+ * will come later: then the request owns fd and replies on it. A request
+ * whose script has gone (fd hung up) is dropped, not carried out. */
 int xn_hotplug_request(struct xn_hotplug *h, const char *action,
-		       unsigned domid, unsigned devid, int fd, int *status,
-		       struct xn_buf *out);
+		       unsigned domid, unsigned devid, int64_t sent_ms, int fd,
+		       int *status, struct xn_buf *out);
 
 /* Milliseconds until the next request times out, -1 when none waits. */
 /* At start: adopt the vifs saved by the previous run that the kernel
