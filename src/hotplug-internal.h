@@ -21,6 +21,7 @@
 
 #define WAIT_MS 30000 /* far below libxl's 40 s SIGKILL */
 #define CLOSE_FLUSH_MS 5000 /* at exit, for the writes still queued */
+#define CHECK_MS 1000 /* how often an idle connection to xenstored is checked */
 #define XN_VIF_ERROR_MAX 319 /* hotplug-error, status and replies */
 #define ALIAS_PREFIX "xennet vif "
 
@@ -132,6 +133,8 @@ struct xn_hotplug {
 	bool sync_wanted; /* requests were parked for a sync not yet posted */
 	bool dirty; /* the vifs changed since they were last saved */
 	bool initial_watch; /* xs_watch's first event is yet to come */
+	bool lost; /* the connection to xenstored is gone */
+	int64_t next_check; /* of the connection, when nothing else happens */
 	xn_vif_report_fn report; /* each vif event, for the log */
 	void *report_ud;
 	/* Domains above this one were made while xennetd watched: libxl

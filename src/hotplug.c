@@ -656,7 +656,11 @@ static size_t settle(struct xn_hotplug *h)
 	size_t made = xn_xsq_collect(h->writes, request_made, h);
 
 	release_held(h, h->writes_done);
-	xn_xs_drain(h->xs, on_watch, &t);
+	/* libxenstore's reader sees xenstored go (EOF) and closes the
+	 * connection: the next look at its events fails. */
+	if (xn_xs_drain(h->xs, on_watch, &t) < 0)
+		h->lost = true;
+	h->next_check = now_ms() + CHECK_MS;
 	for (size_t i = 0; i < t.n; i++)
 		vif_changed(h, t.ids[i].domid, t.ids[i].devid, t.ids[i].stale, t.ids[i].key_seen);
 	if (t.rescan)
@@ -889,20 +893,25 @@ void xn_hotplug_end_batch(struct xn_hotplug *h)
 	post_sync(h);
 }
 
+bool xn_hotplug_lost(struct xn_hotplug *h)
+{
+	return h->lost;
+}
+
 int xn_hotplug_timeout_ms(struct xn_hotplug *h)
 {
-	int64_t first = h->parked ? h->parked->since + WAIT_MS : -1, now = now_ms();
+	int64_t first = h->next_check, now = now_ms();
 
+	if (h->parked && h->parked->since + WAIT_MS < first)
+		first = h->parked->since + WAIT_MS;
 	for (size_t i = 0; i < h->n_vifs; i++) {
 		const struct vif *v = h->vifs[i];
 		if (v->state == VIF_CONNECTED && v->pending)
 			continue; /* answered when its write is made */
 		for (struct waiter *w = v->waiters; w; w = w->next)
-			if (first < 0 || w->deadline < first)
+			if (w->deadline < first)
 				first = w->deadline;
 	}
-	if (first < 0)
-		return -1;
 	return first <= now ? 0 : (int)(first - now);
 }
 
@@ -910,6 +919,8 @@ void xn_hotplug_on_timer(struct xn_hotplug *h)
 {
 	int64_t now = now_ms();
 
+	if (now >= h->next_check)
+		settle(h); /* is xenstored still there? */
 	/* Parked so long: xenstore does not answer. In order, oldest first. */
 	while (h->parked && h->parked->since + WAIT_MS <= now) {
 		struct parked *p = h->parked;
@@ -969,6 +980,7 @@ int xn_hotplug_open(struct xn_nl *nl, struct xn_hotplug **ret, struct xn_buf *er
 	}
 	h->initial_watch = true;
 	h->last_domid_at_start = UINT_MAX;
+	h->next_check = now_ms() + CHECK_MS;
 	r = xn_xs_watch(h->xs, "backend/vif", "xennet");
 	if (r < 0) {
 		xn_buf_printf(err, "cannot watch backend/vif in xenstore: %s", strerror(-r));

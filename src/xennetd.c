@@ -49,6 +49,7 @@ struct daemon {
 	int64_t last_work; /* when (ms): the trim waits for IDLE_TRIM_MS of quiet */
 	char vifs_path[PATH_MAX]; /* the configured vifs, for the next start */
 	int64_t xenstore_retry; /* when to try connecting again (ms) */
+	int xenstore_backoff; /* ms until the next try after this one fails */
 	int64_t purge_first, purge_due; /* pending conntrack purges (ms), 0: none */
 	int efd;
 	struct {
@@ -583,6 +584,29 @@ static void log_vif_event(const struct xn_vif_report *r, void *userdata)
 	       r->detail ? r->detail : "");
 }
 
+/* Connecting again: soon at first (xenstored restarting), then every
+ * 5 s at most. */
+static void retry_xenstore_later(struct daemon *d)
+{
+	d->xenstore_backoff = d->xenstore_backoff ? d->xenstore_backoff * 2 : 100;
+	if (d->xenstore_backoff > 5000)
+		d->xenstore_backoff = 5000;
+	d->xenstore_retry = mono_ms() + d->xenstore_backoff;
+}
+
+/* xenstored went away: what the vifs are is saved, the connection closed
+ * (the scripts waiting are told), and a new one is made. */
+static void reconnect_xenstore(struct daemon *d)
+{
+	log_err("lost the connection to xenstore: vif hotplug stops until it is back (reconnecting)");
+	save_vifs(d);
+	epoll_ctl(d->efd, EPOLL_CTL_DEL, xn_hotplug_fd(d->hotplug), NULL);
+	xn_hotplug_close(d->hotplug);
+	d->hotplug = NULL;
+	d->xenstore_backoff = 0;
+	retry_xenstore_later(d);
+}
+
 static void connect_xenstore(struct daemon *d)
 {
 	static bool complained;
@@ -594,10 +618,10 @@ static void connect_xenstore(struct daemon *d)
 	r = xn_hotplug_open(d->engine->nl, &d->hotplug, &err);
 	if (r < 0) {
 		if (!complained)
-			log_warn("%s; vif hotplug waits for xenstore (retrying every 5 s)",
+			log_warn("%s; vif hotplug waits for xenstore (retrying)",
 				 xn_buf_str(&err));
 		complained = true;
-		d->xenstore_retry = mono_ms() + 5000;
+		retry_xenstore_later(d);
 		xn_buf_free(&err);
 		return;
 	}
@@ -606,10 +630,11 @@ static void connect_xenstore(struct daemon *d)
 		log_err("epoll_ctl: %m");
 		xn_hotplug_close(d->hotplug);
 		d->hotplug = NULL;
-		d->xenstore_retry = mono_ms() + 5000;
+		retry_xenstore_later(d);
 		return;
 	}
 	complained = false;
+	d->xenstore_backoff = 0;
 	xn_hotplug_set_reporter(d->hotplug, log_vif_event, NULL);
 	xn_hotplug_set_profile(d->hotplug, d->profile);
 	log_info("connected to xenstore, watching backend/vif");
@@ -949,7 +974,9 @@ int main(int argc, char **argv)
 		}
 		if (d.hotplug)
 			xn_hotplug_on_timer(d.hotplug);
-		else if (mono_ms() >= d.xenstore_retry)
+		if (d.hotplug && xn_hotplug_lost(d.hotplug))
+			reconnect_xenstore(&d);
+		else if (!d.hotplug && mono_ms() >= d.xenstore_retry)
 			connect_xenstore(&d);
 		if (d.purge_due && mono_ms() >= d.purge_due)
 			run_purges(&d);

@@ -79,6 +79,9 @@ int xn_hotplug_save(struct xn_hotplug *h, const char *path);
  * new round trip to xenstore before it trusts the cached backend keys. */
 void xn_hotplug_end_batch(struct xn_hotplug *h);
 int xn_hotplug_timeout_ms(struct xn_hotplug *h);
+/* The connection to xenstored is gone (it exited or restarted): close
+ * this and open a new one. Checked at least every second. */
+bool xn_hotplug_lost(struct xn_hotplug *h);
 void xn_hotplug_on_timer(struct xn_hotplug *h);
 
 /* The anti-spoofing content of the connected vifs, for a table
