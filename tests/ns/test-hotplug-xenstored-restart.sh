@@ -27,6 +27,16 @@ make_guest 1 192.168.50.11/24 "$LAN_IP"
 libxl_add_vif 1 0 bridge=xenbr0 "mac=$(mac_of "$(guest 1)" eth0)" ip=192.168.50.11 script="$VIF_XENNET"
 expect "vif 1 online" run_hotplug "$VIF_XENNET" online 1 0
 
+# 0. xenstored stops answering (SIGSTOP): status does not wait for it
+#    (issue 14, item 6: it read the domains' names from xenstore).
+kill -STOP "$XS_PID"
+t0=$(date +%s%N)
+expect "status answers with xenstored stopped" timeout 2 "$XENNET" --socket "$T/ctl.sock" status
+expect "and shows the vif with its domain's name" grep -q "domain guest1" <<<"$(timeout 2 "$XENNET" --socket "$T/ctl.sock" status)"
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect "within a second ($ms ms)" test "$ms" -lt 1000
+kill -CONT "$XS_PID"
+
 # 1. xenstored dies and stays away: noticed, logged, status says so.
 kill -KILL "$XS_PID"
 wait "$XS_PID" 2>/dev/null || true
