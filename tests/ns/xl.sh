@@ -12,7 +12,7 @@
 #                                 (Xen's scripts + vif-xennet), netback-sim
 #   xl_add_domain DOMID [NAME [pv|hvm]]   what domain creation leaves
 #   xl_run ARGS...                xl ARGS in Dom0 (status: xl's; its stderr
-#                                 in $XL_ERR); sets XL_MS
+#                                 in $XL_ERR); sets XL_MS, XL_US
 #   xl_attach DOMID SPEC...       xl network-attach, the same
 #   xl_detach DOMID DEVID         xl network-detach, the same
 #   xl_scripts                    the scripts dir as xl sees it
@@ -25,6 +25,7 @@ XL_BIN=${XL_BIN:-/usr/lib/xen-4.17/bin/xl}
 XL_HOLDER=   # a process in xl's mount namespace (and Dom0's network one)
 XL_ERR=      # xl's stderr of the last xl_run
 XL_MS=       # duration of the last xl_run, in ms
+XL_US=       # the same in µs
 NB_PID=
 
 for _t in "$XL_BIN" "$NETBACK_SIM"; do
@@ -130,7 +131,8 @@ xl_run() {
 		XENNET_SOCKET="${XENNET_SOCKET:-$T/ctl.sock}" \
 		"$XL_BIN" ${XL_VERBOSE:+-vvv} "$@" </dev/null 2>"$XL_ERR" || rc=$?
 	t1=$(date +%s%N)
-	XL_MS=$(((t1 - t0) / 1000000))
+	XL_US=$(((t1 - t0) / 1000))
+	XL_MS=$((XL_US / 1000))
 	{
 		echo "== xl $* -> $rc (${XL_MS} ms)"
 		cat "$XL_ERR"
