@@ -60,6 +60,9 @@ one() {
 		echo "$XL_US" >>"$T/bench.${script//\//_}"
 	else
 		FAILS[$script]=$((FAILS[$script] + 1))
+		local be=/local/domain/0/backend/vif/1/0
+		echo "  $script: an attach failed after ${XL_MS} ms (backend state" \
+			"$(xs_read $be/state), hotplug-status $(xs_read $be/hotplug-status))" >&2
 	fi
 	xl_detach 1 0 || echo "  $script: a detach failed: $(grep -m1 error "$XL_ERR")" >&2
 }
