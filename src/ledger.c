@@ -319,6 +319,8 @@ static int parse_line(struct xn_ledger *l, char *line)
 			return -EBADMSG;
 		return xn_ledger_add_moved_addr(l, w[1], w[2], &a);
 	}
+	/* route FROM TO DST/LEN GATEWAY|- PREFSRC|- PRIORITY TABLE PROTOCOL
+	 * SCOPE: the gateway and the source are addresses, not networks. */
 	if (strcmp(w[0], "route") == 0 && n == 10) {
 		struct xn_route r = { 0 };
 		unsigned proto, scope;
@@ -327,13 +329,13 @@ static int parse_line(struct xn_ledger *l, char *line)
 			return -EBADMSG;
 		r.family = r.dst.family;
 		if (strcmp(w[4], "-") != 0) {
-			if (xn_addr_parse(w[4], false, &r.gateway) < 0 ||
+			if (strchr(w[4], '/') || xn_addr_parse(w[4], false, &r.gateway) < 0 ||
 			    r.gateway.family != r.family)
 				return -EBADMSG;
 			r.has_gateway = true;
 		}
 		if (strcmp(w[5], "-") != 0) {
-			if (xn_addr_parse(w[5], false, &r.prefsrc) < 0 ||
+			if (strchr(w[5], '/') || xn_addr_parse(w[5], false, &r.prefsrc) < 0 ||
 			    r.prefsrc.family != r.family)
 				return -EBADMSG;
 			r.has_prefsrc = true;

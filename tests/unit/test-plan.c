@@ -306,6 +306,18 @@ static void test_ledger_file(void)
 	fclose(f);
 	r = xn_ledger_load(bad, &back, &line);
 	check(r == -EBADMSG && line == 1, "ledger sysctl outside net/: %d line %u", r, line);
+	/* A gateway or a source with a prefix is not what the ledger writes
+	 * (it would not read back the same). */
+	f = fopen(bad, "w");
+	fputs("route eth0 xenbr0 0.0.0.0/0 192.168.1.1/0 - 0 254 3 0\n", f);
+	fclose(f);
+	r = xn_ledger_load(bad, &back, &line);
+	check(r == -EBADMSG && line == 1, "ledger route gateway with a prefix: %d line %u", r, line);
+	f = fopen(bad, "w");
+	fputs("route eth0 xenbr0 192.168.1.0/24 - 192.168.1.2/24 0 254 3 0\n", f);
+	fclose(f);
+	r = xn_ledger_load(bad, &back, &line);
+	check(r == -EBADMSG && line == 1, "ledger route source with a prefix: %d line %u", r, line);
 	check(xn_ledger_load("/nonexistent/ledger", &back, &line) == 0 && back.n_bridges == 0,
 	      "missing ledger is empty");
 	xn_ledger_clear(&l);
