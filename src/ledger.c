@@ -228,6 +228,10 @@ int xn_ledger_save(const char *path, const struct xn_ledger *l)
 	const char *text;
 	int r;
 
+	/* The profile path is the rest of its line: a newline in it would
+	 * end it there and make the rest a record of its own. */
+	if (strchr(l->profile, '\n'))
+		return -EINVAL;
 	xn_buf_printf(&b, "# xennet ledger: what xennetd changed on this host. Do not edit.\n");
 	if (l->profile[0])
 		xn_buf_printf(&b, "profile %s\n", l->profile);
@@ -265,12 +269,23 @@ static int parse_u(const char *s, unsigned long max, unsigned *ret)
 	return 0;
 }
 
+/* "profile PATH": the path is the rest of the line, spaces and all. */
+static int parse_profile(struct xn_ledger *l, const char *path)
+{
+	if (!*path || strlen(path) >= sizeof(l->profile))
+		return -EBADMSG;
+	snprintf(l->profile, sizeof(l->profile), "%s", path);
+	return 0;
+}
+
 static int parse_line(struct xn_ledger *l, char *line)
 {
 	char *w[12];
 	size_t n = 0;
 	struct xn_addr a;
 
+	if (strncmp(line, "profile ", 8) == 0)
+		return parse_profile(l, line + 8);
 	for (char *save = NULL, *t = strtok_r(line, " ", &save); t;
 	     t = strtok_r(NULL, " ", &save)) {
 		if (n == XN_ARRAY_SIZE(w))
@@ -290,12 +305,6 @@ static int parse_line(struct xn_ledger *l, char *line)
 	     (n == 4 && !xn_ifname_valid(w[2]))))
 		return -EBADMSG;
 
-	if (strcmp(w[0], "profile") == 0 && n == 2) {
-		if (strlen(w[1]) >= sizeof(l->profile))
-			return -EBADMSG;
-		snprintf(l->profile, sizeof(l->profile), "%s", w[1]);
-		return 0;
-	}
 	if (strcmp(w[0], "bridge") == 0 && n == 2)
 		return xn_ledger_add_bridge(l, w[1]);
 	if (strcmp(w[0], "port") == 0 && n == 3)
@@ -310,6 +319,8 @@ static int parse_line(struct xn_ledger *l, char *line)
 			return -EBADMSG;
 		return xn_ledger_add_moved_addr(l, w[1], w[2], &a);
 	}
+	/* route FROM TO DST/LEN GATEWAY|- PREFSRC|- PRIORITY TABLE PROTOCOL
+	 * SCOPE: the gateway and the source are addresses, not networks. */
 	if (strcmp(w[0], "route") == 0 && n == 10) {
 		struct xn_route r = { 0 };
 		unsigned proto, scope;
@@ -318,13 +329,13 @@ static int parse_line(struct xn_ledger *l, char *line)
 			return -EBADMSG;
 		r.family = r.dst.family;
 		if (strcmp(w[4], "-") != 0) {
-			if (xn_addr_parse(w[4], false, &r.gateway) < 0 ||
+			if (strchr(w[4], '/') || xn_addr_parse(w[4], false, &r.gateway) < 0 ||
 			    r.gateway.family != r.family)
 				return -EBADMSG;
 			r.has_gateway = true;
 		}
 		if (strcmp(w[5], "-") != 0) {
-			if (xn_addr_parse(w[5], false, &r.prefsrc) < 0 ||
+			if (strchr(w[5], '/') || xn_addr_parse(w[5], false, &r.prefsrc) < 0 ||
 			    r.prefsrc.family != r.family)
 				return -EBADMSG;
 			r.has_prefsrc = true;

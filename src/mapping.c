@@ -376,20 +376,28 @@ int xn_mapset_save(const char *path, const struct xn_mapset *s)
 /* One line at the end of the file, on disk before this returns; on
  * failure the file is as it was. */
 /* Where the last complete line ends: a line cut short by a crash (never
- * acknowledged, ignored by the loader) must not have the next one glued
- * to it. Lines are far shorter than the tail read. */
+ * acknowledged, ignored by the loader whatever its length) must not have
+ * the next one glued to it. Read back from the end a block at a time
+ * (ours are far shorter than one). */
 static off_t complete_end(int fd, off_t end)
 {
-	char tail[512];
-	off_t from = end > (off_t)sizeof(tail) ? end - (off_t)sizeof(tail) : 0;
-	ssize_t n = end > 0 ? pread(fd, tail, (size_t)(end - from), from) : 0;
+	char block[512];
+	off_t to = end;
 
-	if (n <= 0 || tail[n - 1] == '\n')
-		return end;
-	for (ssize_t i = n - 1; i >= 0; i--)
-		if (tail[i] == '\n')
-			return from + i + 1;
-	return from == 0 ? 0 : end; /* no line at all; or not ours: the loader says */
+	while (to > 0) {
+		off_t from = to > (off_t)sizeof(block) ? to - (off_t)sizeof(block) : 0;
+		ssize_t n = pread(fd, block, (size_t)(to - from), from);
+
+		if (n != to - from)
+			return end; /* unreadable: the loader says */
+		if (to == end && block[n - 1] == '\n')
+			return end;
+		for (ssize_t i = n - 1; i >= 0; i--)
+			if (block[i] == '\n')
+				return from + i + 1;
+		to = from;
+	}
+	return 0; /* no line at all */
 }
 
 static int append_line(const char *path, struct xn_buf *b)

@@ -1547,6 +1547,13 @@ int xn_profile_load(const char *path, struct xn_profile **ret,
 
 	if (!path || !ret)
 		return -EINVAL;
+	/* The path goes into messages ("PATH:LINE: ...") and into the ledger
+	 * (one line per record): a newline in it would forge either. */
+	if (strchr(path, '\n')) {
+		char q[QUOTE_BUF];
+		diag_addf(d, "%s: a profile path with a newline is not accepted", quote(path, q));
+		return -EINVAL;
+	}
 
 	c.f = fopen(path, "re");
 	if (!c.f) {

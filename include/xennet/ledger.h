@@ -53,6 +53,8 @@ void xn_ledger_clear(struct xn_ledger *l);
 /* A missing file is an empty ledger. A malformed one is -EBADMSG, with the
  * line number in *bad_line. */
 int xn_ledger_load(const char *path, struct xn_ledger *l, unsigned *bad_line);
+/* -EINVAL, nothing written, for a profile path a line cannot hold (a
+ * newline in it). */
 int xn_ledger_save(const char *path, const struct xn_ledger *l);
 
 /* Adders keep entries unique; removers drop the matching entry. All return

@@ -279,6 +279,23 @@ static void test_ledger_file(void)
 	check(back.n_addrs == 1 && xn_addr_equal(&back.addrs[0].addr, &v6), "ledger IPv6 address");
 	xn_ledger_clear(&back);
 
+	/* `xennet apply` takes any absolute path: one with a space is read
+	 * back whole (a daemon restarted with it would not start otherwise);
+	 * one with a newline, which a line cannot hold, is refused by the
+	 * save, which then leaves the file as it was. */
+	strcpy(l.profile, "/etc/xennet/my host.conf");
+	check(xn_ledger_save(path, &l) == 0, "ledger save, a space in the profile path");
+	r = xn_ledger_load(path, &back, &line);
+	check(r == 0 && strcmp(back.profile, l.profile) == 0,
+	      "a profile path with a space read back: %d line %u \"%s\"", r, line, back.profile);
+	xn_ledger_clear(&back);
+	strcpy(l.profile, "/tmp/x\nbridge eth0");
+	check(xn_ledger_save(path, &l) == -EINVAL, "a profile path with a newline is not saved");
+	r = xn_ledger_load(path, &back, &line);
+	check(r == 0 && strcmp(back.profile, "/etc/xennet/my host.conf") == 0 && back.n_bridges == 1,
+	      "the ledger as it was: %d \"%s\" %zu bridges", r, back.profile, back.n_bridges);
+	xn_ledger_clear(&back);
+
 	f = fopen(bad, "w");
 	fputs("# comment\nbridge xenbr0\nbridge ../etc\n", f);
 	fclose(f);
@@ -289,6 +306,18 @@ static void test_ledger_file(void)
 	fclose(f);
 	r = xn_ledger_load(bad, &back, &line);
 	check(r == -EBADMSG && line == 1, "ledger sysctl outside net/: %d line %u", r, line);
+	/* A gateway or a source with a prefix is not what the ledger writes
+	 * (it would not read back the same). */
+	f = fopen(bad, "w");
+	fputs("route eth0 xenbr0 0.0.0.0/0 192.168.1.1/0 - 0 254 3 0\n", f);
+	fclose(f);
+	r = xn_ledger_load(bad, &back, &line);
+	check(r == -EBADMSG && line == 1, "ledger route gateway with a prefix: %d line %u", r, line);
+	f = fopen(bad, "w");
+	fputs("route eth0 xenbr0 192.168.1.0/24 - 192.168.1.2/24 0 254 3 0\n", f);
+	fclose(f);
+	r = xn_ledger_load(bad, &back, &line);
+	check(r == -EBADMSG && line == 1, "ledger route source with a prefix: %d line %u", r, line);
 	check(xn_ledger_load("/nonexistent/ledger", &back, &line) == 0 && back.n_bridges == 0,
 	      "missing ledger is empty");
 	xn_ledger_clear(&l);

@@ -742,6 +742,26 @@ static void test_edges(void)
 	CHECK(d.n == 1);
 	xn_diag_free(&d);
 
+	/* A path with a newline (a file can be named so) would forge a
+	 * message line and a ledger record: refused, the path escaped. */
+	{
+		const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+		char *good = write_tmp("[xennet]\nmode = routed\n[routed]\nuplink = eth0\n", 45);
+		char *odd;
+		if (asprintf(&odd, "%s/xn-test-profile\nbridge eth0", tmp) < 0)
+			abort();
+		CHECK(rename(good, odd) == 0);
+		p = sentinel;
+		r = xn_profile_load(odd, &p, &d);
+		CHECKF(r == -EINVAL && p == sentinel, "a path with a newline gave %d", r);
+		CHECK(d.n == 1 && !strchr(d.lines[0], '\n') &&
+		      strstr(d.lines[0], "\\x0a") && strstr(d.lines[0], "newline is not accepted"));
+		xn_diag_free(&d);
+		unlink(odd);
+		free(odd);
+		free(good);
+	}
+
 	/* diag may be NULL; free functions take NULL and empty */
 	if (asprintf(&path, "%s/bad-mode.conf", bad_dir) < 0)
 		abort();
