@@ -99,7 +99,10 @@ static int nl_open_common(struct xn_nl **ret, bool events)
 		goto fail;
 	}
 	if (events) {
-		r = nl_socket_add_memberships(nl->sk, RTNLGRP_LINK, 0);
+		/* Links, and the sysctls netconf reports (forwarding,
+		 * proxy_arp, proxy_ndp): someone resetting one is drift. */
+		r = nl_socket_add_memberships(nl->sk, RTNLGRP_LINK, RTNLGRP_IPV4_NETCONF,
+					      RTNLGRP_IPV6_NETCONF, 0);
 		if (r < 0) {
 			r = -nle_to_errno(r);
 			goto fail;
@@ -1054,7 +1057,16 @@ int xn_nl_neigh_proxy_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a
 struct event_ctx {
 	xn_link_event_fn fn;
 	void *userdata;
+	void (*netconf_fn)(void *userdata);
 };
+
+void xn_nl_events_on_netconf(struct xn_nl *nl, void (*fn)(void *userdata))
+{
+	struct event_ctx *ctx = nl->event_ctx;
+
+	if (ctx)
+		ctx->netconf_fn = fn;
+}
 
 static int on_event(struct nl_msg *msg, void *arg)
 {
@@ -1067,11 +1079,21 @@ static int on_event(struct nl_msg *msg, void *arg)
 	char name[IFNAMSIZ] = "";
 	struct ifinfomsg *ifi;
 
+	if (h->nlmsg_type == RTM_NEWNETCONF || h->nlmsg_type == RTM_DELNETCONF) {
+		if (ctx->netconf_fn)
+			ctx->netconf_fn(ctx->userdata);
+		return NL_OK;
+	}
 	if ((h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) ||
 	    !nlmsg_valid_hdr(h, sizeof(*ifi)) ||
 	    nlmsg_parse(h, sizeof(*ifi), tb, IFLA_MAX, pol) < 0)
 		return NL_SKIP;
 	ifi = nlmsg_data(h);
+	/* A bridge's news about its ports (AF_BRIDGE): a port leaving its
+	 * bridge (the bridge deleted, say) is RTM_DELLINK too, but the
+	 * device is still there. */
+	if (ifi->ifi_family == AF_BRIDGE)
+		return NL_SKIP;
 	if (tb[IFLA_IFNAME])
 		nla_strlcpy(name, tb[IFLA_IFNAME], sizeof(name));
 	ctx->fn(h->nlmsg_type == RTM_NEWLINK, ifi->ifi_index, ifi->ifi_flags, name, ctx->userdata);
@@ -1087,7 +1109,7 @@ int xn_nl_events_open(struct xn_nl **ret, xn_link_event_fn fn, void *userdata)
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
-	*ctx = (struct event_ctx){ fn, userdata };
+	*ctx = (struct event_ctx){ .fn = fn, .userdata = userdata };
 	r = nl_open_common(&nl, true);
 	if (r < 0) {
 		free(ctx);

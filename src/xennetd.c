@@ -16,6 +16,7 @@
 
 #include "xennet/conntrack.h"
 #include "xennet/control.h"
+#include "xennet/drift.h"
 #include "xennet/engine.h"
 #include "xennet/hotplug.h"
 #include "xennet/log.h"
@@ -57,6 +58,10 @@ struct daemon {
 	} known[16]; /* managed links as last seen */
 	char *last_error;
 	bool resync; /* a link we manage changed: converge again */
+	bool drift; /* compare the sets' elements and the sysctls */
+	int64_t drift_next; /* the next periodic check (ms) */
+	uint32_t drift_gen; /* nftables' generation when last checked */
+	bool drift_gen_known;
 	bool quit;
 	int arp_ignore_warned; /* the value last warned about */
 };
@@ -542,6 +547,65 @@ static void resync(struct daemon *d)
 	xn_buf_free(&err);
 }
 
+/* Elements of xennet's sets and maps, and sysctls, put back as wanted.
+ * The nftables generation read first: a commit made during the check is
+ * checked again next time. */
+static void check_drift(struct daemon *d)
+{
+	struct xn_drift_report rep;
+	struct xn_buf err = { 0 };
+	struct timespec t0, t1;
+	char path[128];
+	uint32_t gen;
+	int r;
+
+	d->drift = false;
+	if (!d->profile)
+		return;
+	if (xn_drift_sysctls(d->profile, path, sizeof(path))) {
+		log_warn("sysctl %s was changed by someone: putting it back", path);
+		resync(d);
+	}
+	d->drift_gen_known = xn_nft_generation(&gen) >= 0;
+	d->drift_gen = gen;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = xn_drift_elements(d->profile, d->hotplug, d->publicip, &rep, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	if (r < 0)
+		log_err("checking the elements of xennet's sets and maps: %s",
+			err.len ? xn_buf_str(&err) : strerror(-r));
+	if (rep.antispoof)
+		log_warn("anti-spoofing: %d set elements were changed by someone: put back in %ld.%03ld ms",
+			 rep.antispoof, us / 1000, us % 1000);
+	if (rep.publics)
+		log_warn("public IP mappings: %zu public addresses' map elements were changed by someone: put back in %ld.%03ld ms",
+			 rep.publics, us / 1000, us % 1000);
+	xn_buf_free(&err);
+}
+
+/* Once a second: the sysctls, and the elements if nftables committed
+ * anything since the last check (its generation is one request). */
+static void periodic_drift(struct daemon *d)
+{
+	uint32_t gen;
+	char path[128];
+
+	if (mono_ms() < d->drift_next)
+		return;
+	d->drift_next = mono_ms() + 1000;
+	if (!d->drift_gen_known || xn_nft_generation(&gen) < 0 || gen != d->drift_gen ||
+	    xn_drift_sysctls(d->profile, path, sizeof(path)))
+		d->drift = true;
+}
+
+static void on_netconf(void *userdata)
+{
+	struct daemon *d = userdata;
+
+	d->drift = true;
+}
+
 /* xenstored may start after us (or restart): keep trying, quietly after
  * the first complaint. */
 static void save_vifs(struct daemon *d)
@@ -590,6 +654,7 @@ static void connect_xenstore(struct daemon *d)
 		log_info("vifs at start: %zu adopted as saved in %s, %zu looked up in xenstore",
 			 adopted, d->vifs_path, looked_up);
 	xn_hotplug_purge_vanished(d->hotplug);
+	d->drift = true; /* and elements someone added meanwhile */
 }
 
 static int on_signal(struct daemon *d, int sfd)
@@ -811,6 +876,7 @@ int main(int argc, char **argv)
 		log_err("link events: %s", strerror(-r));
 		goto out;
 	}
+	xn_nl_events_on_netconf(d.events, on_netconf);
 	if (!foreground) {
 		r = daemonize();
 		if (r < 0) {
@@ -870,6 +936,7 @@ int main(int argc, char **argv)
 			wake_by(&timeout, d.last_work + IDLE_TRIM_MS);
 		if (d.purge_due)
 			wake_by(&timeout, d.purge_due);
+		wake_by(&timeout, d.drift_next);
 		n = epoll_wait(efd, evs, 8, timeout);
 		if (n == 0 && d.purge_due && mono_ms() >= d.purge_due)
 			run_purges(&d);
@@ -909,8 +976,9 @@ int main(int argc, char **argv)
 					log_warn("someone else changed xennet's nftables tables: putting them back");
 				else if (m == 2)
 					log_debug("nftables events lost: checking xennet's tables");
-				if (m > 0)
+				if (m == 1 || m == 2)
 					d.resync = true;
+				d.drift |= m > 0;
 			}
 			else if (xn_nl_events_drain(d.events) == -ENOBUFS) {
 				d.resync = true;
@@ -930,6 +998,9 @@ int main(int argc, char **argv)
 		}
 		if (d.resync && !d.quit)
 			resync(&d);
+		periodic_drift(&d);
+		if (d.drift && !d.quit)
+			check_drift(&d);
 	}
 	ret = 0;
 	goto out;

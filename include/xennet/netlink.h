@@ -141,4 +141,7 @@ typedef void (*xn_link_event_fn)(bool added, int ifindex, unsigned flags, const 
 				 void *userdata);
 int xn_nl_events_open(struct xn_nl **ret, xn_link_event_fn fn, void *userdata);
 int xn_nl_events_fd(struct xn_nl *nl);
+/* Also call fn when netconf reports a changed sysctl (forwarding,
+ * proxy_arp, proxy_ndp, ...) on any device. */
+void xn_nl_events_on_netconf(struct xn_nl *nl, void (*fn)(void *userdata));
 int xn_nl_events_drain(struct xn_nl *nl);
