@@ -473,6 +473,8 @@ struct link_change {
 	int master; /* 0 releases */
 	const uint8_t *mac;
 	const char *alias;
+	bool set_group;
+	uint32_t group;
 };
 
 static int link_request(struct xn_nl *nl, int type, int flags,
@@ -497,6 +499,8 @@ static int link_request(struct xn_nl *nl, int type, int flags,
 	if (c->mac && nla_put(msg, IFLA_ADDRESS, 6, c->mac) < 0)
 		goto out;
 	if (c->alias && nla_put_string(msg, IFLA_IFALIAS, c->alias) < 0)
+		goto out;
+	if (c->set_group && nla_put_u32(msg, IFLA_GROUP, c->group) < 0)
 		goto out;
 	if (c->kind) {
 		struct nlattr *li = nla_nest_start(msg, IFLA_LINKINFO);
@@ -565,6 +569,12 @@ int xn_nl_link_make_port(struct xn_nl *nl, int ifindex, const uint8_t mac[6],
 	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex),
 			    LINK_CHANGE(.mac = mac, .mtu = mtu, .set_master = true,
 					.master = master));
+}
+
+int xn_nl_link_set_group(struct xn_nl *nl, int ifindex, uint32_t group)
+{
+	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex),
+			    LINK_CHANGE(.set_group = true, .group = group));
 }
 
 int xn_nl_link_set_up(struct xn_nl *nl, int ifindex, bool up)

@@ -278,6 +278,18 @@ void nft_build_antispoof(struct batch *bt, bool bridge)
 	if (ret >= 0)
 		ret = nft_add_jump(r, "antispoof");
 	nft_batch_rule(bt, r, ret, "anti-spoofing hook rule");
+
+	/* Fail closed: a vif xennet filters is checked even if its as_ports
+	 * element went (with what is left of its elements: at worst it may
+	 * send nothing), until the element is put back. */
+	static const uint32_t vif_group = XN_NFT_VIF_GROUP;
+	r = nft_rule_new(fam, "prerouting", "xennet: vifs under anti-spoofing, by their device group");
+	ret = r ? nft_add_expr(r, nft_expr_meta(NFT_META_IIFGROUP)) : -ENOMEM;
+	if (ret >= 0)
+		ret = nft_add_expr(r, nft_expr_cmp(NFT_CMP_EQ, &vif_group, sizeof(vif_group)));
+	if (ret >= 0)
+		ret = nft_add_jump(r, "antispoof");
+	nft_batch_rule(bt, r, ret, "anti-spoofing group rule");
 #undef PROTO
 #undef IIFNAME_AND
 }

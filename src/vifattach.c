@@ -296,6 +296,12 @@ int vif_install_filter(struct xn_hotplug *h, struct vif *v)
 	if (!vif_conf_of(v)->has_mac)
 		return vif_fail(v, -EINVAL, "backend/vif/%u/%u/mac is missing: anti-spoofing needs the vif's MAC",
 			    v->domid, v->devid);
+	/* First: a device of this group is checked even without its
+	 * as_ports element (fail closed if that element goes). */
+	r = xn_nl_link_set_group(h->nl, v->ifindex, XN_NFT_VIF_GROUP);
+	if (r < 0)
+		return vif_fail(v, r, "anti-spoofing: setting the device group of %s: %s", v->name,
+				strerror(-r));
 	vif_nft(v, &nv);
 	r = xn_nft_vif_update(&nv, NULL, &err);
 	if (r < 0) {
@@ -351,6 +357,7 @@ void vif_detach(struct xn_hotplug *h, struct vif *v)
 	}
 	if (vif_find_device(h, v, &l) < 0)
 		return; /* the device went, and its routes and port with it */
+	xn_nl_link_set_group(h->nl, l.ifindex, 0); /* no longer filtered by us */
 	if (v->mode == XN_MODE_ROUTED) {
 		for (size_t i = 0; i < vif_conf_of(v)->n_ips; i++) {
 			struct xn_route rt = host_route(v, l.ifindex, &vif_conf_of(v)->ips[i]);

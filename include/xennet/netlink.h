@@ -96,6 +96,8 @@ int xn_nl_link_set_mtu(struct xn_nl *nl, int ifindex, unsigned mtu);
 int xn_nl_link_set_name(struct xn_nl *nl, int ifindex, const char *name);
 int xn_nl_link_set_mac(struct xn_nl *nl, int ifindex, const uint8_t mac[6]);
 int xn_nl_link_set_alias(struct xn_nl *nl, int ifindex, const char *alias);
+/* The device's group (IFLA_GROUP, `ip link set group`). */
+int xn_nl_link_set_group(struct xn_nl *nl, int ifindex, uint32_t group);
 /* One link by name (RTM_GETLINK, no dump); -ENODEV when absent. */
 int xn_nl_link_get(struct xn_nl *nl, const char *name, struct xn_link *ret);
 /* Delete every address of a link. */

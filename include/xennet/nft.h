@@ -17,6 +17,12 @@
 
 #define XN_NFT_TABLE "xennet"
 
+/* The device group (`ip link set group`) of the vifs xennet filters:
+ * anti-spoofing checks a device of that group even when its element in
+ * as_ports is missing (someone deleted it), so that an incomplete filter
+ * fails closed. 0x78656e: "xen". */
+#define XN_NFT_VIF_GROUP 0x78656eu
+
 /* What the table must hold. An all-empty spec means no table at all. */
 struct xn_nft_spec {
 	/* NAT: masquerade guest networks leaving through the uplink, and

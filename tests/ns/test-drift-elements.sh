@@ -100,8 +100,19 @@ pass "map_dnat element put back in $ms ms"
 heal_dnat=$ms
 expect "after the heal, the LAN reaches the guest on its public address" public_answers
 
-# 5. A foreign element added while the daemon is away: a restart removes it.
+# 5. Fail closed: with the daemon stopped (nothing heals), a vif whose
+# as_ports element is gone is still checked (its device group), with what
+# is left of its elements: its own traffic passes, spoofed does not.
+expect_eq "the vif is in xennet's device group" 7890286 \
+	"$(ip -n "$DOM0" -d -j link show vif1.0 | jq -r '.[0].group')"
+legit_arrives() { exchange udp "$(guest 1)" "$LAN" "$LAN_IP" 7602 >/dev/null; }
 stop_daemon
+in_ns "$DOM0" nft delete element bridge xennet as_ports '{ "vif1.0" }'
+expect_not "without its as_ports element, a spoofed datagram is still dropped" spoofed_arrives
+expect "without its as_ports element, the vif's own traffic passes" legit_arrives
+
+# 6. Foreign elements added while the daemon is away: a restart removes
+# them (and puts the missing one back).
 in_ns "$DOM0" nft add element bridge xennet as_ip4 '{ "vif1.0" . 10.0.0.0/24 }'
 in_ns "$DOM0" nft add element bridge xennet as_ports '{ "vif9.0" }'
 start_daemon "$T/nat.conf"
