@@ -389,3 +389,27 @@ int vif_configure(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 		vif_detach(h, v); /* nothing half-done stays behind */
 	return r;
 }
+
+/* The bridge was deleted and made again: its connected vifs (still there,
+ * no longer its ports) join it again. Returns how many did; the first
+ * failure is described in err. */
+int xn_hotplug_reattach(struct xn_hotplug *h, const char *bridge, struct xn_buf *err)
+{
+	int joined = 0;
+
+	for (size_t i = 0; i < h->n_vifs; i++) {
+		struct vif *v = h->vifs[i];
+		struct xn_link l;
+		if (v->state != VIF_CONNECTED || v->mode == XN_MODE_ROUTED ||
+		    strcmp(v->bridge, bridge) != 0 || vif_find_device(h, v, &l) < 0 ||
+		    l.master > 0)
+			continue;
+		if (attach_to_bridge(h, v, &l) < 0) {
+			if (err && !err->len)
+				xn_buf_printf(err, "%s", vif_error(v));
+			continue;
+		}
+		joined++;
+	}
+	return joined;
+}

@@ -528,15 +528,42 @@ static void on_link_event(bool added, int ifindex, unsigned flags, const char *n
 	}
 }
 
+/* A bridge made anew (someone deleted it): its vifs are still there,
+ * connected, but no longer its ports. */
+static void rejoin_bridges(struct daemon *d, const unsigned *before)
+{
+	for (size_t i = 0; d->hotplug && i < d->profile->n_bridges && i < 8; i++) {
+		const char *name = d->profile->bridges[i].name;
+		struct xn_buf err = { 0 };
+		unsigned now = if_nametoindex(name);
+		int n;
+
+		if (!now || now == before[i])
+			continue;
+		n = xn_hotplug_reattach(d->hotplug, name, &err);
+		if (n > 0)
+			log_info("bridge %s made again: %d vifs joined it again", name, n);
+		if (err.len)
+			log_err("bridge %s made again: a vif could not join it: %s", name,
+				xn_buf_str(&err));
+		xn_buf_free(&err);
+	}
+}
+
 static void resync(struct daemon *d)
 {
 	struct xn_buf report = { 0 }, err = { 0 };
 	int r;
 
+	unsigned before[8] = { 0 };
+
 	d->resync = false;
 	if (!d->profile)
 		return;
+	for (size_t i = 0; i < d->profile->n_bridges && i < XN_ARRAY_SIZE(before); i++)
+		before[i] = if_nametoindex(d->profile->bridges[i].name);
 	r = engine_apply(d, d->profile, &report, &err);
+	rejoin_bridges(d, before);
 	if (r < 0) {
 		log_err("converging to %s: %s", d->profile->path, xn_buf_str(&err));
 		set_last_error(d, xn_buf_str(&err));
