@@ -99,7 +99,10 @@ static int nl_open_common(struct xn_nl **ret, bool events)
 		goto fail;
 	}
 	if (events) {
-		r = nl_socket_add_memberships(nl->sk, RTNLGRP_LINK, 0);
+		/* Links, and the sysctls netconf reports (forwarding,
+		 * proxy_arp, proxy_ndp): someone resetting one is drift. */
+		r = nl_socket_add_memberships(nl->sk, RTNLGRP_LINK, RTNLGRP_IPV4_NETCONF,
+					      RTNLGRP_IPV6_NETCONF, 0);
 		if (r < 0) {
 			r = -nle_to_errno(r);
 			goto fail;
@@ -470,6 +473,8 @@ struct link_change {
 	int master; /* 0 releases */
 	const uint8_t *mac;
 	const char *alias;
+	bool set_group;
+	uint32_t group;
 };
 
 static int link_request(struct xn_nl *nl, int type, int flags,
@@ -494,6 +499,8 @@ static int link_request(struct xn_nl *nl, int type, int flags,
 	if (c->mac && nla_put(msg, IFLA_ADDRESS, 6, c->mac) < 0)
 		goto out;
 	if (c->alias && nla_put_string(msg, IFLA_IFALIAS, c->alias) < 0)
+		goto out;
+	if (c->set_group && nla_put_u32(msg, IFLA_GROUP, c->group) < 0)
 		goto out;
 	if (c->kind) {
 		struct nlattr *li = nla_nest_start(msg, IFLA_LINKINFO);
@@ -562,6 +569,12 @@ int xn_nl_link_make_port(struct xn_nl *nl, int ifindex, const uint8_t mac[6],
 	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex),
 			    LINK_CHANGE(.mac = mac, .mtu = mtu, .set_master = true,
 					.master = master));
+}
+
+int xn_nl_link_set_group(struct xn_nl *nl, int ifindex, uint32_t group)
+{
+	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex),
+			    LINK_CHANGE(.set_group = true, .group = group));
 }
 
 int xn_nl_link_set_up(struct xn_nl *nl, int ifindex, bool up)
@@ -1054,7 +1067,16 @@ int xn_nl_neigh_proxy_del(struct xn_nl *nl, int ifindex, const struct xn_addr *a
 struct event_ctx {
 	xn_link_event_fn fn;
 	void *userdata;
+	void (*netconf_fn)(void *userdata);
 };
+
+void xn_nl_events_on_netconf(struct xn_nl *nl, void (*fn)(void *userdata))
+{
+	struct event_ctx *ctx = nl->event_ctx;
+
+	if (ctx)
+		ctx->netconf_fn = fn;
+}
 
 static int on_event(struct nl_msg *msg, void *arg)
 {
@@ -1067,13 +1089,19 @@ static int on_event(struct nl_msg *msg, void *arg)
 	char name[IFNAMSIZ] = "";
 	struct ifinfomsg *ifi;
 
+	if (h->nlmsg_type == RTM_NEWNETCONF || h->nlmsg_type == RTM_DELNETCONF) {
+		if (ctx->netconf_fn)
+			ctx->netconf_fn(ctx->userdata);
+		return NL_OK;
+	}
 	if ((h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) ||
 	    !nlmsg_valid_hdr(h, sizeof(*ifi)) ||
 	    nlmsg_parse(h, sizeof(*ifi), tb, IFLA_MAX, pol) < 0)
 		return NL_SKIP;
 	ifi = nlmsg_data(h);
-	/* A port leaving a bridge is told as an AF_BRIDGE RTM_DELLINK: the
-	 * device itself is still there. */
+	/* A bridge's news about its ports (AF_BRIDGE): a port leaving its
+	 * bridge (the bridge deleted, say) is RTM_DELLINK too, but the
+	 * device is still there. */
 	if (ifi->ifi_family == AF_BRIDGE)
 		return NL_SKIP;
 	if (tb[IFLA_IFNAME])
@@ -1091,7 +1119,7 @@ int xn_nl_events_open(struct xn_nl **ret, xn_link_event_fn fn, void *userdata)
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
-	*ctx = (struct event_ctx){ fn, userdata };
+	*ctx = (struct event_ctx){ .fn = fn, .userdata = userdata };
 	r = nl_open_common(&nl, true);
 	if (r < 0) {
 		free(ctx);

@@ -37,6 +37,43 @@ static void vif_keys(const struct xn_nft_vif *v, struct vif_keys *k)
 	}
 }
 
+/* The elements one vif wants in one of the anti-spoofing sets (at most
+ * 16), as the kernel lists them: for the daemon's comparison with what
+ * the sets hold. */
+size_t nft_vif_wanted(const struct xn_nft_vif *v, const struct set_def *set, struct dead_elem out[16])
+{
+	struct vif_keys *k = malloc(sizeof(*k));
+	const struct elem *src = NULL;
+	struct elem one;
+	size_t n = 0;
+
+	if (!k)
+		return 0;
+	vif_keys(v, k);
+	if (set == &SET_AS_PORTS || (set == &SET_AS_IPLESS && v->n_ips == 0)) {
+		one = (struct elem){ .key = k->name, .len = IFNAMSIZ };
+		src = &one, n = 1;
+	} else if (set == &SET_AS_MAC) {
+		one = (struct elem){ .key = k->mac, .len = IFNAMSIZ + 8 };
+		src = &one, n = 1;
+	} else if (set == &SET_AS_IP4) {
+		src = k->e4, n = k->n4;
+	} else if (set == &SET_AS_IP6) {
+		src = k->e6, n = k->n6;
+	}
+	for (size_t i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		memcpy(out[i].key, src[i].key, src[i].len);
+		out[i].klen = src[i].len;
+		if (src[i].key_end) {
+			memcpy(out[i].key_end, src[i].key_end, src[i].len);
+			out[i].elen = src[i].len;
+		}
+	}
+	free(k);
+	return n;
+}
+
 void nft_batch_vif(struct batch *bt, const struct xn_nft_vif *v, bool add)
 {
 	struct vif_keys *k = malloc(sizeof(*k));
@@ -241,6 +278,18 @@ void nft_build_antispoof(struct batch *bt, bool bridge)
 	if (ret >= 0)
 		ret = nft_add_jump(r, "antispoof");
 	nft_batch_rule(bt, r, ret, "anti-spoofing hook rule");
+
+	/* Fail closed: a vif xennet filters is checked even if its as_ports
+	 * element went (with what is left of its elements: at worst it may
+	 * send nothing), until the element is put back. */
+	static const uint32_t vif_group = XN_NFT_VIF_GROUP;
+	r = nft_rule_new(fam, "prerouting", "xennet: vifs under anti-spoofing, by their device group");
+	ret = r ? nft_add_expr(r, nft_expr_meta(NFT_META_IIFGROUP)) : -ENOMEM;
+	if (ret >= 0)
+		ret = nft_add_expr(r, nft_expr_cmp(NFT_CMP_EQ, &vif_group, sizeof(vif_group)));
+	if (ret >= 0)
+		ret = nft_add_jump(r, "antispoof");
+	nft_batch_rule(bt, r, ret, "anti-spoofing group rule");
 #undef PROTO
 #undef IIFNAME_AND
 }

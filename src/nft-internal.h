@@ -145,6 +145,7 @@ int nft_add_verdict(struct nftnl_rule *r, int verdict);
 /* nft-antispoof.c */
 void nft_batch_vif(struct batch *bt, const struct xn_nft_vif *v, bool add);
 void nft_build_antispoof(struct batch *bt, bool bridge);
+size_t nft_vif_wanted(const struct xn_nft_vif *v, const struct set_def *set, struct dead_elem out[16]);
 
 /* nft-mappings.c */
 int nft_for_each_elem(const struct nlmsghdr *h, elem_fn fn, void *userdata);

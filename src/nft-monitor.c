@@ -23,6 +23,11 @@ static int get_gen(uint32_t *gen)
 	return nft_request(&q);
 }
 
+int xn_nft_generation(uint32_t *gen)
+{
+	return get_gen(gen);
+}
+
 static void monitor_listen(bool on)
 {
 	int group = NFNLGRP_NFTABLES;
@@ -83,7 +88,9 @@ void xn_nft_monitor_close(void)
 
 struct monitor_state {
 	bool pending; /* this transaction touched a xennet table's rules */
-	bool changed; /* ... and it was not ours */
+	bool pending_elems; /* ... or only elements of its sets */
+	bool changed; /* a transaction that was not ours touched rules */
+	bool changed_elems; /* ... or elements */
 	bool lost; /* the socket overflowed: nobody knows */
 };
 
@@ -101,19 +108,25 @@ static int on_event(const struct nlmsghdr *h, void *data)
 			if (mnl_attr_get_type(a) == NFTA_GEN_PROC_PID &&
 			    mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
 				pid = ntohl(mnl_attr_get_u32(a));
-		if (st->pending && pid != (uint32_t)getpid())
-			st->changed = true;
-		st->pending = false;
+		if (pid != (uint32_t)getpid()) {
+			st->changed |= st->pending;
+			st->changed_elems |= st->pending_elems;
+		}
+		st->pending = st->pending_elems = false;
 		return MNL_CB_OK;
 	}
-	if (type != NFT_MSG_DELTABLE && type != NFT_MSG_DELCHAIN && type != NFT_MSG_NEWCHAIN &&
-	    type != NFT_MSG_DELRULE && type != NFT_MSG_NEWRULE && type != NFT_MSG_DELSET)
+	bool elems = type == NFT_MSG_NEWSETELEM || type == NFT_MSG_DELSETELEM;
+	if (!elems && type != NFT_MSG_DELTABLE && type != NFT_MSG_DELCHAIN &&
+	    type != NFT_MSG_NEWCHAIN && type != NFT_MSG_DELRULE && type != NFT_MSG_NEWRULE &&
+	    type != NFT_MSG_DELSET)
 		return MNL_CB_OK;
 	/* The table's name is attribute 1 of all these messages. */
 	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg))
 		if (mnl_attr_get_type(a) == 1 && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0 &&
-		    strcmp(mnl_attr_get_str(a), XN_NFT_TABLE) == 0)
-			st->pending = true;
+		    strcmp(mnl_attr_get_str(a), XN_NFT_TABLE) == 0) {
+			st->pending |= !elems;
+			st->pending_elems |= elems;
+		}
 	return MNL_CB_OK;
 }
 
@@ -137,7 +150,7 @@ int xn_nft_monitor_drain(void)
 		}
 		mnl_cb_run(buf, (size_t)n, 0, 0, on_event, &st);
 	}
-	return st.changed ? 1 : st.lost ? 2 : 0;
+	return st.changed ? 1 : st.lost ? 2 : st.changed_elems ? 3 : 0;
 }
 
 bool xn_nft_monitor_take_missed(void)

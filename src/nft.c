@@ -73,8 +73,9 @@ static void describe_antispoof(struct xn_buf *out, bool bridge)
 		      "    %s iifname . ip6 saddr @as_ip6 accept\n"
 		      "    counter drop\n  }\n"
 		      "  chain prerouting { type filter hook prerouting priority -300 }\n"
-		      "    iifname @as_ports jump antispoof\n",
-		      v4, v4, v6, v6, v6, v6, v6, v6, v6);
+		      "    iifname @as_ports jump antispoof\n"
+		      "    meta iifgroup %u jump antispoof\n",
+		      v4, v4, v6, v6, v6, v6, v6, v6, v6, XN_NFT_VIF_GROUP);
 }
 
 static void describe_table(const struct xn_nft_spec *s, uint16_t family,

@@ -204,9 +204,54 @@ static int plan_undo(const struct xn_profile *p, const struct xn_snapshot *s,
 	return 0;
 }
 
+static bool route_present(const struct xn_snapshot *s, int ifindex, const struct xn_route *r)
+{
+	for (size_t i = 0; ifindex > 0 && i < s->n_routes; i++) {
+		const struct xn_route *x = &s->routes[i];
+		if (x->ifindex == ifindex && x->family == r->family && x->table == r->table &&
+		    xn_addr_equal(&x->dst, &r->dst) && x->has_gateway == r->has_gateway &&
+		    (!r->has_gateway || xn_addr_equal(&x->gateway, &r->gateway)))
+			return true;
+	}
+	return false;
+}
+
+/* Addresses and routes the ledger says were moved from the uplink to the
+ * bridge, now on neither (the bridge was deleted, and they with it): put
+ * on the bridge again. Routes after the addresses they need. */
+static int plan_moved_back(const struct xn_bridge_conf *b, const struct xn_snapshot *s,
+			    const struct xn_ledger *l, const struct xn_link *br,
+			    const struct xn_link *up, bool routes, struct xn_plan *plan)
+{
+	int br_index = br ? br->ifindex : 0;
+	struct xn_step *st;
+
+	for (size_t i = 0; !routes && i < l->n_moved_addrs; i++) {
+		const struct xn_ledger_moved_addr *m = &l->moved_addrs[i];
+		if (strcmp(m->to, b->name) != 0 || strcmp(m->from, b->uplink) != 0 ||
+		    xn_snapshot_has_addr(s, up->ifindex, &m->addr) ||
+		    (br && xn_snapshot_has_addr(s, br->ifindex, &m->addr)))
+			continue;
+		st = PUSH(plan, XN_STEP_ADDR_MOVE, b->name, b->uplink);
+		st->addr = m->addr;
+		st->record = true;
+	}
+	for (size_t i = 0; routes && i < l->n_moved_routes; i++) {
+		const struct xn_ledger_moved_route *m = &l->moved_routes[i];
+		if (strcmp(m->to, b->name) != 0 || strcmp(m->from, b->uplink) != 0 ||
+		    route_present(s, up->ifindex, &m->route) ||
+		    route_present(s, br_index, &m->route))
+			continue;
+		st = PUSH(plan, XN_STEP_ROUTE_MOVE, b->name, b->uplink);
+		st->route = m->route;
+		st->record = true;
+	}
+	return 0;
+}
+
 static int plan_bridge(const struct xn_bridge_conf *b,
-		       const struct xn_snapshot *s, struct xn_plan *plan,
-		       struct xn_buf *err)
+		       const struct xn_snapshot *s, const struct xn_ledger *l,
+		       struct xn_plan *plan, struct xn_buf *err)
 {
 	const struct xn_link *br = xn_snapshot_link(s, b->name);
 	const struct xn_link *up = NULL;
@@ -263,6 +308,8 @@ static int plan_bridge(const struct xn_bridge_conf *b,
 	}
 
 	if (b->take_addresses && up) {
+		if (plan_moved_back(b, s, l, br, up, false, plan) < 0)
+			return -ENOMEM;
 		for (size_t i = 0; i < s->n_addrs; i++) {
 			const struct xn_ifaddr *a = &s->addrs[i];
 			if (a->ifindex != up->ifindex || !addr_movable(a))
@@ -278,6 +325,8 @@ static int plan_bridge(const struct xn_bridge_conf *b,
 			st->route = s->routes[i];
 			st->record = true;
 		}
+		if (plan_moved_back(b, s, l, br, up, true, plan) < 0)
+			return -ENOMEM;
 		for (size_t i = 0; i < s->n_addrs; i++) {
 			const struct xn_ifaddr *a = &s->addrs[i];
 			if (a->ifindex != up->ifindex || !addr_movable(a))
@@ -311,7 +360,7 @@ int xn_plan_build(const struct xn_profile *p, const struct xn_snapshot *s,
 
 	r = plan_undo(p, s, l, plan);
 	for (size_t i = 0; r >= 0 && p && i < p->n_bridges; i++)
-		r = plan_bridge(&p->bridges[i], s, plan, err);
+		r = plan_bridge(&p->bridges[i], s, l, plan, err);
 	if (r < 0)
 		goto fail;
 

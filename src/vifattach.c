@@ -296,6 +296,12 @@ int vif_install_filter(struct xn_hotplug *h, struct vif *v)
 	if (!vif_conf_of(v)->has_mac)
 		return vif_fail(v, -EINVAL, "backend/vif/%u/%u/mac is missing: anti-spoofing needs the vif's MAC",
 			    v->domid, v->devid);
+	/* First: a device of this group is checked even without its
+	 * as_ports element (fail closed if that element goes). */
+	r = xn_nl_link_set_group(h->nl, v->ifindex, XN_NFT_VIF_GROUP);
+	if (r < 0)
+		return vif_fail(v, r, "anti-spoofing: setting the device group of %s: %s", v->name,
+				strerror(-r));
 	vif_nft(v, &nv);
 	r = xn_nft_vif_update(&nv, NULL, &err);
 	if (r < 0) {
@@ -351,6 +357,7 @@ void vif_detach(struct xn_hotplug *h, struct vif *v)
 	}
 	if (vif_find_device(h, v, &l) < 0)
 		return; /* the device went, and its routes and port with it */
+	xn_nl_link_set_group(h->nl, l.ifindex, 0); /* no longer filtered by us */
 	if (v->mode == XN_MODE_ROUTED) {
 		for (size_t i = 0; i < vif_conf_of(v)->n_ips; i++) {
 			struct xn_route rt = host_route(v, l.ifindex, &vif_conf_of(v)->ips[i]);
@@ -381,4 +388,28 @@ int vif_configure(struct xn_hotplug *h, struct vif *v, struct xn_link *l)
 	if (r < 0)
 		vif_detach(h, v); /* nothing half-done stays behind */
 	return r;
+}
+
+/* The bridge was deleted and made again: its connected vifs (still there,
+ * no longer its ports) join it again. Returns how many did; the first
+ * failure is described in err. */
+int xn_hotplug_reattach(struct xn_hotplug *h, const char *bridge, struct xn_buf *err)
+{
+	int joined = 0;
+
+	for (size_t i = 0; i < h->n_vifs; i++) {
+		struct vif *v = h->vifs[i];
+		struct xn_link l;
+		if (v->state != VIF_CONNECTED || v->mode == XN_MODE_ROUTED ||
+		    strcmp(v->bridge, bridge) != 0 || vif_find_device(h, v, &l) < 0 ||
+		    l.master > 0)
+			continue;
+		if (attach_to_bridge(h, v, &l) < 0) {
+			if (err && !err->len)
+				xn_buf_printf(err, "%s", vif_error(v));
+			continue;
+		}
+		joined++;
+	}
+	return joined;
 }

@@ -16,6 +16,7 @@
 
 #include "xennet/conntrack.h"
 #include "xennet/control.h"
+#include "xennet/drift.h"
 #include "xennet/engine.h"
 #include "xennet/hotplug.h"
 #include "xennet/log.h"
@@ -58,6 +59,10 @@ struct daemon {
 	} known[16]; /* managed links as last seen */
 	char *last_error;
 	bool resync; /* a link we manage changed: converge again */
+	bool drift; /* compare the sets' elements and the sysctls */
+	int64_t drift_next; /* the next periodic check (ms) */
+	uint32_t drift_gen; /* nftables' generation when last checked */
+	bool drift_gen_known;
 	bool quit;
 	int arp_ignore_warned; /* the value last warned about */
 };
@@ -530,15 +535,42 @@ static void on_link_event(bool added, int ifindex, unsigned flags, const char *n
 	}
 }
 
+/* A bridge made anew (someone deleted it): its vifs are still there,
+ * connected, but no longer its ports. */
+static void rejoin_bridges(struct daemon *d, const unsigned *before)
+{
+	for (size_t i = 0; d->hotplug && i < d->profile->n_bridges && i < 8; i++) {
+		const char *name = d->profile->bridges[i].name;
+		struct xn_buf err = { 0 };
+		unsigned now = if_nametoindex(name);
+		int n;
+
+		if (!now || now == before[i])
+			continue;
+		n = xn_hotplug_reattach(d->hotplug, name, &err);
+		if (n > 0)
+			log_info("bridge %s made again: %d vifs joined it again", name, n);
+		if (err.len)
+			log_err("bridge %s made again: a vif could not join it: %s", name,
+				xn_buf_str(&err));
+		xn_buf_free(&err);
+	}
+}
+
 static void resync(struct daemon *d)
 {
 	struct xn_buf report = { 0 }, err = { 0 };
 	int r;
 
+	unsigned before[8] = { 0 };
+
 	d->resync = false;
 	if (!d->profile)
 		return;
+	for (size_t i = 0; i < d->profile->n_bridges && i < XN_ARRAY_SIZE(before); i++)
+		before[i] = if_nametoindex(d->profile->bridges[i].name);
 	r = engine_apply(d, d->profile, &report, &err);
+	rejoin_bridges(d, before);
 	if (r < 0) {
 		log_err("converging to %s: %s", d->profile->path, xn_buf_str(&err));
 		set_last_error(d, xn_buf_str(&err));
@@ -547,6 +579,65 @@ static void resync(struct daemon *d)
 	}
 	xn_buf_free(&report);
 	xn_buf_free(&err);
+}
+
+/* Elements of xennet's sets and maps, and sysctls, put back as wanted.
+ * The nftables generation read first: a commit made during the check is
+ * checked again next time. */
+static void check_drift(struct daemon *d)
+{
+	struct xn_drift_report rep;
+	struct xn_buf err = { 0 };
+	struct timespec t0, t1;
+	char path[128];
+	uint32_t gen;
+	int r;
+
+	d->drift = false;
+	if (!d->profile)
+		return;
+	if (xn_drift_sysctls(d->profile, path, sizeof(path))) {
+		log_warn("sysctl %s was changed by someone: putting it back", path);
+		resync(d);
+	}
+	d->drift_gen_known = xn_nft_generation(&gen) >= 0;
+	d->drift_gen = gen;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = xn_drift_elements(d->profile, d->hotplug, d->publicip, &rep, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	if (r < 0)
+		log_err("checking the elements of xennet's sets and maps: %s",
+			err.len ? xn_buf_str(&err) : strerror(-r));
+	if (rep.antispoof)
+		log_warn("anti-spoofing: %d set elements were changed by someone: put back in %ld.%03ld ms",
+			 rep.antispoof, us / 1000, us % 1000);
+	if (rep.publics)
+		log_warn("public IP mappings: %zu public addresses' map elements were changed by someone: put back in %ld.%03ld ms",
+			 rep.publics, us / 1000, us % 1000);
+	xn_buf_free(&err);
+}
+
+/* Once a second: the sysctls, and the elements if nftables committed
+ * anything since the last check (its generation is one request). */
+static void periodic_drift(struct daemon *d)
+{
+	uint32_t gen;
+	char path[128];
+
+	if (mono_ms() < d->drift_next)
+		return;
+	d->drift_next = mono_ms() + 1000;
+	if (!d->drift_gen_known || xn_nft_generation(&gen) < 0 || gen != d->drift_gen ||
+	    xn_drift_sysctls(d->profile, path, sizeof(path)))
+		d->drift = true;
+}
+
+static void on_netconf(void *userdata)
+{
+	struct daemon *d = userdata;
+
+	d->drift = true;
 }
 
 /* xenstored may start after us (or restart): keep trying, quietly after
@@ -643,6 +734,7 @@ static void connect_xenstore(struct daemon *d)
 		log_info("vifs at start: %zu adopted as saved in %s, %zu looked up in xenstore",
 			 adopted, d->vifs_path, looked_up);
 	xn_hotplug_purge_vanished(d->hotplug);
+	d->drift = true; /* and elements someone added meanwhile */
 }
 
 static int on_signal(struct daemon *d, int sfd)
@@ -865,6 +957,7 @@ int main(int argc, char **argv)
 		log_err("link events: %s", strerror(-r));
 		goto out;
 	}
+	xn_nl_events_on_netconf(d.events, on_netconf);
 	if (!foreground) {
 		r = daemonize();
 		if (r < 0) {
@@ -924,6 +1017,7 @@ int main(int argc, char **argv)
 			wake_by(&timeout, d.last_work + IDLE_TRIM_MS);
 		if (d.purge_due)
 			wake_by(&timeout, d.purge_due);
+		wake_by(&timeout, d.drift_next);
 		n = epoll_wait(efd, evs, 8, timeout);
 		if (n == 0 && d.purge_due && mono_ms() >= d.purge_due)
 			run_purges(&d);
@@ -963,8 +1057,9 @@ int main(int argc, char **argv)
 					log_warn("someone else changed xennet's nftables tables: putting them back");
 				else if (m == 2)
 					log_debug("nftables events lost: checking xennet's tables");
-				if (m > 0)
+				if (m == 1 || m == 2)
 					d.resync = true;
+				d.drift |= m > 0;
 			}
 			else if (xn_nl_events_drain(d.events) == -ENOBUFS) {
 				d.resync = true;
@@ -986,6 +1081,9 @@ int main(int argc, char **argv)
 		}
 		if (d.resync && !d.quit)
 			resync(&d);
+		periodic_drift(&d);
+		if (d.drift && !d.quit)
+			check_drift(&d);
 	}
 	ret = 0;
 	goto out;

@@ -88,6 +88,9 @@ void xn_hotplug_on_timer(struct xn_hotplug *h);
  * replacement to keep (free() the array). */
 struct xn_nft_vif;
 int xn_hotplug_nft_vifs(struct xn_hotplug *h, struct xn_nft_vif **ret, size_t *n);
+/* Bridge (deleted and) made again: its connected vifs join it again.
+ * Returns how many did; the first failure is described in err. */
+int xn_hotplug_reattach(struct xn_hotplug *h, const char *bridge, struct xn_buf *err);
 /* Remove filter elements of interfaces that are not connected vifs. */
 void xn_hotplug_purge_vanished(struct xn_hotplug *h);
 

@@ -96,6 +96,8 @@ int xn_nl_link_set_mtu(struct xn_nl *nl, int ifindex, unsigned mtu);
 int xn_nl_link_set_name(struct xn_nl *nl, int ifindex, const char *name);
 int xn_nl_link_set_mac(struct xn_nl *nl, int ifindex, const uint8_t mac[6]);
 int xn_nl_link_set_alias(struct xn_nl *nl, int ifindex, const char *alias);
+/* The device's group (IFLA_GROUP, `ip link set group`). */
+int xn_nl_link_set_group(struct xn_nl *nl, int ifindex, uint32_t group);
 /* One link by name (RTM_GETLINK, no dump); -ENODEV when absent. */
 int xn_nl_link_get(struct xn_nl *nl, const char *name, struct xn_link *ret);
 /* Delete every address of a link. */
@@ -141,4 +143,7 @@ typedef void (*xn_link_event_fn)(bool added, int ifindex, unsigned flags, const 
 				 void *userdata);
 int xn_nl_events_open(struct xn_nl **ret, xn_link_event_fn fn, void *userdata);
 int xn_nl_events_fd(struct xn_nl *nl);
+/* Also call fn when netconf reports a changed sysctl (forwarding,
+ * proxy_arp, proxy_ndp, ...) on any device. */
+void xn_nl_events_on_netconf(struct xn_nl *nl, void (*fn)(void *userdata));
 int xn_nl_events_drain(struct xn_nl *nl);

@@ -17,6 +17,12 @@
 
 #define XN_NFT_TABLE "xennet"
 
+/* The device group (`ip link set group`) of the vifs xennet filters:
+ * anti-spoofing checks a device of that group even when its element in
+ * as_ports is missing (someone deleted it), so that an incomplete filter
+ * fails closed. 0x78656e: "xen". */
+#define XN_NFT_VIF_GROUP 0x78656eu
+
 /* What the table must hold. An all-empty spec means no table at all. */
 struct xn_nft_spec {
 	/* NAT: masquerade guest networks leaving through the uplink, and
@@ -111,6 +117,13 @@ int xn_nft_vif_update(const struct xn_nft_vif *add, const struct xn_nft_vif *del
  * adopted still have theirs. */
 int xn_nft_vifs_add(const struct xn_nft_vif *v, size_t n, struct xn_buf *err);
 
+/* Make the anti-spoofing sets the spec has hold exactly the elements of
+ * vifs: what someone removed is added back, what someone added (or a
+ * vanished vif left) is removed, in one batch. Returns how many elements
+ * changed. */
+int xn_nft_vifs_sync(const struct xn_nft_spec *s, const struct xn_nft_vif *vifs, size_t n,
+		     struct xn_buf *err);
+
 /* Remove the elements of every interface not in keep (vifs that vanished
  * while the daemon was away). Returns how many interfaces were purged. */
 int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err);
@@ -132,10 +145,14 @@ int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n);
  * open a socket on nftables' events (its fd for the event loop), and
  * drain it: 1 when a transaction not made by this process added or
  * removed a table, chain, set or rule of a table named xennet, 2 when
- * events were lost (the tables must be checked), 0 otherwise. */
+ * events were lost (the tables must be checked), 3 when such a
+ * transaction changed only elements of its sets and maps, 0 otherwise. */
 int xn_nft_monitor_open(void);
 int xn_nft_monitor_drain(void);
 /* Someone else committed while the monitor did not listen (during one of
  * our large batches, not echoed to it): check the tables. */
 bool xn_nft_monitor_take_missed(void);
+/* The ruleset's generation (one more at each commit, anyone's): a cheap
+ * way to know that nothing changed since the last check. */
+int xn_nft_generation(uint32_t *gen);
 void xn_nft_monitor_close(void);

@@ -204,13 +204,23 @@ expect "the DNAT map has a size, room for twice the mappings ($size for $have)" 
 	for i in $(seq $((size - have))); do echo "100.127.$((i / 250)).$((i % 250 + 1)) : 10.0.0.200,"; done
 	echo "}"
 } >"$T/fill.nft"
+# The daemon removes elements it did not make within milliseconds: it is
+# stopped while the map is filled, and the map add is queued before it
+# goes on, so that it meets the full map (the request is served before
+# the elements are checked, in the same turn of its loop).
+kill -STOP "$DPID"
 in_ns "$DOM0" nft -f "$T/fill.nft"
 set +e
 in_ns "$DOM0" nft add element inet xennet map_dnat "{ 100.126.0.1 : 10.0.0.200 }" 2>/dev/null
 rc=$?
 set -e
 expect_eq "the DNAT map is full" 1 "$rc"
-out=$(xn map add 192.168.50.130 10.0.0.13 --name grown)
+xn map add 192.168.50.130 10.0.0.13 --name grown >"$T/grown.out" &
+adder=$!
+sleep 0.3
+kill -CONT "$DPID"
+wait "$adder" || fail "map add on full maps: the CLI failed"
+out=$(cat "$T/grown.out")
 expect "map add on full maps" grep -q "mapped 192.168.50.130 to 10.0.0.13" <<<"$out"
 expect "the daemon made the maps larger" grep -q "NAT maps are full" "$T/daemon.log"
 expect "the DNAT map is larger now ($(dnat_map | jq .size))" test "$(dnat_map | jq .size)" -gt "$size"

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "xennet/hotplug.h"
+#include "xennet/profile.h"
+#include "xennet/publicip.h"
+#include "xennet/util.h"
+
+/* Drift that the profile's convergence does not see: the elements of
+ * xennet's sets and maps (someone deleting a vif's anti-spoofing element
+ * or a mapping, or adding one of their own), and the sysctls xennet set
+ * (written back by someone). The daemon checks on nftables and netconf
+ * events, and once a second. */
+
+struct xn_drift_report {
+	int antispoof; /* anti-spoofing elements put back or removed */
+	size_t publics; /* public addresses whose mapping was put back */
+};
+
+/* Make the anti-spoofing sets hold exactly the connected vifs' elements
+ * (when h is known: without it the vifs are not) and the NAT maps
+ * exactly the mappings in force, each in one batch. */
+int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct xn_publicip *pi,
+		      struct xn_drift_report *rep, struct xn_buf *err);
+
+/* Does a sysctl the profile wants have another value now? The first
+ * found is named in path. */
+bool xn_drift_sysctls(const struct xn_profile *p, char *path, size_t size);
