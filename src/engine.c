@@ -24,7 +24,7 @@ int xn_engine_open(const char *state_dir, struct xn_engine **ret,
 		if (r == -EBADMSG)
 			xn_buf_printf(err, "%s:%u: malformed ledger line", e->ledger_path, bad);
 		else
-			xn_buf_printf(err, "%s: %s", e->ledger_path, strerror(-r));
+			xn_buf_printf(err, "%s: %s", e->ledger_path, xn_file_strerror(r));
 		free(e);
 		return r;
 	}

@@ -121,7 +121,8 @@ int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip
 		if (r == -EBADMSG)
 			xn_buf_printf(err, "%s:%u: malformed mapping line", pi->path, bad);
 		else
-			xn_buf_printf(err, "%s: %s", pi->path, strerror(-r));
+			xn_buf_printf(err, "%s: cannot read the public IP mappings: %s; nothing changed",
+				      pi->path, xn_file_strerror(r));
 		free(pi);
 		return r;
 	}
