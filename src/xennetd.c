@@ -25,8 +25,6 @@
 #include "xennet/sysctl.h"
 #include "xn-config.h"
 
-struct control_request;
-
 #define IDLE_TRIM_MS 200
 /* Conntrack purges after a mapping change wait this long for more
  * requests, so that the client reads its reply before the walk of the
@@ -44,7 +42,7 @@ struct daemon {
 	struct xn_nl *events;
 	struct xn_hotplug *hotplug; /* NULL while xenstore is unreachable */
 	struct xn_publicip *publicip; /* per-VM public IP mappings */
-	struct control_request *control_batch; /* allocated on first use */
+	struct xn_ctl_server *control;
 	bool busy; /* worked since the heap was last trimmed */
 	int64_t last_work; /* when (ms): the trim waits for IDLE_TRIM_MS of quiet */
 	char vifs_path[PATH_MAX]; /* the configured vifs, for the next start */
@@ -367,20 +365,12 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 	return -EINVAL;
 }
 
-/* Requests are read in batches: all the clients already waiting (500
+/* Requests are answered in batches: all those already complete (500
  * vif-xennet started at once) are read first, then answered, so that
  * per-batch work (one round trip to xenstore) is done once. */
 #define CONTROL_BATCH 32
 
-struct control_request {
-	int fd;
-	int r; /* reading it: 0 or -errno */
-	size_t n;
-	char *words[XN_CTL_MAX_WORDS];
-	char buf[XN_CTL_MAX_REQUEST + 1];
-};
-
-static void answer_request(struct daemon *d, struct control_request *q)
+static void answer_request(struct daemon *d, struct xn_ctl_request *q)
 {
 	struct xn_buf out = { 0 };
 	int r = q->r;
@@ -390,7 +380,8 @@ static void answer_request(struct daemon *d, struct control_request *q)
 		xn_buf_printf(&out, "bad request: %s\n", strerror(-r));
 	} else {
 		r = handle_request(d, q->words, q->n, q->fd, &out);
-		if (r == 1) { /* answered later */
+		if (r == 1) { /* answered later: the fd is handed on */
+			q->fd = -1;
 			xn_buf_free(&out);
 			return;
 		}
@@ -399,7 +390,6 @@ static void answer_request(struct daemon *d, struct control_request *q)
 	if (r < 0)
 		log_warn("control: reply not delivered: %s", strerror(-r));
 	xn_buf_free(&out);
-	close(q->fd);
 }
 
 static int64_t mono_ms(void)
@@ -421,36 +411,36 @@ static void wake_by(int *timeout, int64_t deadline)
 		*timeout = (int)left;
 }
 
-static void on_control(struct daemon *d, int lfd)
+/* Clients drop off without a complete request (idle, or too many
+ * half-sent ones): said once per sweep, not once per client. */
+static void control_counts(struct daemon *d)
 {
-	struct control_request *batch = d->control_batch;
-	size_t n;
+	unsigned refused, expired;
 
-	if (!batch)
-		batch = d->control_batch = malloc(CONTROL_BATCH * sizeof(*batch));
-	if (!batch) {
-		log_err("control: out of memory");
-		return;
-	}
+	xn_ctl_server_counts(d->control, &refused, &expired);
+	if (refused == 1)
+		log_warn("control: refused a client that is not root");
+	else if (refused)
+		log_warn("control: refused %u clients that are not root", refused);
+	if (expired)
+		log_warn("control: dropped %u client%s that sent no complete request in time",
+			 expired, expired == 1 ? "" : "s");
+}
+
+static void on_control(struct daemon *d)
+{
+	struct xn_ctl_request *batch[CONTROL_BATCH];
+	size_t n;
+	int err;
+
 	do {
-		for (n = 0; n < CONTROL_BATCH;) {
-			int fd = xn_ctl_accept(lfd);
-			if (fd == -EAGAIN || fd == -EWOULDBLOCK)
-				break;
-			if (fd == -EPERM) {
-				log_warn("control: refused a client that is not root");
-				continue;
-			}
-			if (fd < 0) {
-				log_err("control: accept: %s", strerror(-fd));
-				break;
-			}
-			batch[n].fd = fd;
-			batch[n].r = xn_ctl_read_request(fd, batch[n].buf, batch[n].words, &batch[n].n);
-			n++;
+		n = xn_ctl_server_take(d->control, batch, CONTROL_BATCH, &err);
+		if (err < 0)
+			log_err("control: accept: %s", strerror(-err));
+		for (size_t i = 0; i < n; i++) {
+			answer_request(d, batch[i]);
+			xn_ctl_request_free(batch[i]);
 		}
-		for (size_t i = 0; i < n; i++)
-			answer_request(d, &batch[i]);
 		if (d->hotplug)
 			xn_hotplug_end_batch(d->hotplug);
 		/* Work that the clients need not wait for. */
@@ -464,6 +454,7 @@ static void on_control(struct daemon *d, int lfd)
 				d->purge_due = d->purge_first + PURGE_LATEST_MS;
 		}
 	} while (n == CONTROL_BATCH);
+	control_counts(d);
 }
 
 static void run_purges(struct daemon *d)
@@ -800,12 +791,13 @@ int main(int argc, char **argv)
 
 	if (dirname_of(d.socket_path, sockdir) == 0)
 		mkdir_p(sockdir, 0755);
-	lfd = xn_ctl_listen(d.socket_path);
-	if (lfd < 0) {
+	r = xn_ctl_server_open(d.socket_path, &d.control);
+	if (r < 0) {
 		log_err("control socket %s: %s", d.socket_path,
-			lfd == -EADDRINUSE ? "another daemon answers there" : strerror(-lfd));
+			r == -EADDRINUSE ? "another daemon answers there" : strerror(-r));
 		goto out;
 	}
+	lfd = xn_ctl_server_fd(d.control);
 	r = xn_nl_events_open(&d.events, on_link_event, &d);
 	if (r < 0) {
 		log_err("link events: %s", strerror(-r));
@@ -870,6 +862,8 @@ int main(int argc, char **argv)
 			wake_by(&timeout, d.last_work + IDLE_TRIM_MS);
 		if (d.purge_due)
 			wake_by(&timeout, d.purge_due);
+		if (xn_ctl_server_timeout_ms(d.control) >= 0)
+			wake_by(&timeout, mono_ms() + xn_ctl_server_timeout_ms(d.control));
 		n = epoll_wait(efd, evs, 8, timeout);
 		if (n == 0 && d.purge_due && mono_ms() >= d.purge_due)
 			run_purges(&d);
@@ -879,8 +873,6 @@ int main(int argc, char **argv)
 			 * kernel; glibc keeps it otherwise, and RSS stays at
 			 * the peak. Never in the way of a request. */
 			save_vifs(&d);
-			free(d.control_batch); /* 130 KiB, again at the next request */
-			d.control_batch = NULL;
 			malloc_trim(0);
 			d.busy = false;
 		}
@@ -900,7 +892,7 @@ int main(int argc, char **argv)
 			if (fd == sfd)
 				on_signal(&d, sfd);
 			else if (fd == lfd)
-				on_control(&d, lfd);
+				on_control(&d);
 			else if (d.hotplug && fd == xn_hotplug_fd(d.hotplug))
 				xn_hotplug_on_xenstore(d.hotplug);
 			else if (fd == nft_fd) {
@@ -924,6 +916,10 @@ int main(int argc, char **argv)
 			connect_xenstore(&d);
 		if (d.purge_due && mono_ms() >= d.purge_due)
 			run_purges(&d);
+		if (xn_ctl_server_timeout_ms(d.control) == 0) {
+			xn_ctl_server_expire(d.control);
+			control_counts(&d);
+		}
 		if (xn_nft_monitor_take_missed()) {
 			log_debug("nftables changed during a batch of ours: checking xennet's tables");
 			d.resync = true;
@@ -936,8 +932,8 @@ int main(int argc, char **argv)
 epoll_fail:
 	log_err("epoll_ctl: %m");
 out:
-	if (lfd >= 0) {
-		close(lfd);
+	if (d.control) {
+		xn_ctl_server_close(d.control);
 		unlink(d.socket_path);
 	}
 	if (sfd >= 0)
@@ -956,7 +952,6 @@ out:
 	xn_engine_close(d.engine);
 	xn_profile_free(d.profile);
 	free(d.last_error);
-	free(d.control_batch);
 	xn_buf_free(&out);
 	xn_buf_free(&err);
 	close(lock_fd);
