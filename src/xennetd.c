@@ -54,6 +54,7 @@ struct daemon {
 		int ifindex;
 	} known[16]; /* managed links as last seen */
 	char *last_error;
+	int state_error; /* why the state directory cannot be written, 0 if it can */
 	bool resync; /* a link we manage changed: converge again */
 	bool quit;
 	int arp_ignore_warned; /* the value last warned about */
@@ -77,6 +78,41 @@ static void check_arp_ignore(struct daemon *d, const struct xn_profile *p, size_
 		log_warn("arp_ignore is %d on %s: the LAN gets no ARP answer for public addresses on its own link (routed ones work); set net.ipv4.conf.%s.arp_ignore and .all.arp_ignore to 0",
 			 worst, p->nat_uplink, p->nat_uplink);
 	d->arp_ignore_warned = worst;
+}
+
+/* Can the state directory take a write? A page written and removed: a
+ * full or read-only one says so at once. */
+static int probe_state_dir(const char *dir)
+{
+	static const char page[4096];
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd, r;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/.probe", dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, page, sizeof(page));
+	r = n == (ssize_t)sizeof(page) ? 0 : n < 0 ? -errno : -ENOSPC;
+	close(fd);
+	unlink(path);
+	return r;
+}
+
+/* The daemon serves with a full or read-only state directory; only the
+ * changes that must be saved are refused. Said when it starts and ends. */
+static void check_state_dir(struct daemon *d)
+{
+	int r = probe_state_dir(d->state_dir);
+
+	if (r < 0 && r != d->state_error)
+		log_warn("state directory %s: %s: changes that must be saved (map, forward, a profile with changes to record) are refused; vif hotplug and repairs go on",
+			 d->state_dir, strerror(-r));
+	else if (r == 0 && d->state_error)
+		log_info("state directory %s can be written again", d->state_dir);
+	d->state_error = r;
 }
 
 static void set_last_error(struct daemon *d, const char *msg)
@@ -222,8 +258,11 @@ static void render_status(struct daemon *d, bool json, struct xn_buf *out)
 	struct xn_nft_rule_info *rules = NULL;
 	struct xn_status_input in = { .pid = getpid(), .profile = d->profile,
 				      .ledger = &d->engine->ledger,
-				      .last_error = d->last_error };
+				      .last_error = d->last_error, .state_dir = d->state_dir };
 	int r;
+
+	check_state_dir(d);
+	in.state_error = d->state_error;
 
 	r = xn_snapshot_take(d->engine->nl, &snap);
 	if (r < 0) {
@@ -344,8 +383,12 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 	}
 	if (strcmp(w[0], "reload") == 0 && n == 1)
 		return apply_profile(d, d->profile_path, out);
-	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2)
-		return handle_mapping(d, w, n, out);
+	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2) {
+		int r = handle_mapping(d, w, n, out);
+		if (r < 0)
+			check_state_dir(d);
+		return r;
+	}
 	if (strcmp(w[0], "hotplug") == 0 && n == 4) {
 		unsigned domid, devid;
 		int status = 0;
@@ -542,9 +585,13 @@ static void save_vifs(struct daemon *d)
 	if (!d->hotplug)
 		return;
 	r = xn_hotplug_save(d->hotplug, d->vifs_path);
-	if (r < 0)
-		log_warn("saving %s: %s (a restart reads every vif from xenstore)",
-			 d->vifs_path, strerror(-r));
+	if (r < 0) {
+		int known = d->state_error;
+		check_state_dir(d);
+		if (!known && !d->state_error)
+			log_warn("saving %s: %s (a restart reads every vif from xenstore)",
+				 d->vifs_path, strerror(-r));
+	}
 }
 
 static void connect_xenstore(struct daemon *d)
@@ -632,6 +679,12 @@ static int lock_state_dir(const char *dir)
 	if ((size_t)snprintf(path, sizeof(path), "%s/lock", dir) >= sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* A read-only or full state directory: the lock without the pid
+	 * (the file read-only, or the directory itself if it has none). */
+	if (fd < 0 && errno != ENOENT && errno != ENOTDIR)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -757,6 +810,7 @@ int main(int argc, char **argv)
 			lock_fd == -EBUSY ? "another xennetd is running" : strerror(-lock_fd));
 		return 1;
 	}
+	check_state_dir(&d);
 	r = xn_engine_open(d.state_dir, &d.engine, &err);
 	if (r >= 0)
 		r = xn_publicip_open(d.state_dir, d.engine->nl, &d.publicip, &err);
