@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -163,53 +164,272 @@ int xn_ctl_listen(const char *path)
 	return fd;
 }
 
-int xn_ctl_accept(int listen_fd)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	struct timeval tv = { .tv_sec = 2 };
-	int fd;
+/* ---- the server: requests read without blocking ---- */
 
-	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-	    cred.uid != 0) {
-		close(fd);
-		return -EPERM;
-	}
-	/* A stuck client must not stall the daemon. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return fd;
-}
+/* A client has this long from its connection to a complete request. */
+#define REQUEST_DEADLINE_MS 2000
+/* Connections whose request is not complete yet, at most: beyond, the
+ * oldest is dropped (each holds a file descriptor). */
+#define MAX_PENDING 256
+#define EXPIRE_SLACK_MS 100
 
-int xn_ctl_read_request(int fd, char buf[XN_CTL_MAX_REQUEST + 1],
-			char *words[XN_CTL_MAX_WORDS], size_t *n)
+struct xn_ctl_server {
+	int listen_fd;
+	int efd; /* the listening socket and the pending connections */
+	/* Pending, oldest first: their deadlines are in that order too. */
+	struct xn_ctl_request *head, *tail;
+	size_t n_pending;
+	unsigned refused, expired; /* since last asked */
+};
+
+int xn_ctl_server_open(const char *path, struct xn_ctl_server **ret)
 {
-	uint32_t len;
-	int64_t deadline = now_ms() + 2000;
+	struct xn_ctl_server *s = calloc(1, sizeof(*s));
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	int r;
 
-	r = io_full(fd, &len, sizeof(len), false, deadline);
-	if (r < 0)
+	if (!s)
+		return -ENOMEM;
+	s->efd = -1;
+	s->listen_fd = xn_ctl_listen(path);
+	if (s->listen_fd < 0) {
+		r = s->listen_fd;
+		free(s);
 		return r;
-	if (len == 0 || len > XN_CTL_MAX_REQUEST)
-		return -EMSGSIZE;
-	r = io_full(fd, buf, len, false, deadline);
-	if (r < 0)
+	}
+	s->efd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->efd < 0 || epoll_ctl(s->efd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0) {
+		r = -errno;
+		xn_ctl_server_close(s);
 		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int xn_ctl_server_fd(const struct xn_ctl_server *s)
+{
+	return s->efd;
+}
+
+void xn_ctl_request_free(struct xn_ctl_request *q)
+{
+	if (!q)
+		return;
+	if (q->fd >= 0)
+		close(q->fd);
+	free(q);
+}
+
+static void unlink_pending(struct xn_ctl_server *s, struct xn_ctl_request *q)
+{
+	epoll_ctl(s->efd, EPOLL_CTL_DEL, q->fd, NULL);
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		s->head = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	else
+		s->tail = q->prev;
+	q->prev = q->next = NULL;
+	s->n_pending--;
+}
+
+static int add_pending(struct xn_ctl_server *s, struct xn_ctl_request *q)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = q };
+
+	if (s->n_pending == MAX_PENDING) {
+		struct xn_ctl_request *oldest = s->head;
+		unlink_pending(s, oldest);
+		xn_ctl_request_free(oldest);
+		s->expired++;
+	}
+	if (epoll_ctl(s->efd, EPOLL_CTL_ADD, q->fd, &ev) < 0)
+		return -errno;
+	q->prev = s->tail;
+	q->next = NULL;
+	if (s->tail)
+		s->tail->next = q;
+	else
+		s->head = q;
+	s->tail = q;
+	s->n_pending++;
+	return 0;
+}
+
+/* The words of a complete request: NUL-terminated, argv style. */
+static int split_words(struct xn_ctl_request *q, uint32_t len)
+{
+	char *buf = q->raw + sizeof(uint32_t);
+
 	if (buf[len - 1] != '\0')
 		return -EBADMSG;
 	buf[len] = '\0';
-	*n = 0;
+	q->n = 0;
 	for (uint32_t off = 0; off < len;) {
-		if (*n == XN_CTL_MAX_WORDS)
+		if (q->n == XN_CTL_MAX_WORDS)
 			return -E2BIG;
-		words[(*n)++] = buf + off;
+		q->words[q->n++] = buf + off;
 		off += (uint32_t)strlen(buf + off) + 1;
 	}
 	return 0;
+}
+
+/* Reads what the socket holds: 1 when the request is complete (or cannot
+ * be: q->r), 0 when more is to come. One request per connection: the
+ * length and the words come in one recv() when the client sent them. */
+static int read_some(struct xn_ctl_request *q)
+{
+	for (;;) {
+		size_t room = sizeof(q->raw) - 1 - q->got;
+		uint32_t len = 0;
+		ssize_t k = recv(q->fd, q->raw + q->got, room, 0);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (k <= 0) {
+			q->r = k < 0 ? -errno : -ECONNRESET;
+			return 1;
+		}
+		q->got += (uint32_t)k;
+		if (q->got < sizeof(len))
+			continue;
+		memcpy(&len, q->raw, sizeof(len));
+		if (len == 0 || len > XN_CTL_MAX_REQUEST) {
+			q->r = -EMSGSIZE;
+			return 1;
+		}
+		if (q->got >= sizeof(len) + len) {
+			q->r = split_words(q, len);
+			return 1;
+		}
+	}
+}
+
+static struct xn_ctl_request *accept_one(struct xn_ctl_server *s, int *err)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct xn_ctl_request *q;
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+		close(fd);
+		s->refused++;
+		*err = -EPERM;
+		return NULL;
+	}
+	q = malloc(sizeof(*q));
+	if (!q) {
+		close(fd);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	q->fd = fd;
+	q->r = 0;
+	q->n = 0;
+	q->got = 0;
+	q->deadline = now_ms() + REQUEST_DEADLINE_MS;
+	q->prev = q->next = NULL;
+	return q;
+}
+
+/* New connections: read at once (a client sends its request right after
+ * connecting); those not complete yet wait in the epoll set. */
+static size_t take_new(struct xn_ctl_server *s, struct xn_ctl_request **ready, size_t n,
+		       size_t max, int *err)
+{
+	while (n < max) {
+		int e = 0;
+		struct xn_ctl_request *q = accept_one(s, &e);
+
+		if (!q) {
+			if (e == -EAGAIN || e == -EWOULDBLOCK)
+				break;
+			if (e != -EPERM && e != -ECONNABORTED) {
+				*err = e;
+				break;
+			}
+			continue;
+		}
+		if (read_some(q) || add_pending(s, q) < 0)
+			ready[n++] = q; /* complete, or answered with its error */
+	}
+	return n;
+}
+
+size_t xn_ctl_server_take(struct xn_ctl_server *s, struct xn_ctl_request **ready, size_t max,
+			  int *err)
+{
+	struct epoll_event evs[32];
+	size_t n = 0;
+	int k;
+
+	*err = 0;
+	k = epoll_wait(s->efd, evs, (int)XN_ARRAY_SIZE(evs), 0);
+	for (int i = 0; i < k && n < max; i++) {
+		struct xn_ctl_request *q = evs[i].data.ptr;
+		if (!q || !read_some(q))
+			continue; /* the listening socket; or more to come */
+		unlink_pending(s, q);
+		ready[n++] = q;
+	}
+	return take_new(s, ready, n, max, err);
+}
+
+int xn_ctl_server_timeout_ms(const struct xn_ctl_server *s)
+{
+	int64_t left;
+
+	if (!s->head)
+		return -1;
+	left = s->head->deadline - now_ms();
+	return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+void xn_ctl_server_expire(struct xn_ctl_server *s)
+{
+	/* Those due in the next moment go too: a burst of clients that
+	 * stalled together is dropped (and logged) together. */
+	int64_t now = now_ms() + EXPIRE_SLACK_MS;
+
+	while (s->head && s->head->deadline <= now) {
+		struct xn_ctl_request *q = s->head;
+		unlink_pending(s, q);
+		xn_ctl_request_free(q);
+		s->expired++;
+	}
+}
+
+void xn_ctl_server_counts(struct xn_ctl_server *s, unsigned *refused, unsigned *expired)
+{
+	*refused = s->refused;
+	*expired = s->expired;
+	s->refused = s->expired = 0;
+}
+
+void xn_ctl_server_close(struct xn_ctl_server *s)
+{
+	if (!s)
+		return;
+	while (s->head) {
+		struct xn_ctl_request *q = s->head;
+		unlink_pending(s, q);
+		xn_ctl_request_free(q);
+	}
+	if (s->efd >= 0)
+		close(s->efd);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	free(s);
 }
 
 int xn_ctl_write_reply(int fd, int status, const char *body)

@@ -24,7 +24,7 @@ int xn_engine_open(const char *state_dir, struct xn_engine **ret,
 		if (r == -EBADMSG)
 			xn_buf_printf(err, "%s:%u: malformed ledger line", e->ledger_path, bad);
 		else
-			xn_buf_printf(err, "%s: %s", e->ledger_path, strerror(-r));
+			xn_buf_printf(err, "%s: %s", e->ledger_path, xn_file_strerror(r));
 		free(e);
 		return r;
 	}
@@ -87,18 +87,70 @@ int xn_engine_plan(struct xn_engine *e, const struct xn_profile *profile,
 	return r;
 }
 
+/* Does this step change what the ledger holds? Those that only tune what
+ * the ledger already records (a bridge made again after someone deleted
+ * it, a sysctl put back) do not: they heal with a read-only state
+ * directory too. */
+static bool step_recorded(const struct xn_ledger *l, const struct xn_step *st)
+{
+	switch (st->op) {
+	case XN_STEP_BRIDGE_TUNE:
+	case XN_STEP_LINK_MTU:
+	case XN_STEP_LINK_UP:
+	case XN_STEP_NFT_INSTALL:
+		return false;
+	case XN_STEP_BRIDGE_CREATE:
+		return !xn_ledger_has_bridge(l, st->dev);
+	case XN_STEP_PORT_ADD:
+		return !xn_ledger_has_port(l, st->dev2, st->dev);
+	case XN_STEP_ADDR_ADD:
+		return !xn_ledger_has_addr(l, st->dev, &st->addr);
+	case XN_STEP_ADDR_DEL:
+		return st->record;
+	case XN_STEP_SYSCTL_SET:
+		return !xn_ledger_sysctl(l, st->path);
+	default:
+		return true;
+	}
+}
+
+static bool plan_recorded(const struct xn_ledger *l, const struct xn_plan *plan,
+			  const char *profile_path)
+{
+	if (strcmp(l->profile, profile_path) != 0)
+		return true;
+	for (size_t i = 0; i < plan->n_steps; i++)
+		if (step_recorded(l, &plan->steps[i]))
+			return true;
+	return false;
+}
+
 int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
 		    const struct xn_nft_dynamic *dyn,
 		    struct xn_buf *report, struct xn_buf *err)
 {
 	struct xn_plan plan;
 	size_t done = 0;
+	bool recorded;
 	int r, s;
 
 	r = xn_engine_plan(e, profile, dyn, &plan, err);
 	if (r < 0)
 		return r;
 	plan.dyn = dyn;
+	/* What must be recorded is refused before the kernel changes when
+	 * the ledger cannot be written (a full or read-only state
+	 * directory); nothing is written when nothing is to be recorded. */
+	recorded = plan_recorded(&e->ledger, &plan, profile ? profile->path : "");
+	if (recorded) {
+		s = xn_ledger_save(e->ledger_path, &e->ledger);
+		if (s < 0) {
+			xn_buf_printf(err, "cannot record the changes in %s: %s; nothing changed",
+				      e->ledger_path, strerror(-s));
+			xn_plan_clear(&plan);
+			return s;
+		}
+	}
 	r = xn_plan_apply(e->nl, &plan, &e->ledger, &done, err);
 	if (report) {
 		for (size_t i = 0; i < done; i++) {
@@ -109,7 +161,7 @@ int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
 	if (r >= 0)
 		snprintf(e->ledger.profile, sizeof(e->ledger.profile), "%s",
 			 profile ? profile->path : "");
-	s = xn_ledger_save(e->ledger_path, &e->ledger);
+	s = recorded ? xn_ledger_save(e->ledger_path, &e->ledger) : 0;
 	if (s < 0 && r >= 0) {
 		xn_buf_printf(err, "saving %s: %s", e->ledger_path, strerror(-s));
 		r = s;

@@ -543,17 +543,21 @@ static int parse_line(struct xn_mapset *s, char *line)
 
 int xn_mapset_load(const char *path, struct xn_mapset *s, unsigned *bad_line, size_t *records)
 {
-	FILE *f = fopen(path, "re");
+	FILE *f = NULL;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	unsigned lineno = 0;
-	int r = 0;
+	int r;
 
 	*s = (struct xn_mapset){ 0 };
 	*records = 0;
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
+	/* Missing: none made yet. Unreadable (a directory, an I/O error) is
+	 * not "none": read as empty, every acknowledged mapping would go. */
+	r = xn_fopen_regular(path, &f);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	errno = 0;
 	while ((len = getline(&line, &cap, f)) >= 0) {
 		lineno++;
 		/* A last line without its newline is an append cut short (a
@@ -570,6 +574,8 @@ int xn_mapset_load(const char *path, struct xn_mapset *s, unsigned *bad_line, si
 		}
 		(*records)++;
 	}
+	if (r == 0 && ferror(f))
+		r = errno ? -errno : -EIO;
 	free(line);
 	fclose(f);
 	if (r < 0)

@@ -1555,10 +1555,10 @@ int xn_profile_load(const char *path, struct xn_profile **ret,
 		return -EINVAL;
 	}
 
-	c.f = fopen(path, "re");
-	if (!c.f) {
-		r = -errno;
-		diag_addf(d, "%s: cannot open: %s", path, strerror(-r));
+	/* Not blocked by a FIFO (the daemon applies paths sent to it). */
+	r = xn_fopen_regular(path, &c.f);
+	if (r < 0) {
+		diag_addf(d, "%s: cannot open: %s", path, xn_file_strerror(r));
 		return r;
 	}
 	c.p = calloc(1, sizeof(*c.p));

@@ -121,7 +121,8 @@ int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip
 		if (r == -EBADMSG)
 			xn_buf_printf(err, "%s:%u: malformed mapping line", pi->path, bad);
 		else
-			xn_buf_printf(err, "%s: %s", pi->path, strerror(-r));
+			xn_buf_printf(err, "%s: cannot read the public IP mappings: %s; nothing changed",
+				      pi->path, xn_file_strerror(r));
 		free(pi);
 		return r;
 	}
@@ -702,7 +703,7 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 	if (r >= 0)
 		r = save_change(pi, m, f, true);
 	if (r < 0) {
-		xn_buf_printf(out, "saving %s: %s\n", pi->path, strerror(-r));
+		xn_buf_printf(out, "saving %s: %s; nothing changed\n", pi->path, strerror(-r));
 		if (m)
 			xn_mapset_del_map(&pi->all, pub, NULL);
 		else
@@ -760,6 +761,18 @@ int xn_publicip_fwd_add(struct xn_publicip *pi, const struct xn_forward *f, stru
 	return r;
 }
 
+static void restore_entry(struct xn_publicip *pi, const struct xn_mapping *m,
+			  const struct xn_forward *f)
+{
+	if (m)
+		xn_mapset_add_map(&pi->all, m);
+	else
+		xn_mapset_add_forward(&pi->all, f);
+}
+
+/* A removal is on disk before the kernel changes: one that is not saved
+ * would come back at the next start, so a full or read-only state
+ * directory refuses it and nothing changes. */
 static int del_common(struct xn_publicip *pi, const struct xn_mapping *m, const struct xn_forward *f,
 		      struct xn_buf *out)
 {
@@ -774,27 +787,30 @@ static int del_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		xn_mapset_del_map(&pi->all, pub, NULL);
 	else
 		xn_mapset_del_forward(&pi->all, pub, f->public_port, f->proto, NULL);
+	r = save_change(pi, m, f, false);
+	if (r < 0) {
+		restore_entry(pi, m, f);
+		xn_buf_printf(out, "saving %s: %s; nothing changed\n", pi->path, strerror(-r));
+		return r;
+	}
 	drop_addr = v4set_has(&pi->owned, pub) && !public_in_use(&pi->all, pub);
 	r = xn_nft_mapping_update(NULL, m, NULL, f, NULL, f && drop_addr ? &p32 : NULL, &err);
 	if (r < 0) {
-		if (m)
-			xn_mapset_add_map(&pi->all, m);
-		else
-			xn_mapset_add_forward(&pi->all, f);
+		restore_entry(pi, m, f);
+		/* The file says removed: it says what is in force again. */
+		if (save_change(pi, m, f, true) < 0)
+			xn_buf_printf(out, "warning: %s may not list it any more\n", pi->path);
 		xn_buf_printf(out, "nftables: %s\n", err.len ? xn_buf_str(&err) : strerror(-r));
 		xn_buf_free(&err);
 		return r;
 	}
-	/* The address stops being local right away (not after the disk). */
+	/* The address stops being local right away. */
 	if (drop_addr) {
 		unsigned idx = if_nametoindex(pi->uplink);
 		if (idx)
 			xn_nl_local_route_del(pi->nl, (int)idx, &p32);
 		disown(pi, pub);
 	}
-	r = save_change(pi, m, f, false);
-	if (r < 0)
-		xn_buf_printf(out, "warning: saving %s: %s\n", pi->path, strerror(-r));
 	/* A running flow must not keep the translation that went: right
 	 * after the reply. */
 	return defer_purge(pi, &p32);

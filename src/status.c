@@ -34,6 +34,11 @@ static void render_text(const struct xn_status_input *in, struct xn_buf *b)
 	xn_buf_printf(b, "mode: %s\n", p ? xn_mode_name(p->mode) : "-");
 	if (in->last_error)
 		xn_buf_printf(b, "last apply failed: %s\n", in->last_error);
+	if (in->state_dir && in->state_error)
+		xn_buf_printf(b, "state directory %s: %s: changes that must be saved are refused\n",
+			      in->state_dir, strerror(-in->state_error));
+	else if (in->state_dir)
+		xn_buf_printf(b, "state directory %s: writable\n", in->state_dir);
 
 	for (size_t i = 0; p && i < p->n_bridges; i++) {
 		const struct xn_bridge_conf *bc = &p->bridges[i];
@@ -118,6 +123,16 @@ static void render_json(const struct xn_status_input *in, struct xn_buf *b)
 		json_str(b, in->last_error);
 	else
 		xn_buf_printf(b, "null");
+	if (in->state_dir) {
+		xn_buf_printf(b, ",\"state_dir\":{\"path\":");
+		json_str(b, in->state_dir);
+		xn_buf_printf(b, ",\"error\":");
+		if (in->state_error)
+			json_str(b, strerror(-in->state_error));
+		else
+			xn_buf_printf(b, "null");
+		xn_buf_printf(b, "}");
+	}
 
 	xn_buf_printf(b, ",\"bridges\":[");
 	for (size_t i = 0; p && i < p->n_bridges; i++) {

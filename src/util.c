@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 bool xn_ifname_valid(const char *name)
 {
@@ -139,17 +140,55 @@ fail:
 	return r;
 }
 
+int xn_fopen_regular(const char *path, FILE **ret)
+{
+	struct stat st;
+	FILE *f;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	else
+		r = 0;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	*ret = f;
+	return 0;
+}
+
+const char *xn_file_strerror(int r)
+{
+	if (r == -EISDIR)
+		return "a directory, not a regular file";
+	if (r == -EINVAL)
+		return "not a regular file";
+	return strerror(-r);
+}
+
 int xn_read_lines(const char *path, int (*fn)(char *line, void *userdata),
 		  void *userdata, unsigned *bad_line)
 {
-	FILE *f = fopen(path, "re");
+	FILE *f = NULL;
 	char *line = NULL;
 	size_t cap = 0;
 	unsigned lineno = 0;
-	int r = 0;
+	int r = xn_fopen_regular(path, &f);
 
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	errno = 0;
 	while (getline(&line, &cap, f) >= 0) {
 		lineno++;
 		line[strcspn(line, "\n")] = '\0';
@@ -162,6 +201,8 @@ int xn_read_lines(const char *path, int (*fn)(char *line, void *userdata),
 			break;
 		}
 	}
+	if (r == 0 && ferror(f))
+		r = errno ? -errno : -EIO;
 	free(line);
 	fclose(f);
 	return r;

@@ -26,8 +26,6 @@
 #include "xennet/sysctl.h"
 #include "xn-config.h"
 
-struct control_request;
-
 #define IDLE_TRIM_MS 200
 /* Conntrack purges after a mapping change wait this long for more
  * requests, so that the client reads its reply before the walk of the
@@ -45,7 +43,7 @@ struct daemon {
 	struct xn_nl *events;
 	struct xn_hotplug *hotplug; /* NULL while xenstore is unreachable */
 	struct xn_publicip *publicip; /* per-VM public IP mappings */
-	struct control_request *control_batch; /* allocated on first use */
+	struct xn_ctl_server *control;
 	bool busy; /* worked since the heap was last trimmed */
 	int64_t last_work; /* when (ms): the trim waits for IDLE_TRIM_MS of quiet */
 	char vifs_path[PATH_MAX]; /* the configured vifs, for the next start */
@@ -58,6 +56,7 @@ struct daemon {
 		int ifindex;
 	} known[16]; /* managed links as last seen */
 	char *last_error;
+	int state_error; /* why the state directory cannot be written, 0 if it can */
 	bool resync; /* a link we manage changed: converge again */
 	bool drift; /* compare the sets' elements and the sysctls */
 	int64_t drift_next; /* the next periodic check (ms) */
@@ -85,6 +84,41 @@ static void check_arp_ignore(struct daemon *d, const struct xn_profile *p, size_
 		log_warn("arp_ignore is %d on %s: the LAN gets no ARP answer for public addresses on its own link (routed ones work); set net.ipv4.conf.%s.arp_ignore and .all.arp_ignore to 0",
 			 worst, p->nat_uplink, p->nat_uplink);
 	d->arp_ignore_warned = worst;
+}
+
+/* Can the state directory take a write? A page written and removed: a
+ * full or read-only one says so at once. */
+static int probe_state_dir(const char *dir)
+{
+	static const char page[4096];
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd, r;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/.probe", dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, page, sizeof(page));
+	r = n == (ssize_t)sizeof(page) ? 0 : n < 0 ? -errno : -ENOSPC;
+	close(fd);
+	unlink(path);
+	return r;
+}
+
+/* The daemon serves with a full or read-only state directory; only the
+ * changes that must be saved are refused. Said when it starts and ends. */
+static void check_state_dir(struct daemon *d)
+{
+	int r = probe_state_dir(d->state_dir);
+
+	if (r < 0 && r != d->state_error)
+		log_warn("state directory %s: %s: changes that must be saved (map, forward, a profile with changes to record) are refused; vif hotplug and repairs go on",
+			 d->state_dir, strerror(-r));
+	else if (r == 0 && d->state_error)
+		log_info("state directory %s can be written again", d->state_dir);
+	d->state_error = r;
 }
 
 static void set_last_error(struct daemon *d, const char *msg)
@@ -230,8 +264,11 @@ static void render_status(struct daemon *d, bool json, struct xn_buf *out)
 	struct xn_nft_rule_info *rules = NULL;
 	struct xn_status_input in = { .pid = getpid(), .profile = d->profile,
 				      .ledger = &d->engine->ledger,
-				      .last_error = d->last_error };
+				      .last_error = d->last_error, .state_dir = d->state_dir };
 	int r;
+
+	check_state_dir(d);
+	in.state_error = d->state_error;
 
 	r = xn_snapshot_take(d->engine->nl, &snap);
 	if (r < 0) {
@@ -352,8 +389,12 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 	}
 	if (strcmp(w[0], "reload") == 0 && n == 1)
 		return apply_profile(d, d->profile_path, out);
-	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2)
-		return handle_mapping(d, w, n, out);
+	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2) {
+		int r = handle_mapping(d, w, n, out);
+		if (r < 0)
+			check_state_dir(d);
+		return r;
+	}
 	if (strcmp(w[0], "hotplug") == 0 && (n == 4 || n == 5)) {
 		unsigned domid, devid;
 		unsigned long sent = 0; /* when the script sent it (CLOCK_MONOTONIC ms) */
@@ -379,20 +420,12 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 	return -EINVAL;
 }
 
-/* Requests are read in batches: all the clients already waiting (500
+/* Requests are answered in batches: all those already complete (500
  * vif-xennet started at once) are read first, then answered, so that
  * per-batch work (one round trip to xenstore) is done once. */
 #define CONTROL_BATCH 32
 
-struct control_request {
-	int fd;
-	int r; /* reading it: 0 or -errno */
-	size_t n;
-	char *words[XN_CTL_MAX_WORDS];
-	char buf[XN_CTL_MAX_REQUEST + 1];
-};
-
-static void answer_request(struct daemon *d, struct control_request *q)
+static void answer_request(struct daemon *d, struct xn_ctl_request *q)
 {
 	struct xn_buf out = { 0 };
 	int r = q->r;
@@ -402,7 +435,8 @@ static void answer_request(struct daemon *d, struct control_request *q)
 		xn_buf_printf(&out, "bad request: %s\n", strerror(-r));
 	} else {
 		r = handle_request(d, q->words, q->n, q->fd, &out);
-		if (r == 1) { /* answered later */
+		if (r == 1) { /* answered later: the fd is handed on */
+			q->fd = -1;
 			xn_buf_free(&out);
 			return;
 		}
@@ -411,7 +445,6 @@ static void answer_request(struct daemon *d, struct control_request *q)
 	if (r < 0)
 		log_warn("control: reply not delivered: %s", strerror(-r));
 	xn_buf_free(&out);
-	close(q->fd);
 }
 
 static int64_t mono_ms(void)
@@ -433,36 +466,36 @@ static void wake_by(int *timeout, int64_t deadline)
 		*timeout = (int)left;
 }
 
-static void on_control(struct daemon *d, int lfd)
+/* Clients drop off without a complete request (idle, or too many
+ * half-sent ones): said once per sweep, not once per client. */
+static void control_counts(struct daemon *d)
 {
-	struct control_request *batch = d->control_batch;
-	size_t n;
+	unsigned refused, expired;
 
-	if (!batch)
-		batch = d->control_batch = malloc(CONTROL_BATCH * sizeof(*batch));
-	if (!batch) {
-		log_err("control: out of memory");
-		return;
-	}
+	xn_ctl_server_counts(d->control, &refused, &expired);
+	if (refused == 1)
+		log_warn("control: refused a client that is not root");
+	else if (refused)
+		log_warn("control: refused %u clients that are not root", refused);
+	if (expired)
+		log_warn("control: dropped %u client%s that sent no complete request in time",
+			 expired, expired == 1 ? "" : "s");
+}
+
+static void on_control(struct daemon *d)
+{
+	struct xn_ctl_request *batch[CONTROL_BATCH];
+	size_t n;
+	int err;
+
 	do {
-		for (n = 0; n < CONTROL_BATCH;) {
-			int fd = xn_ctl_accept(lfd);
-			if (fd == -EAGAIN || fd == -EWOULDBLOCK)
-				break;
-			if (fd == -EPERM) {
-				log_warn("control: refused a client that is not root");
-				continue;
-			}
-			if (fd < 0) {
-				log_err("control: accept: %s", strerror(-fd));
-				break;
-			}
-			batch[n].fd = fd;
-			batch[n].r = xn_ctl_read_request(fd, batch[n].buf, batch[n].words, &batch[n].n);
-			n++;
+		n = xn_ctl_server_take(d->control, batch, CONTROL_BATCH, &err);
+		if (err < 0)
+			log_err("control: accept: %s", strerror(-err));
+		for (size_t i = 0; i < n; i++) {
+			answer_request(d, batch[i]);
+			xn_ctl_request_free(batch[i]);
 		}
-		for (size_t i = 0; i < n; i++)
-			answer_request(d, &batch[i]);
 		if (d->hotplug)
 			xn_hotplug_end_batch(d->hotplug);
 		/* Work that the clients need not wait for. */
@@ -476,6 +509,7 @@ static void on_control(struct daemon *d, int lfd)
 				d->purge_due = d->purge_first + PURGE_LATEST_MS;
 		}
 	} while (n == CONTROL_BATCH);
+	control_counts(d);
 }
 
 static void run_purges(struct daemon *d)
@@ -649,9 +683,13 @@ static void save_vifs(struct daemon *d)
 	if (!d->hotplug)
 		return;
 	r = xn_hotplug_save(d->hotplug, d->vifs_path);
-	if (r < 0)
-		log_warn("saving %s: %s (a restart reads every vif from xenstore)",
-			 d->vifs_path, strerror(-r));
+	if (r < 0) {
+		int known = d->state_error;
+		check_state_dir(d);
+		if (!known && !d->state_error)
+			log_warn("saving %s: %s (a restart reads every vif from xenstore)",
+				 d->vifs_path, strerror(-r));
+	}
 }
 
 /* One line per vif event, with what an operator looks for: the vif,
@@ -786,6 +824,12 @@ static int lock_state_dir(const char *dir)
 	if ((size_t)snprintf(path, sizeof(path), "%s/lock", dir) >= sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* A read-only or full state directory: the lock without the pid
+	 * (the file read-only, or the directory itself if it has none). */
+	if (fd < 0 && errno != ENOENT && errno != ENOTDIR)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -912,6 +956,7 @@ int main(int argc, char **argv)
 			lock_fd == -EBUSY ? "another xennetd is running" : strerror(-lock_fd));
 		return 1;
 	}
+	check_state_dir(&d);
 	r = xn_engine_open(d.state_dir, &d.engine, &err);
 	if (r >= 0)
 		r = xn_publicip_open(d.state_dir, d.engine->nl, &d.publicip, &err);
@@ -946,12 +991,13 @@ int main(int argc, char **argv)
 
 	if (dirname_of(d.socket_path, sockdir) == 0)
 		mkdir_p(sockdir, 0755);
-	lfd = xn_ctl_listen(d.socket_path);
-	if (lfd < 0) {
+	r = xn_ctl_server_open(d.socket_path, &d.control);
+	if (r < 0) {
 		log_err("control socket %s: %s", d.socket_path,
-			lfd == -EADDRINUSE ? "another daemon answers there" : strerror(-lfd));
+			r == -EADDRINUSE ? "another daemon answers there" : strerror(-r));
 		goto out;
 	}
+	lfd = xn_ctl_server_fd(d.control);
 	r = xn_nl_events_open(&d.events, on_link_event, &d);
 	if (r < 0) {
 		log_err("link events: %s", strerror(-r));
@@ -1018,6 +1064,8 @@ int main(int argc, char **argv)
 		if (d.purge_due)
 			wake_by(&timeout, d.purge_due);
 		wake_by(&timeout, d.drift_next);
+		if (xn_ctl_server_timeout_ms(d.control) >= 0)
+			wake_by(&timeout, mono_ms() + xn_ctl_server_timeout_ms(d.control));
 		n = epoll_wait(efd, evs, 8, timeout);
 		if (n == 0 && d.purge_due && mono_ms() >= d.purge_due)
 			run_purges(&d);
@@ -1027,8 +1075,6 @@ int main(int argc, char **argv)
 			 * kernel; glibc keeps it otherwise, and RSS stays at
 			 * the peak. Never in the way of a request. */
 			save_vifs(&d);
-			free(d.control_batch); /* 130 KiB, again at the next request */
-			d.control_batch = NULL;
 			malloc_trim(0);
 			d.busy = false;
 		}
@@ -1048,7 +1094,7 @@ int main(int argc, char **argv)
 			if (fd == sfd)
 				on_signal(&d, sfd);
 			else if (fd == lfd)
-				on_control(&d, lfd);
+				on_control(&d);
 			else if (d.hotplug && fd == xn_hotplug_fd(d.hotplug))
 				xn_hotplug_on_xenstore(d.hotplug);
 			else if (fd == nft_fd) {
@@ -1075,6 +1121,10 @@ int main(int argc, char **argv)
 			connect_xenstore(&d);
 		if (d.purge_due && mono_ms() >= d.purge_due)
 			run_purges(&d);
+		if (xn_ctl_server_timeout_ms(d.control) == 0) {
+			xn_ctl_server_expire(d.control);
+			control_counts(&d);
+		}
 		if (xn_nft_monitor_take_missed()) {
 			log_debug("nftables changed during a batch of ours: checking xennet's tables");
 			d.resync = true;
@@ -1090,8 +1140,8 @@ int main(int argc, char **argv)
 epoll_fail:
 	log_err("epoll_ctl: %m");
 out:
-	if (lfd >= 0) {
-		close(lfd);
+	if (d.control) {
+		xn_ctl_server_close(d.control);
 		unlink(d.socket_path);
 	}
 	if (sfd >= 0)
@@ -1110,7 +1160,6 @@ out:
 	xn_engine_close(d.engine);
 	xn_profile_free(d.profile);
 	free(d.last_error);
-	free(d.control_batch);
 	xn_buf_free(&out);
 	xn_buf_free(&err);
 	close(lock_fd);

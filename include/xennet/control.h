@@ -26,12 +26,43 @@ int xn_ctl_call(const char *path, const char *const *words, size_t n,
 
 /* Server side. */
 int xn_ctl_listen(const char *path);
-/* Accepts only peers with uid 0 (SO_PEERCRED). Returns the fd, -EPERM for
- * a refused peer (already closed), or -errno. */
-int xn_ctl_accept(int listen_fd);
-/* Reads one request; words point into buf. */
-int xn_ctl_read_request(int fd, char buf[XN_CTL_MAX_REQUEST + 1],
-			char *words[XN_CTL_MAX_WORDS], size_t *n);
+
+/* A request read without blocking: each connection its own buffer and
+ * deadline (2 s from its connection), so that a slow or idle client
+ * delays nobody. */
+struct xn_ctl_request {
+	int fd; /* the client, to answer (-1 once handed on) */
+	int r; /* 0, or -errno: the request could not be read */
+	size_t n;
+	char *words[XN_CTL_MAX_WORDS]; /* into raw */
+	/* the server's */
+	int64_t deadline;
+	uint32_t got;
+	struct xn_ctl_request *prev, *next;
+	char raw[sizeof(uint32_t) + XN_CTL_MAX_REQUEST + 1];
+};
+struct xn_ctl_server;
+
+/* Listens on path; only peers with uid 0 are served (SO_PEERCRED). */
+int xn_ctl_server_open(const char *path, struct xn_ctl_server **ret);
+void xn_ctl_server_close(struct xn_ctl_server *s);
+/* One fd for the event loop: readable when a client connects or sends. */
+int xn_ctl_server_fd(const struct xn_ctl_server *s);
+/* Accepts new clients and reads what every client sent; puts up to max
+ * requests that are complete (or failed: r < 0) in ready, in the order
+ * they came, and returns how many (call again while it returns max).
+ * *err: an accept error other than a refused peer. */
+size_t xn_ctl_server_take(struct xn_ctl_server *s, struct xn_ctl_request **ready, size_t max,
+			  int *err);
+/* Until the earliest deadline of a request not complete yet (-1: none),
+ * and dropping those past it. */
+int xn_ctl_server_timeout_ms(const struct xn_ctl_server *s);
+void xn_ctl_server_expire(struct xn_ctl_server *s);
+/* Peers refused (not root) and requests dropped (past their deadline,
+ * or the oldest of too many) since last asked. */
+void xn_ctl_server_counts(struct xn_ctl_server *s, unsigned *refused, unsigned *expired);
+/* Closes q->fd unless it is -1. */
+void xn_ctl_request_free(struct xn_ctl_request *q);
 int xn_ctl_write_reply(int fd, int status, const char *body);
 /* Has the client closed its end (given up waiting)? Never blocks. */
 bool xn_ctl_peer_gone(int fd);

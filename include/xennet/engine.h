@@ -27,8 +27,12 @@ int xn_engine_plan(struct xn_engine *e, const struct xn_profile *profile,
 		   const struct xn_nft_dynamic *dyn, struct xn_plan *plan,
 		   struct xn_buf *err);
 
-/* Plan and apply; the steps done are listed in report (one per line). The
- * ledger is saved whatever happens, so that it always tells the truth. */
+/* Plan and apply; the steps done are listed in report (one per line). When
+ * the plan changes what the ledger holds, the ledger is written before the
+ * kernel changes (refused, nothing changed, if it cannot be) and saved
+ * after whatever happens, so that it always tells the truth; otherwise it
+ * is not written at all (a full or read-only state directory does not
+ * stop a restart or a repair). */
 int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
 		    const struct xn_nft_dynamic *dyn,
 		    struct xn_buf *report, struct xn_buf *err);

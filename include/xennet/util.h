@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -48,9 +49,18 @@ int xn_parse_bool(const char *s);
 int xn_read_file(const char *path, char *buf, size_t size);
 int xn_write_file_atomic(const char *path, const char *data, size_t len);
 
+/* Open a file to read it, refusing anything but a regular file (a FIFO
+ * or a device must not block the daemon in open() or read(): O_NONBLOCK,
+ * then fstat). -EISDIR for a directory, -EINVAL for any other kind;
+ * *ret is a stream (O_CLOEXEC). A missing file is -ENOENT. */
+int xn_fopen_regular(const char *path, FILE **ret);
+/* strerror() for what xn_fopen_regular and xn_read_lines return. */
+const char *xn_file_strerror(int r);
+
 /* Read a state file line by line ('#' lines skipped, newline removed),
  * calling fn for each; stops at the first error, whose line is put in
- * *bad_line. A missing file is no line at all (0). */
+ * *bad_line. A missing file is no line at all (0); one that cannot be
+ * read (a directory, an I/O error) is its -errno, never read as empty. */
 int xn_read_lines(const char *path, int (*fn)(char *line, void *userdata),
 		  void *userdata, unsigned *bad_line);
 
