@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 			     .state_dir = XN_DEFAULT_STATE_DIR };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+s:d:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:d:jhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': o.socket_path = optarg; break;
 		case 'd': o.state_dir = optarg; break;

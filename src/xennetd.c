@@ -680,7 +680,7 @@ static void usage(FILE *f)
 		"  -f, --foreground      stay in the foreground and log to stderr\n"
 		"  -v, --verbose         log debug messages\n"
 		"  -h, --help            this help\n"
-		"      --version         print the version\n",
+		"  -V, --version         print the version\n",
 		XN_DEFAULT_PROFILE, XN_DEFAULT_SOCKET, XN_DEFAULT_STATE_DIR);
 }
 
@@ -735,7 +735,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int c, r, lock_fd, sfd = -1, lfd = -1, efd = -1, nft_fd = -1, ret = 1;
 
-	while ((c = getopt_long(argc, argv, "p:s:d:fvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:s:d:fvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': profile_arg = optarg; break;
 		case 's': d.socket_path = optarg; break;
