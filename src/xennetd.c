@@ -20,6 +20,7 @@
 #include "xennet/hotplug.h"
 #include "xennet/log.h"
 #include "xennet/nft.h"
+#include "xennet/notify.h"
 #include "xennet/publicip.h"
 #include "xennet/status.h"
 #include "xennet/sysctl.h"
@@ -146,6 +147,16 @@ static int grow_nat_maps(void *ctx, struct xn_buf *err)
 	return engine_apply_grow(d, d->profile, true, NULL, err);
 }
 
+static void notify_ready(const struct daemon *d)
+{
+	if (d->profile)
+		xn_notify("READY=1\nSTATUS=%s mode, profile %s%s%s", xn_mode_name(d->profile->mode),
+			  d->profile_path, d->last_error ? "; last error: " : "",
+			  d->last_error ? d->last_error : "");
+	else
+		xn_notify("READY=1\nSTATUS=no profile applied");
+}
+
 /* Load, check and apply a profile. On a bad profile nothing changes; on a
  * kernel failure half way the previous profile is applied again. */
 static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
@@ -199,6 +210,18 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 	}
 	xn_buf_free(&report);
 	xn_buf_free(&err);
+	return r;
+}
+
+/* A profile applied while running (SIGHUP, apply, reload): systemd is told,
+ * so that `systemctl reload` returns once it is done. */
+static int reload_profile(struct daemon *d, const char *path, struct xn_buf *out)
+{
+	int r;
+
+	xn_notify("RELOADING=1\nSTATUS=applying %s", path);
+	r = apply_profile(d, path, out);
+	notify_ready(d);
 	return r;
 }
 
@@ -342,10 +365,10 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 			xn_buf_printf(out, "apply: the profile path must be absolute\n");
 			return -EINVAL;
 		}
-		return apply_profile(d, w[1], out);
+		return reload_profile(d, w[1], out);
 	}
 	if (strcmp(w[0], "reload") == 0 && n == 1)
-		return apply_profile(d, d->profile_path, out);
+		return reload_profile(d, d->profile_path, out);
 	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2)
 		return handle_mapping(d, w, n, out);
 	if (strcmp(w[0], "hotplug") == 0 && n == 4) {
@@ -600,7 +623,7 @@ static int on_signal(struct daemon *d, int sfd)
 		if (si.ssi_signo == SIGHUP) {
 			struct xn_buf out = { 0 };
 			log_info("SIGHUP: reloading %s", d->profile_path);
-			if (apply_profile(d, d->profile_path, &out) < 0)
+			if (reload_profile(d, d->profile_path, &out) < 0)
 				log_err("reload failed, the previous state stays:\n%s",
 					xn_buf_str(&out));
 			xn_buf_free(&out);
@@ -855,6 +878,7 @@ int main(int argc, char **argv)
 	d.efd = efd;
 	connect_xenstore(&d);
 	log_info("ready: profile %s, control socket %s", d.profile_path, d.socket_path);
+	notify_ready(&d);
 	d.busy = true; /* starting was work */
 	d.last_work = mono_ms();
 
@@ -931,6 +955,7 @@ int main(int argc, char **argv)
 		if (d.resync && !d.quit)
 			resync(&d);
 	}
+	xn_notify("STOPPING=1\nSTATUS=stopping, the network stays as it is");
 	ret = 0;
 	goto out;
 epoll_fail:
