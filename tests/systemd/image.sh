@@ -7,7 +7,7 @@ set -eu
 cache=${XENNET_IMAGE_CACHE:-/var/cache/xennet-test}
 image=$cache/bookworm
 # The packages the image must have; a change here builds it anew.
-include=systemd,systemd-sysv,dbus,iproute2,nftables,procps,libsystemd0,libnl-3-200,libnl-route-3-200,libnftnl11,libmnl0,libinih1,libxenstore4
+include=systemd,systemd-sysv,dbus,iproute2,nftables,procps,libsystemd0,libnl-3-200,libnl-route-3-200,libnftnl11,libmnl0,libinih1,libxenstore4,iputils-ping
 stamp=$(printf '%s\n' "$include" | cksum | cut -d' ' -f1)
 if [ -f "$image/.xennet-image-$stamp" ]; then
 	echo "$image"
