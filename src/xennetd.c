@@ -57,6 +57,7 @@ struct daemon {
 		int ifindex;
 	} known[16]; /* managed links as last seen */
 	char *last_error;
+	char who[64]; /* who asked for the change being made, for the log */
 	bool resync; /* a link we manage changed: converge again */
 	bool quit;
 	int arp_ignore_warned; /* the value last warned about */
@@ -168,9 +169,12 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 
 	r = xn_profile_load(path, &p, &diag);
 	if (r < 0) {
-		for (size_t i = 0; i < diag.n; i++)
+		for (size_t i = 0; i < diag.n; i++) {
 			xn_buf_printf(out, "%s\n", diag.lines[i]);
+			log_err("%s", diag.lines[i]);
+		}
 		xn_buf_printf(out, "%s: profile rejected, nothing changed\n", path);
+		log_err("%s: profile rejected (%s), nothing changed", path, d->who);
 		xn_diag_free(&diag);
 		return r;
 	}
@@ -178,16 +182,18 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 	if (r < 0) {
 		xn_buf_printf(out, "applying %s failed: %s\n", path, xn_buf_str(&err));
 		set_last_error(d, xn_buf_str(&err));
-		log_err("applying %s failed: %s", path, xn_buf_str(&err));
+		log_err("applying %s (%s) failed: %s", path, d->who, xn_buf_str(&err));
 		if (d->profile) {
 			struct xn_buf err2 = { 0 };
 			int r2 = engine_apply(d, d->profile, NULL, &err2);
 			if (r2 < 0)
 				log_err("restoring %s failed too: %s", d->profile->path,
 					xn_buf_str(&err2));
-			else
+			else {
 				xn_buf_printf(out, "restored the previous profile %s\n",
 					      d->profile->path);
+				log_info("restored the previous profile %s", d->profile->path);
+			}
 			xn_buf_free(&err2);
 		}
 		xn_profile_free(p);
@@ -195,9 +201,8 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 		size_t steps = 0;
 		for (const char *c = xn_buf_str(&report); c && *c; c++)
 			steps += *c == '\n';
-		if (steps)
-			log_info("applied %s (%s mode): %zu changes", path,
-				 xn_mode_name(p->mode), steps);
+		log_info("applied %s (%s mode, %s): %zu changes%s%s", path, xn_mode_name(p->mode),
+			 d->who, steps, steps ? "\n" : "", steps ? xn_buf_str(&report) : "");
 		xn_buf_printf(out, "applied %s: %zu changes\n%s", path, steps,
 			      xn_buf_str(&report));
 		xn_profile_free(d->profile);
@@ -342,6 +347,20 @@ usage:
 	return -EINVAL;
 }
 
+/* Every change an operator asks for is logged, with who asked. */
+static void log_mapping_change(struct daemon *d, char **w, size_t n, int r, const char *reply)
+{
+	char what[256];
+	size_t len = 0;
+
+	for (size_t i = 0; i < n && len < sizeof(what); i++)
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "%s%s", i ? " " : "", w[i]);
+	if (r >= 0)
+		log_info("%s (%s): done", what, d->who);
+	else
+		log_warn("%s (%s): not done: %.*s", what, d->who, (int)strcspn(reply, "\n"), reply);
+}
+
 /* Returns the status to answer, or 1 when the request kept fd to answer
  * later. */
 static int handle_request(struct daemon *d, char **w, size_t n, int fd,
@@ -369,8 +388,13 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 	}
 	if (strcmp(w[0], "reload") == 0 && n == 1)
 		return reload_profile(d, d->profile_path, out);
-	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2)
-		return handle_mapping(d, w, n, out);
+	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2) {
+		size_t before = out->len;
+		int r = handle_mapping(d, w, n, out);
+		if (strcmp(w[1], "list") != 0)
+			log_mapping_change(d, w, n, r, xn_buf_str(out) ? xn_buf_str(out) + before : "");
+		return r;
+	}
 	if (strcmp(w[0], "hotplug") == 0 && n == 4) {
 		unsigned domid, devid;
 		int status = 0;
@@ -403,6 +427,19 @@ struct control_request {
 	char buf[XN_CTL_MAX_REQUEST + 1];
 };
 
+/* "requested by uid U pid P" of the client on fd, for the log. */
+static void note_peer(struct daemon *d, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		snprintf(d->who, sizeof(d->who), "requested by uid %u pid %d",
+			 (unsigned)cred.uid, (int)cred.pid);
+	else
+		snprintf(d->who, sizeof(d->who), "requested by an unknown client");
+}
+
 static void answer_request(struct daemon *d, struct control_request *q)
 {
 	struct xn_buf out = { 0 };
@@ -412,6 +449,7 @@ static void answer_request(struct daemon *d, struct control_request *q)
 		log_warn("control: bad request: %s", strerror(-r));
 		xn_buf_printf(&out, "bad request: %s\n", strerror(-r));
 	} else {
+		note_peer(d, q->fd);
 		r = handle_request(d, q->words, q->n, q->fd, &out);
 		if (r == 1) { /* answered later */
 			xn_buf_free(&out);
@@ -622,10 +660,9 @@ static int on_signal(struct daemon *d, int sfd)
 	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			struct xn_buf out = { 0 };
-			log_info("SIGHUP: reloading %s", d->profile_path);
+			snprintf(d->who, sizeof(d->who), "SIGHUP from pid %u", si.ssi_pid);
 			if (reload_profile(d, d->profile_path, &out) < 0)
-				log_err("reload failed, the previous state stays:\n%s",
-					xn_buf_str(&out));
+				log_err("reload failed, the previous state stays");
 			xn_buf_free(&out);
 		} else {
 			log_info("signal %u: exiting, the network stays as it is",
@@ -816,8 +853,13 @@ int main(int argc, char **argv)
 
 	/* Converge before taking requests: a restart reconciles with what
 	 * the kernel has, and changes nothing when nothing drifted. */
-	r = apply_profile(&d, d.profile_path, &out);
-	fputs(xn_buf_str(&out) ? xn_buf_str(&out) : "", stderr);
+	snprintf(d.who, sizeof(d.who), "at start");
+	if (!profile_arg && access(d.profile_path, F_OK) < 0 && errno == ENOENT) {
+		log_err("no profile: %s does not exist; copy one of %s to it and edit it, or start with --profile FILE",
+			d.profile_path, XN_EXAMPLES_DIR);
+		goto out;
+	}
+	r = apply_profile(&d, d.profile_path, &out); /* it logs what it did */
 	if (r < 0)
 		goto out;
 
@@ -894,7 +936,10 @@ int main(int argc, char **argv)
 			wake_by(&timeout, d.last_work + IDLE_TRIM_MS);
 		if (d.purge_due)
 			wake_by(&timeout, d.purge_due);
+		if (xn_log_flush_due())
+			wake_by(&timeout, xn_log_flush_due());
 		n = epoll_wait(efd, evs, 8, timeout);
+		xn_log_flush(false);
 		if (n == 0 && d.purge_due && mono_ms() >= d.purge_due)
 			run_purges(&d);
 		if (n == 0 && d.busy && mono_ms() >= d.last_work + IDLE_TRIM_MS) {
@@ -985,5 +1030,6 @@ out:
 	xn_buf_free(&out);
 	xn_buf_free(&err);
 	close(lock_fd);
+	xn_log_flush(true);
 	return ret;
 }

@@ -224,6 +224,11 @@ echo "mode = bogus" >>"$ROOT/etc/xennet/xennet.conf"
 expect "systemctl reload of a bad profile fails" bash -c "! nsenter -t $PID1 -a systemctl reload xennetd 2>/dev/null"
 expect_same "and changes nothing" "$before" "$(state)"
 expect_eq "the service stays active" active "$(in_ct systemctl is-active xennetd)"
+journal() { in_ct journalctl -b --no-pager -o cat -u xennetd "$@"; }
+expect "journalctl -p err says why" grep -q "xennet.conf: profile rejected" <(journal -p err)
+expect_eq "the journal parsed every priority prefix" "" "$(journal | grep '^<[0-7]>' || true)"
+expect_eq "the start's result is in the journal once" 1 \
+	"$(journal | grep -c '^applied /etc/xennet/xennet.conf (nat mode, at start)')"
 cp "$T/good.conf" "$ROOT/etc/xennet/xennet.conf"
 expect "a public address for the guest" in_ct xennet map add 192.168.50.10 10.0.0.11 --name g1 >/dev/null
 
