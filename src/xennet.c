@@ -218,11 +218,25 @@ static const struct command {
 				  "                  | forward list [--json]: one port of a public address to a guest" },
 };
 
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void command_help(const struct command *c)
+{
+	printf("Usage: xennet [--socket PATH] [--state-dir DIR] %s\n", c->help);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: xennet [--socket PATH] [--state-dir DIR] COMMAND [ARGS]\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %s\n", commands[i].help);
+	fprintf(f, "  help [COMMAND]  this help, or a command's\n");
 	fprintf(f, "\nThe socket defaults to $XENNET_SOCKET or %s;\n"
 		   "the state directory (read by check) to %s.\n",
 		XN_DEFAULT_SOCKET, XN_DEFAULT_STATE_DIR);
@@ -258,13 +272,30 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *name = argv[optind++];
+	if (strcmp(name, "help") == 0) {
+		const struct command *cmd = optind < argc ? find_command(argv[optind]) : NULL;
+		if (optind < argc && (!cmd || optind + 1 < argc)) {
+			fprintf(stderr, "xennet help: unknown command \"%s\"\n", argv[optind]);
+			return 2;
+		}
+		if (cmd)
+			command_help(cmd);
+		else
+			usage(stdout);
+		return 0;
+	}
 	/* Options may also follow the command: `xennet status --json`. */
 	int first = optind;
 	optind = 0; /* 0: glibc re-initialises its argument permutation */
 	char **rest = argv + first - 1;
 	int nrest = argc - first + 1;
-	while ((c = getopt_long(nrest, rest, "s:d:jn:", opts, NULL)) != -1) {
+	while ((c = getopt_long(nrest, rest, "s:d:jn:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'h':
+			if (!find_command(name))
+				break;
+			command_help(find_command(name));
+			return 0;
 		case 's': o.socket_path = optarg; break;
 		case 'd': o.state_dir = optarg; break;
 		case 'j': o.json = true; break;

@@ -21,6 +21,7 @@
 #include "xennet/log.h"
 #include "xennet/nft.h"
 #include "xennet/notify.h"
+#include "xennet/profilecopy.h"
 #include "xennet/publicip.h"
 #include "xennet/status.h"
 #include "xennet/sysctl.h"
@@ -37,7 +38,8 @@ struct control_request;
 #define PURGE_LATEST_MS 10
 
 struct daemon {
-	char profile_path[PATH_MAX];
+	char profile_path[PATH_MAX]; /* the copy in the state directory, once applied */
+	char profile_source[PATH_MAX]; /* where that copy came from ("" unknown) */
 	const char *socket_path;
 	const char *state_dir;
 	struct xn_profile *profile; /* the profile in force */
@@ -152,10 +154,86 @@ static void notify_ready(const struct daemon *d)
 {
 	if (d->profile)
 		xn_notify("READY=1\nSTATUS=%s mode, profile %s%s%s", xn_mode_name(d->profile->mode),
-			  d->profile_path, d->last_error ? "; last error: " : "",
+			  d->profile_source[0] ? d->profile_source : d->profile_path,
+			  d->last_error ? "; last error: " : "",
 			  d->last_error ? d->last_error : "");
 	else
 		xn_notify("READY=1\nSTATUS=no profile applied");
+}
+
+/* Load a profile from a copy of path in the state directory (path is read
+ * once), its errors named after path. The copy becomes the profile in
+ * force in apply_profile, once applied. */
+static bool is_the_copy(const struct daemon *d, const char *path)
+{
+	char copy[PATH_MAX];
+
+	return xn_profile_copy_path(d->state_dir, copy) == 0 && strcmp(path, copy) == 0;
+}
+
+static int load_profile(struct daemon *d, const char *path, struct xn_profile **p,
+			struct xn_diag *diag, struct xn_buf *out)
+{
+	char staged[PATH_MAX], copy[PATH_MAX];
+	struct xn_buf err = { 0 };
+	size_t n;
+	int r;
+
+	if (is_the_copy(d, path))
+		return xn_profile_load(path, p, diag); /* at start, or its source is gone */
+	r = xn_profile_copy_stage(d->state_dir, path, staged, &err);
+	if (r < 0) {
+		xn_buf_printf(out, "%s\n", xn_buf_str(&err));
+		log_err("%s", xn_buf_str(&err));
+		xn_buf_free(&err);
+		return r;
+	}
+	r = xn_profile_load(staged, p, diag);
+	n = strlen(staged);
+	for (size_t i = 0; i < diag->n; i++) {
+		char *line = diag->lines[i], *named;
+		if (strncmp(line, staged, n) != 0 || asprintf(&named, "%s%s", path, line + n) < 0)
+			continue;
+		free(line);
+		diag->lines[i] = named;
+	}
+	if (r >= 0) {
+		/* What the ledger records: the copy, once it is committed. */
+		char *named = xn_profile_copy_path(d->state_dir, copy) == 0 ? strdup(copy) : NULL;
+		if (!named) {
+			xn_profile_free(*p);
+			*p = NULL;
+			r = -ENOMEM;
+		} else {
+			free((*p)->path);
+			(*p)->path = named;
+		}
+	}
+	if (r < 0)
+		unlink(staged);
+	return r;
+}
+
+/* After an apply: its copy is the profile in force from now on (or,
+ * when it failed, the staged copy goes). */
+static void keep_copy(struct daemon *d, const char *path, bool applied)
+{
+	char staged[PATH_MAX];
+	int r;
+
+	if (is_the_copy(d, path))
+		return;
+	snprintf(staged, sizeof(staged), "%s/profile.conf.new", d->state_dir);
+	if (!applied) {
+		unlink(staged);
+		return;
+	}
+	r = xn_profile_copy_commit(d->state_dir, staged, path);
+	if (r < 0)
+		log_err("keeping a copy of %s in %s: %s; a restart applies the previous copy",
+			path, d->state_dir, strerror(-r));
+	if (path != d->profile_source) /* a reload passes it */
+		snprintf(d->profile_source, sizeof(d->profile_source), "%s", path);
 }
 
 /* Load, check and apply a profile. On a bad profile nothing changes; on a
@@ -167,7 +245,7 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 	struct xn_buf report = { 0 }, err = { 0 };
 	int r;
 
-	r = xn_profile_load(path, &p, &diag);
+	r = load_profile(d, path, &p, &diag, out);
 	if (r < 0) {
 		for (size_t i = 0; i < diag.n; i++) {
 			xn_buf_printf(out, "%s\n", diag.lines[i]);
@@ -196,6 +274,7 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 			}
 			xn_buf_free(&err2);
 		}
+		keep_copy(d, path, false);
 		xn_profile_free(p);
 	} else {
 		size_t steps = 0;
@@ -209,13 +288,24 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 		d->profile = p;
 		if (d->hotplug)
 			xn_hotplug_set_profile(d->hotplug, p);
-		if (path != d->profile_path)
-			snprintf(d->profile_path, sizeof(d->profile_path), "%s", path);
+		keep_copy(d, path, true);
+		snprintf(d->profile_path, sizeof(d->profile_path), "%s", p->path);
 		set_last_error(d, NULL);
 	}
 	xn_buf_free(&report);
 	xn_buf_free(&err);
 	return r;
+}
+
+/* A reload reads the file the profile in force was applied from, where
+ * the administrator edits it; if that is gone, the copy. */
+static const char *reload_path(struct daemon *d)
+{
+	if (!d->profile_source[0] || access(d->profile_source, F_OK) == 0)
+		return d->profile_source[0] ? d->profile_source : d->profile_path;
+	log_warn("%s, which the profile in force came from, is gone: reloading its copy %s",
+		 d->profile_source, d->profile_path);
+	return d->profile_path;
 }
 
 /* A profile applied while running (SIGHUP, apply, reload): systemd is told,
@@ -252,7 +342,8 @@ static void render_status(struct daemon *d, bool json, struct xn_buf *out)
 	struct xn_nft_rule_info *rules = NULL;
 	struct xn_status_input in = { .pid = getpid(), .profile = d->profile,
 				      .ledger = &d->engine->ledger,
-				      .last_error = d->last_error };
+				      .last_error = d->last_error,
+				      .profile_source = d->profile_source };
 	int r;
 
 	r = xn_snapshot_take(d->engine->nl, &snap);
@@ -387,7 +478,7 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 		return reload_profile(d, w[1], out);
 	}
 	if (strcmp(w[0], "reload") == 0 && n == 1)
-		return reload_profile(d, d->profile_path, out);
+		return reload_profile(d, reload_path(d), out);
 	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2) {
 		size_t before = out->len;
 		int r = handle_mapping(d, w, n, out);
@@ -661,7 +752,7 @@ static int on_signal(struct daemon *d, int sfd)
 		if (si.ssi_signo == SIGHUP) {
 			struct xn_buf out = { 0 };
 			snprintf(d->who, sizeof(d->who), "SIGHUP from pid %u", si.ssi_pid);
-			if (reload_profile(d, d->profile_path, &out) < 0)
+			if (reload_profile(d, reload_path(d), &out) < 0)
 				log_err("reload failed, the previous state stays");
 			xn_buf_free(&out);
 		} else {
@@ -843,6 +934,8 @@ int main(int argc, char **argv)
 		snprintf(d.profile_path, sizeof(d.profile_path), "%s", d.engine->ledger.profile);
 	else
 		snprintf(d.profile_path, sizeof(d.profile_path), "%s", XN_DEFAULT_PROFILE);
+	if (!profile_arg && is_the_copy(&d, d.profile_path))
+		xn_profile_copy_source(d.state_dir, d.profile_source);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
@@ -919,7 +1012,9 @@ int main(int argc, char **argv)
 	}
 	d.efd = efd;
 	connect_xenstore(&d);
-	log_info("ready: profile %s, control socket %s", d.profile_path, d.socket_path);
+	log_info("ready: profile %s%s%s%s, control socket %s", d.profile_path,
+		 d.profile_source[0] ? " (a copy of " : "", d.profile_source,
+		 d.profile_source[0] ? ")" : "", d.socket_path);
 	notify_ready(&d);
 	d.busy = true; /* starting was work */
 	d.last_work = mono_ms();

@@ -18,6 +18,7 @@ struct xn_status_input {
 	size_t n_rules;
 	int nft_error; /* 0, -ENOENT (no table) or another -errno */
 	const char *last_error; /* of the last apply, or NULL */
+	const char *profile_source; /* where the profile was applied from, "" or NULL unknown */
 	/* More to say (the vifs): text lines, or JSON members that start
 	 * with a comma. */
 	void (*extra)(bool json, struct xn_buf *out, void *userdata);

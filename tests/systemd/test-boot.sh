@@ -252,6 +252,8 @@ expect "xendomains again after xennetd was ready" grep -qx "xennetd=active" <<<"
 expect "the guest reaches its gateway again" grep -qx "guest=reaches-gateway" <<<"$saw"
 expect_same "the same state after the reboot" "$s1" "$(state)"
 expect "the mapping is back" grep -q 192.168.50.10 <(in_ct xennet map list)
+expect "from the copy of the profile in the state directory" \
+	grep -qx "profile: /var/lib/xennet/profile.conf (a copy of /etc/xennet/xennet.conf, as applied)" <(in_ct xennet status)
 
 in_ct systemctl poweroff || true
 wait_exit
