@@ -203,6 +203,16 @@ static int cmd_reload(const struct options *o, int argc, char **argv)
 	return call_daemon(o, (const char *const[]){ "reload" }, 1);
 }
 
+static int cmd_down(const struct options *o, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr, "Usage: xennet down\n");
+		return 2;
+	}
+	return call_daemon(o, (const char *const[]){ "down" }, 1);
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(const struct options *o, int argc, char **argv);
@@ -212,6 +222,7 @@ static const struct command {
 	{ "apply", cmd_apply, "apply FILE      validate, then have xennetd apply it" },
 	{ "status", cmd_status, "status [--json] what xennetd manages, and its state" },
 	{ "reload", cmd_reload, "reload          re-read the profile in force (as SIGHUP)" },
+	{ "down", cmd_down, "down            undo everything xennet made, then xennetd exits" },
 	{ "map", cmd_map, "map add PUBLIC GUEST [--name VM] | map del PUBLIC | map list [--json]\n"
 			  "                  1:1 public IPv4 address of a guest (nat mode)" },
 	{ "forward", cmd_forward, "forward add PUBLIC:PORT/tcp|udp GUEST:PORT [--name VM] | forward del PUBLIC:PORT/PROTO\n"

@@ -438,6 +438,35 @@ usage:
 	return -EINVAL;
 }
 
+/* `xennet down`: undo everything the ledger holds (bridges, moved
+ * addresses and routes, sysctls, the nftables tables, public addresses),
+ * then exit; a start applies a profile again. Refused, changing nothing,
+ * while mappings made with the CLI exist (they would be lost). */
+static int take_down(struct daemon *d, struct xn_buf *out)
+{
+	struct xn_buf report = { 0 }, err = { 0 };
+	size_t steps = 0;
+	int r;
+
+	r = engine_apply(d, NULL, &report, &err);
+	if (r < 0) {
+		xn_buf_printf(out, "down: %s\n", xn_buf_str(&err));
+		log_err("down (%s) failed: %s", d->who, xn_buf_str(&err));
+		set_last_error(d, xn_buf_str(&err));
+	} else {
+		for (const char *c = xn_buf_str(&report); c && *c; c++)
+			steps += *c == '\n';
+		log_info("down (%s): %zu changes, nothing of xennet's is left; exiting%s%s", d->who,
+			 steps, steps ? "\n" : "", steps ? xn_buf_str(&report) : "");
+		xn_buf_printf(out, "removed everything xennet made: %zu changes\n%sxennetd exits\n",
+			      steps, xn_buf_str(&report) ? xn_buf_str(&report) : "");
+		d->quit = true; /* with its profile, which the hotplug code still points to */
+	}
+	xn_buf_free(&report);
+	xn_buf_free(&err);
+	return r;
+}
+
 /* Every change an operator asks for is logged, with who asked. */
 static void log_mapping_change(struct daemon *d, char **w, size_t n, int r, const char *reply)
 {
@@ -477,6 +506,8 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 		}
 		return reload_profile(d, w[1], out);
 	}
+	if (strcmp(w[0], "down") == 0 && n == 1)
+		return take_down(d, out);
 	if (strcmp(w[0], "reload") == 0 && n == 1)
 		return reload_profile(d, reload_path(d), out);
 	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2) {
