@@ -16,13 +16,14 @@ build_install() {
 	name=$1; shift
 	meson setup "$T/$name/build" "$SOURCE_ROOT" "$@" >"$T/$name.log" 2>&1 ||
 		{ cat "$T/$name.log"; fail "meson setup $*"; }
-	ninja -C "$T/$name/build" xennetd xennet vif-xennet >>"$T/$name.log" 2>&1 ||
+	ninja -C "$T/$name/build" xennetd xennet vif-xennet \
+		man/xennetd.8 man/xennet.8 man/xennet.conf.5 man/vif-xennet.8 >>"$T/$name.log" 2>&1 ||
 		{ tail -n 30 "$T/$name.log"; fail "build"; }
 	DESTDIR="$T/$name/dest" meson install -C "$T/$name/build" --no-rebuild --quiet >>"$T/$name.log" 2>&1 ||
 		{ tail -n 30 "$T/$name.log"; fail "meson install"; }
 }
 
-# check_layout DEST SBIN LIBEXEC XENSCRIPTS UNITDIR DOCDIR SYSCONF
+# check_layout DEST SBIN LIBEXEC XENSCRIPTS UNITDIR DOCDIR SYSCONF MANDIR
 check_layout() {
 	D=$1
 	check_exec "$D$2/xennetd"
@@ -40,6 +41,12 @@ check_layout() {
 	check_file "$D$7/iproute2/rt_protos.d/xennet.conf"
 	grep -Eq '^120[[:space:]]+xennet$' "$D$7/iproute2/rt_protos.d/xennet.conf" ||
 		fail "rt_protos.d/xennet.conf does not name protocol 120"
+	for m in man8/xennetd.8 man8/xennet.8 man8/vif-xennet.8 man5/xennet.conf.5; do
+		check_file "$D$8/$m"
+	done
+	# The pages name the paths of this install (roff writes ".\&").
+	sed 's/\\&//g' "$D$8/man5/xennet.conf.5" | grep -qF "$7/xennet/xennet.conf" ||
+		fail "xennet.conf(5) does not name $7/xennet/xennet.conf"
 	# Nothing is installed as a profile: the host's own goes there.
 	[ ! -e "$D$7/xennet/xennet.conf" ] || fail "a profile was installed in $7/xennet"
 }
@@ -64,7 +71,7 @@ check_paths() {
 build_install usr --prefix=/usr
 D=$T/usr/dest
 check_layout "$D" /usr/sbin /usr/libexec /etc/xen/scripts /usr/lib/systemd/system \
-	/usr/share/doc/xennet /etc
+	/usr/share/doc/xennet /etc /usr/share/man
 check_paths "$D" /usr/sbin /etc/xennet/xennet.conf /run/xennet/control.sock /var/lib/xennet \
 	/usr/libexec/xennet/vif-xennet
 echo "ok: --prefix=/usr"
@@ -74,7 +81,7 @@ build_install opt --prefix=/opt/xn -Dsysconfdir=/opt/xn/conf -Dlocalstatedir=/op
 	-Dsystemdsystemunitdir=/opt/xn/units -Dlibexecdir=lib/xn
 D=$T/opt/dest
 check_layout "$D" /opt/xn/sbin /opt/xn/lib/xn /opt/xen/scripts /opt/xn/units \
-	/opt/xn/share/doc/xennet /opt/xn/conf
+	/opt/xn/share/doc/xennet /opt/xn/conf /opt/xn/share/man
 check_paths "$D" /opt/xn/sbin /opt/xn/conf/xennet/xennet.conf /opt/xn/run/xennet/control.sock \
 	/opt/xn/state/lib/xennet /opt/xn/lib/xn/xennet/vif-xennet
 echo "ok: every directory moved"

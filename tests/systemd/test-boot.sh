@@ -76,7 +76,8 @@ image=$("$SOURCE_ROOT/tests/systemd/image.sh")
 
 # The package as a distribution builds it.
 meson setup "$T/build" "$SOURCE_ROOT" --prefix=/usr >"$T/build.log" 2>&1 &&
-	ninja -C "$T/build" xennetd xennet vif-xennet >>"$T/build.log" 2>&1 &&
+	ninja -C "$T/build" xennetd xennet vif-xennet \
+		man/xennetd.8 man/xennet.8 man/xennet.conf.5 man/vif-xennet.8 >>"$T/build.log" 2>&1 &&
 	DESTDIR="$T/dest" meson install -C "$T/build" --no-rebuild --quiet >>"$T/build.log" 2>&1 ||
 	{ tail -n 30 "$T/build.log"; fail "build and DESTDIR install"; }
 
