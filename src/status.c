@@ -30,7 +30,10 @@ static void render_text(const struct xn_status_input *in, struct xn_buf *b)
 	char a[XN_ADDR_STRLEN];
 
 	xn_buf_printf(b, "xennetd running, pid %d\n", (int)in->pid);
-	xn_buf_printf(b, "profile: %s\n", p ? p->path : "(none)");
+	xn_buf_printf(b, "profile: %s", p ? p->path : "(none)");
+	if (p && in->profile_source && in->profile_source[0])
+		xn_buf_printf(b, " (a copy of %s, as applied)", in->profile_source);
+	xn_buf_printf(b, "\n");
 	xn_buf_printf(b, "mode: %s\n", p ? xn_mode_name(p->mode) : "-");
 	if (in->last_error)
 		xn_buf_printf(b, "last apply failed: %s\n", in->last_error);
@@ -113,6 +116,10 @@ static void render_json(const struct xn_status_input *in, struct xn_buf *b)
 		json_str(b, p->path);
 	else
 		xn_buf_printf(b, "null");
+	if (p && in->profile_source && in->profile_source[0]) {
+		xn_buf_printf(b, ",\"profile_source\":");
+		json_str(b, in->profile_source);
+	}
 	xn_buf_printf(b, ",\"mode\":");
 	if (p)
 		json_str(b, xn_mode_name(p->mode));

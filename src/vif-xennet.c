@@ -12,6 +12,7 @@
 #include "xennet/control.h"
 #include "xennet/vif.h"
 #include "xennet/xs.h"
+#include "xn-config.h"
 
 #define ANSWER_TIMEOUT_MS 35000 /* libxl kills the script at 40 s */
 
@@ -46,6 +47,15 @@ int main(int argc, char **argv)
 	 * it out after this script has given up (its 35 s). */
 	clock_gettime(CLOCK_MONOTONIC, &started);
 
+	if (argc == 2 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		printf("vif-xennet %s\n", XN_VERSION);
+		return 0;
+	}
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("Usage: vif-xennet online|offline type_if=vif | add|remove type_if=tap\n"
+		       "Run by libxl for a vif (XENBUS_PATH set); asks xennetd to configure it.\n");
+		return 0;
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *eq = strchr(argv[i], '=');
 		if (!eq) {

@@ -203,6 +203,16 @@ static int cmd_reload(const struct options *o, int argc, char **argv)
 	return call_daemon(o, (const char *const[]){ "reload" }, 1);
 }
 
+static int cmd_down(const struct options *o, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr, "Usage: xennet down\n");
+		return 2;
+	}
+	return call_daemon(o, (const char *const[]){ "down" }, 1);
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(const struct options *o, int argc, char **argv);
@@ -212,17 +222,32 @@ static const struct command {
 	{ "apply", cmd_apply, "apply FILE      validate, then have xennetd apply it" },
 	{ "status", cmd_status, "status [--json] what xennetd manages, and its state" },
 	{ "reload", cmd_reload, "reload          re-read the profile in force (as SIGHUP)" },
+	{ "down", cmd_down, "down            undo everything xennet made, then xennetd exits" },
 	{ "map", cmd_map, "map add PUBLIC GUEST [--name VM] | map del PUBLIC | map list [--json]\n"
 			  "                  1:1 public IPv4 address of a guest (nat mode)" },
 	{ "forward", cmd_forward, "forward add PUBLIC:PORT/tcp|udp GUEST:PORT [--name VM] | forward del PUBLIC:PORT/PROTO\n"
 				  "                  | forward list [--json]: one port of a public address to a guest" },
 };
 
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void command_help(const struct command *c)
+{
+	printf("Usage: xennet [--socket PATH] [--state-dir DIR] %s\n", c->help);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: xennet [--socket PATH] [--state-dir DIR] COMMAND [ARGS]\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %s\n", commands[i].help);
+	fprintf(f, "  help [COMMAND]  this help, or a command's\n");
 	fprintf(f, "\nThe socket defaults to $XENNET_SOCKET or %s;\n"
 		   "the state directory (read by check) to %s.\n",
 		XN_DEFAULT_SOCKET, XN_DEFAULT_STATE_DIR);
@@ -243,7 +268,7 @@ int main(int argc, char **argv)
 			     .state_dir = XN_DEFAULT_STATE_DIR };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+s:d:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:d:jhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': o.socket_path = optarg; break;
 		case 'd': o.state_dir = optarg; break;
@@ -258,13 +283,30 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *name = argv[optind++];
+	if (strcmp(name, "help") == 0) {
+		const struct command *cmd = optind < argc ? find_command(argv[optind]) : NULL;
+		if (optind < argc && (!cmd || optind + 1 < argc)) {
+			fprintf(stderr, "xennet help: unknown command \"%s\"\n", argv[optind]);
+			return 2;
+		}
+		if (cmd)
+			command_help(cmd);
+		else
+			usage(stdout);
+		return 0;
+	}
 	/* Options may also follow the command: `xennet status --json`. */
 	int first = optind;
 	optind = 0; /* 0: glibc re-initialises its argument permutation */
 	char **rest = argv + first - 1;
 	int nrest = argc - first + 1;
-	while ((c = getopt_long(nrest, rest, "s:d:jn:", opts, NULL)) != -1) {
+	while ((c = getopt_long(nrest, rest, "s:d:jn:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'h':
+			if (!find_command(name))
+				break;
+			command_help(find_command(name));
+			return 0;
 		case 's': o.socket_path = optarg; break;
 		case 'd': o.state_dir = optarg; break;
 		case 'j': o.json = true; break;

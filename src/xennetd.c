@@ -21,6 +21,8 @@
 #include "xennet/hotplug.h"
 #include "xennet/log.h"
 #include "xennet/nft.h"
+#include "xennet/notify.h"
+#include "xennet/profilecopy.h"
 #include "xennet/publicip.h"
 #include "xennet/status.h"
 #include "xennet/sysctl.h"
@@ -35,7 +37,8 @@
 #define PURGE_LATEST_MS 10
 
 struct daemon {
-	char profile_path[PATH_MAX];
+	char profile_path[PATH_MAX]; /* the copy in the state directory, once applied */
+	char profile_source[PATH_MAX]; /* where that copy came from ("" unknown) */
 	const char *socket_path;
 	const char *state_dir;
 	struct xn_profile *profile; /* the profile in force */
@@ -57,6 +60,7 @@ struct daemon {
 	} known[16]; /* managed links as last seen */
 	char *last_error;
 	int state_error; /* why the state directory cannot be written, 0 if it can */
+	char who[64]; /* who asked for the change being made, for the log */
 	bool resync; /* a link we manage changed: converge again */
 	bool drift; /* compare the sets' elements and the sysctls */
 	int64_t drift_next; /* the next periodic check (ms) */
@@ -186,6 +190,92 @@ static int grow_nat_maps(void *ctx, struct xn_buf *err)
 	return engine_apply_grow(d, d->profile, true, NULL, err);
 }
 
+static void notify_ready(const struct daemon *d)
+{
+	if (d->profile)
+		xn_notify("READY=1\nSTATUS=%s mode, profile %s%s%s", xn_mode_name(d->profile->mode),
+			  d->profile_source[0] ? d->profile_source : d->profile_path,
+			  d->last_error ? "; last error: " : "",
+			  d->last_error ? d->last_error : "");
+	else
+		xn_notify("READY=1\nSTATUS=no profile applied");
+}
+
+/* Load a profile from a copy of path in the state directory (path is read
+ * once), its errors named after path. The copy becomes the profile in
+ * force in apply_profile, once applied. */
+static bool is_the_copy(const struct daemon *d, const char *path)
+{
+	char copy[PATH_MAX];
+
+	return xn_profile_copy_path(d->state_dir, copy) == 0 && strcmp(path, copy) == 0;
+}
+
+static int load_profile(struct daemon *d, const char *path, struct xn_profile **p,
+			struct xn_diag *diag, struct xn_buf *out)
+{
+	char staged[PATH_MAX], copy[PATH_MAX];
+	struct xn_buf err = { 0 };
+	size_t n;
+	int r;
+
+	if (is_the_copy(d, path))
+		return xn_profile_load(path, p, diag); /* at start, or its source is gone */
+	r = xn_profile_copy_stage(d->state_dir, path, staged, &err);
+	if (r < 0) {
+		xn_buf_printf(out, "%s\n", xn_buf_str(&err));
+		log_err("%s", xn_buf_str(&err));
+		xn_buf_free(&err);
+		return r;
+	}
+	r = xn_profile_load(staged, p, diag);
+	n = strlen(staged);
+	for (size_t i = 0; i < diag->n; i++) {
+		char *line = diag->lines[i], *named;
+		if (strncmp(line, staged, n) != 0 || asprintf(&named, "%s%s", path, line + n) < 0)
+			continue;
+		free(line);
+		diag->lines[i] = named;
+	}
+	if (r >= 0) {
+		/* What the ledger records: the copy, once it is committed. */
+		char *named = xn_profile_copy_path(d->state_dir, copy) == 0 ? strdup(copy) : NULL;
+		if (!named) {
+			xn_profile_free(*p);
+			*p = NULL;
+			r = -ENOMEM;
+		} else {
+			free((*p)->path);
+			(*p)->path = named;
+		}
+	}
+	if (r < 0)
+		unlink(staged);
+	return r;
+}
+
+/* After an apply: its copy is the profile in force from now on (or,
+ * when it failed, the staged copy goes). */
+static void keep_copy(struct daemon *d, const char *path, bool applied)
+{
+	char staged[PATH_MAX];
+	int r;
+
+	if (is_the_copy(d, path))
+		return;
+	snprintf(staged, sizeof(staged), "%s/profile.conf.new", d->state_dir);
+	if (!applied) {
+		unlink(staged);
+		return;
+	}
+	r = xn_profile_copy_commit(d->state_dir, staged, path);
+	if (r < 0)
+		log_err("keeping a copy of %s in %s: %s; a restart applies the previous copy",
+			path, d->state_dir, strerror(-r));
+	if (path != d->profile_source) /* a reload passes it */
+		snprintf(d->profile_source, sizeof(d->profile_source), "%s", path);
+}
+
 /* Load, check and apply a profile. On a bad profile nothing changes; on a
  * kernel failure half way the previous profile is applied again. */
 static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
@@ -195,11 +285,14 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 	struct xn_buf report = { 0 }, err = { 0 };
 	int r;
 
-	r = xn_profile_load(path, &p, &diag);
+	r = load_profile(d, path, &p, &diag, out);
 	if (r < 0) {
-		for (size_t i = 0; i < diag.n; i++)
+		for (size_t i = 0; i < diag.n; i++) {
 			xn_buf_printf(out, "%s\n", diag.lines[i]);
+			log_err("%s", diag.lines[i]);
+		}
 		xn_buf_printf(out, "%s: profile rejected, nothing changed\n", path);
+		log_err("%s: profile rejected (%s), nothing changed", path, d->who);
 		xn_diag_free(&diag);
 		return r;
 	}
@@ -207,38 +300,63 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 	if (r < 0) {
 		xn_buf_printf(out, "applying %s failed: %s\n", path, xn_buf_str(&err));
 		set_last_error(d, xn_buf_str(&err));
-		log_err("applying %s failed: %s", path, xn_buf_str(&err));
+		log_err("applying %s (%s) failed: %s", path, d->who, xn_buf_str(&err));
 		if (d->profile) {
 			struct xn_buf err2 = { 0 };
 			int r2 = engine_apply(d, d->profile, NULL, &err2);
 			if (r2 < 0)
 				log_err("restoring %s failed too: %s", d->profile->path,
 					xn_buf_str(&err2));
-			else
+			else {
 				xn_buf_printf(out, "restored the previous profile %s\n",
 					      d->profile->path);
+				log_info("restored the previous profile %s", d->profile->path);
+			}
 			xn_buf_free(&err2);
 		}
+		keep_copy(d, path, false);
 		xn_profile_free(p);
 	} else {
 		size_t steps = 0;
 		for (const char *c = xn_buf_str(&report); c && *c; c++)
 			steps += *c == '\n';
-		if (steps)
-			log_info("applied %s (%s mode): %zu changes", path,
-				 xn_mode_name(p->mode), steps);
+		log_info("applied %s (%s mode, %s): %zu changes%s%s", path, xn_mode_name(p->mode),
+			 d->who, steps, steps ? "\n" : "", steps ? xn_buf_str(&report) : "");
 		xn_buf_printf(out, "applied %s: %zu changes\n%s", path, steps,
 			      xn_buf_str(&report));
 		xn_profile_free(d->profile);
 		d->profile = p;
 		if (d->hotplug)
 			xn_hotplug_set_profile(d->hotplug, p);
-		if (path != d->profile_path)
-			snprintf(d->profile_path, sizeof(d->profile_path), "%s", path);
+		keep_copy(d, path, true);
+		snprintf(d->profile_path, sizeof(d->profile_path), "%s", p->path);
 		set_last_error(d, NULL);
 	}
 	xn_buf_free(&report);
 	xn_buf_free(&err);
+	return r;
+}
+
+/* A reload reads the file the profile in force was applied from, where
+ * the administrator edits it; if that is gone, the copy. */
+static const char *reload_path(struct daemon *d)
+{
+	if (!d->profile_source[0] || access(d->profile_source, F_OK) == 0)
+		return d->profile_source[0] ? d->profile_source : d->profile_path;
+	log_warn("%s, which the profile in force came from, is gone: reloading its copy %s",
+		 d->profile_source, d->profile_path);
+	return d->profile_path;
+}
+
+/* A profile applied while running (SIGHUP, apply, reload): systemd is told,
+ * so that `systemctl reload` returns once it is done. */
+static int reload_profile(struct daemon *d, const char *path, struct xn_buf *out)
+{
+	int r;
+
+	xn_notify("RELOADING=1\nSTATUS=applying %s", path);
+	r = apply_profile(d, path, out);
+	notify_ready(d);
 	return r;
 }
 
@@ -264,7 +382,8 @@ static void render_status(struct daemon *d, bool json, struct xn_buf *out)
 	struct xn_nft_rule_info *rules = NULL;
 	struct xn_status_input in = { .pid = getpid(), .profile = d->profile,
 				      .ledger = &d->engine->ledger,
-				      .last_error = d->last_error, .state_dir = d->state_dir };
+				      .last_error = d->last_error, .state_dir = d->state_dir,
+				      .profile_source = d->profile_source };
 	int r;
 
 	check_state_dir(d);
@@ -362,6 +481,49 @@ usage:
 	return -EINVAL;
 }
 
+/* `xennet down`: undo everything the ledger holds (bridges, moved
+ * addresses and routes, sysctls, the nftables tables, public addresses),
+ * then exit; a start applies a profile again. Refused, changing nothing,
+ * while mappings made with the CLI exist (they would be lost). */
+static int take_down(struct daemon *d, struct xn_buf *out)
+{
+	struct xn_buf report = { 0 }, err = { 0 };
+	size_t steps = 0;
+	int r;
+
+	r = engine_apply(d, NULL, &report, &err);
+	if (r < 0) {
+		xn_buf_printf(out, "down: %s\n", xn_buf_str(&err));
+		log_err("down (%s) failed: %s", d->who, xn_buf_str(&err));
+		set_last_error(d, xn_buf_str(&err));
+	} else {
+		for (const char *c = xn_buf_str(&report); c && *c; c++)
+			steps += *c == '\n';
+		log_info("down (%s): %zu changes, nothing of xennet's is left; exiting%s%s", d->who,
+			 steps, steps ? "\n" : "", steps ? xn_buf_str(&report) : "");
+		xn_buf_printf(out, "removed everything xennet made: %zu changes\n%sxennetd exits\n",
+			      steps, xn_buf_str(&report) ? xn_buf_str(&report) : "");
+		d->quit = true; /* with its profile, which the hotplug code still points to */
+	}
+	xn_buf_free(&report);
+	xn_buf_free(&err);
+	return r;
+}
+
+/* Every change an operator asks for is logged, with who asked. */
+static void log_mapping_change(struct daemon *d, char **w, size_t n, int r, const char *reply)
+{
+	char what[256];
+	size_t len = 0;
+
+	for (size_t i = 0; i < n && len < sizeof(what); i++)
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "%s%s", i ? " " : "", w[i]);
+	if (r >= 0)
+		log_info("%s (%s): done", what, d->who);
+	else
+		log_warn("%s (%s): not done: %.*s", what, d->who, (int)strcspn(reply, "\n"), reply);
+}
+
 /* Returns the status to answer, or 1 when the request kept fd to answer
  * later. */
 static int handle_request(struct daemon *d, char **w, size_t n, int fd,
@@ -385,14 +547,19 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 			xn_buf_printf(out, "apply: the profile path must be absolute\n");
 			return -EINVAL;
 		}
-		return apply_profile(d, w[1], out);
+		return reload_profile(d, w[1], out);
 	}
+	if (strcmp(w[0], "down") == 0 && n == 1)
+		return take_down(d, out);
 	if (strcmp(w[0], "reload") == 0 && n == 1)
-		return apply_profile(d, d->profile_path, out);
+		return reload_profile(d, reload_path(d), out);
 	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2) {
+		size_t before = out->len;
 		int r = handle_mapping(d, w, n, out);
 		if (r < 0)
 			check_state_dir(d);
+		if (strcmp(w[1], "list") != 0)
+			log_mapping_change(d, w, n, r, xn_buf_str(out) ? xn_buf_str(out) + before : "");
 		return r;
 	}
 	if (strcmp(w[0], "hotplug") == 0 && (n == 4 || n == 5)) {
@@ -425,6 +592,19 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
  * per-batch work (one round trip to xenstore) is done once. */
 #define CONTROL_BATCH 32
 
+/* "requested by uid U pid P" of the client on fd, for the log. */
+static void note_peer(struct daemon *d, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		snprintf(d->who, sizeof(d->who), "requested by uid %u pid %d",
+			 (unsigned)cred.uid, (int)cred.pid);
+	else
+		snprintf(d->who, sizeof(d->who), "requested by an unknown client");
+}
+
 static void answer_request(struct daemon *d, struct xn_ctl_request *q)
 {
 	struct xn_buf out = { 0 };
@@ -434,6 +614,7 @@ static void answer_request(struct daemon *d, struct xn_ctl_request *q)
 		log_warn("control: bad request: %s", strerror(-r));
 		xn_buf_printf(&out, "bad request: %s\n", strerror(-r));
 	} else {
+		note_peer(d, q->fd);
 		r = handle_request(d, q->words, q->n, q->fd, &out);
 		if (r == 1) { /* answered later: the fd is handed on */
 			q->fd = -1;
@@ -782,10 +963,9 @@ static int on_signal(struct daemon *d, int sfd)
 	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			struct xn_buf out = { 0 };
-			log_info("SIGHUP: reloading %s", d->profile_path);
-			if (apply_profile(d, d->profile_path, &out) < 0)
-				log_err("reload failed, the previous state stays:\n%s",
-					xn_buf_str(&out));
+			snprintf(d->who, sizeof(d->who), "SIGHUP from pid %u", si.ssi_pid);
+			if (reload_profile(d, reload_path(d), &out) < 0)
+				log_err("reload failed, the previous state stays");
 			xn_buf_free(&out);
 		} else {
 			log_info("signal %u: exiting, the network stays as it is",
@@ -869,7 +1049,7 @@ static void usage(FILE *f)
 		"  -f, --foreground      stay in the foreground and log to stderr\n"
 		"  -v, --verbose         log debug messages\n"
 		"  -h, --help            this help\n"
-		"      --version         print the version\n",
+		"  -V, --version         print the version\n",
 		XN_DEFAULT_PROFILE, XN_DEFAULT_SOCKET, XN_DEFAULT_STATE_DIR);
 }
 
@@ -925,7 +1105,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int c, r, lock_fd, sfd = -1, lfd = -1, efd = -1, nft_fd = -1, ret = 1;
 
-	while ((c = getopt_long(argc, argv, "p:s:d:fvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:s:d:fvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': profile_arg = optarg; break;
 		case 's': d.socket_path = optarg; break;
@@ -974,6 +1154,8 @@ int main(int argc, char **argv)
 		snprintf(d.profile_path, sizeof(d.profile_path), "%s", d.engine->ledger.profile);
 	else
 		snprintf(d.profile_path, sizeof(d.profile_path), "%s", XN_DEFAULT_PROFILE);
+	if (!profile_arg && is_the_copy(&d, d.profile_path))
+		xn_profile_copy_source(d.state_dir, d.profile_source);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
@@ -984,8 +1166,13 @@ int main(int argc, char **argv)
 
 	/* Converge before taking requests: a restart reconciles with what
 	 * the kernel has, and changes nothing when nothing drifted. */
-	r = apply_profile(&d, d.profile_path, &out);
-	fputs(xn_buf_str(&out) ? xn_buf_str(&out) : "", stderr);
+	snprintf(d.who, sizeof(d.who), "at start");
+	if (!profile_arg && access(d.profile_path, F_OK) < 0 && errno == ENOENT) {
+		log_err("no profile: %s does not exist; copy one of %s to it and edit it, or start with --profile FILE",
+			d.profile_path, XN_EXAMPLES_DIR);
+		goto out;
+	}
+	r = apply_profile(&d, d.profile_path, &out); /* it logs what it did */
 	if (r < 0)
 		goto out;
 
@@ -1047,7 +1234,10 @@ int main(int argc, char **argv)
 	}
 	d.efd = efd;
 	connect_xenstore(&d);
-	log_info("ready: profile %s, control socket %s", d.profile_path, d.socket_path);
+	log_info("ready: profile %s%s%s%s, control socket %s", d.profile_path,
+		 d.profile_source[0] ? " (a copy of " : "", d.profile_source,
+		 d.profile_source[0] ? ")" : "", d.socket_path);
+	notify_ready(&d);
 	d.busy = true; /* starting was work */
 	d.last_work = mono_ms();
 
@@ -1066,7 +1256,10 @@ int main(int argc, char **argv)
 		wake_by(&timeout, d.drift_next);
 		if (xn_ctl_server_timeout_ms(d.control) >= 0)
 			wake_by(&timeout, mono_ms() + xn_ctl_server_timeout_ms(d.control));
+		if (xn_log_flush_due())
+			wake_by(&timeout, xn_log_flush_due());
 		n = epoll_wait(efd, evs, 8, timeout);
+		xn_log_flush(false);
 		if (n == 0 && d.purge_due && mono_ms() >= d.purge_due)
 			run_purges(&d);
 		if (n == 0 && d.busy && mono_ms() >= d.last_work + IDLE_TRIM_MS) {
@@ -1135,6 +1328,7 @@ int main(int argc, char **argv)
 		if (d.drift && !d.quit)
 			check_drift(&d);
 	}
+	xn_notify("STOPPING=1\nSTATUS=stopping, the network stays as it is");
 	ret = 0;
 	goto out;
 epoll_fail:
@@ -1163,5 +1357,6 @@ out:
 	xn_buf_free(&out);
 	xn_buf_free(&err);
 	close(lock_fd);
+	xn_log_flush(true);
 	return ret;
 }

@@ -20,6 +20,7 @@ struct xn_status_input {
 	const char *last_error; /* of the last apply, or NULL */
 	const char *state_dir; /* may be NULL */
 	int state_error; /* 0, or why the state directory cannot be written */
+	const char *profile_source; /* where the profile was applied from, "" or NULL unknown */
 	/* More to say (the vifs): text lines, or JSON members that start
 	 * with a comma. */
 	void (*extra)(bool json, struct xn_buf *out, void *userdata);
