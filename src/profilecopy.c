@@ -67,8 +67,10 @@ int xn_profile_copy_stage(const char *state_dir, const char *src, char staged[PA
 	}
 	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > PROFILE_MAX_BYTES) {
 		r = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		xn_buf_printf(err, "%s: %s", src, r == -EFBIG ? "too large for a profile"
-							  : "not a regular file");
+		if (r == -EINVAL && S_ISDIR(st.st_mode))
+			r = -EISDIR;
+		xn_buf_printf(err, "%s: cannot open: %s", src,
+			      r == -EFBIG ? "too large for a profile" : xn_file_strerror(r));
 		close(fd);
 		return r;
 	}

@@ -269,3 +269,24 @@ int xn_grow(void **arr, size_t n, size_t *cap, size_t size)
 	*cap = want;
 	return 0;
 }
+
+bool xn_files_equal(const char *a, const char *b)
+{
+	FILE *fa = NULL, *fb = NULL;
+	bool equal = false;
+	int ca, cb;
+
+	if (xn_fopen_regular(a, &fa) < 0 || xn_fopen_regular(b, &fb) < 0)
+		goto out;
+	do {
+		ca = getc(fa);
+		cb = getc(fb);
+	} while (ca == cb && ca != EOF);
+	equal = ca == cb && !ferror(fa) && !ferror(fb);
+out:
+	if (fa)
+		fclose(fa);
+	if (fb)
+		fclose(fb);
+	return equal;
+}

@@ -221,6 +221,24 @@ static int load_profile(struct daemon *d, const char *path, struct xn_profile **
 
 	if (is_the_copy(d, path))
 		return xn_profile_load(path, p, diag); /* at start, or its source is gone */
+	/* No copy can be kept in a state directory that cannot be written
+	 * (read-only, full): the profile is read where it is, and the
+	 * changes it needs recorded are refused later, not the start. */
+	check_state_dir(d);
+	if (d->state_error) {
+		r = xn_profile_load(path, p, diag);
+		/* The copy in force says the same: it is the profile, as the
+		 * ledger records it. */
+		if (r >= 0 && xn_profile_copy_path(d->state_dir, copy) == 0 &&
+		    xn_files_equal(path, copy)) {
+			char *named = strdup(copy);
+			if (named) {
+				free((*p)->path);
+				(*p)->path = named;
+			}
+		}
+		return r;
+	}
 	r = xn_profile_copy_stage(d->state_dir, path, staged, &err);
 	if (r < 0) {
 		xn_buf_printf(out, "%s\n", xn_buf_str(&err));
@@ -263,6 +281,8 @@ static void keep_copy(struct daemon *d, const char *path, bool applied)
 
 	if (is_the_copy(d, path))
 		return;
+	if (d->state_error)
+		return; /* no copy was staged (load_profile); the problem is told */
 	snprintf(staged, sizeof(staged), "%s/profile.conf.new", d->state_dir);
 	if (!applied) {
 		unlink(staged);
@@ -654,10 +674,10 @@ static void control_counts(struct daemon *d)
 	unsigned refused, expired;
 
 	xn_ctl_server_counts(d->control, &refused, &expired);
-	if (refused == 1)
+	/* One message per client: the log's rate limit says how many it
+	 * left out, over every sweep. */
+	while (refused-- > 0)
 		log_warn("control: refused a client that is not root");
-	else if (refused)
-		log_warn("control: refused %u clients that are not root", refused);
 	if (expired)
 		log_warn("control: dropped %u client%s that sent no complete request in time",
 			 expired, expired == 1 ? "" : "s");

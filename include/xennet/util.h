@@ -46,6 +46,8 @@ int xn_parse_bool(const char *s);
 
 /* Read/write a small text file (sysctl, state). write is atomic: temp file,
  * fsync, rename. Return -errno. */
+/* Two regular files with the same bytes (false if either cannot be read). */
+bool xn_files_equal(const char *a, const char *b);
 int xn_read_file(const char *path, char *buf, size_t size);
 int xn_write_file_atomic(const char *path, const char *data, size_t len);
 

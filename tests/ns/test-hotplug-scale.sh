@@ -33,7 +33,12 @@ for i in $(seq "$N"); do
 	echo "link add vif$i.0 type veth peer name g$i netns $GUESTS"
 done | ip -n "$DOM0" -batch -
 failed=0
-for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+for i in "${!pids[@]}"; do
+	if ! wait "${pids[i]}"; then
+		failed=$((failed + 1))
+		[ "$failed" -gt 3 ] || echo "script $((i + 1)): $(cat "$T/hp.$((i + 1))")" >&2
+	fi
+done
 expect_eq "all $N scripts exit 0" 0 "$failed"
 connected=$(xenstore-ls /local/domain/0/backend/vif | grep -c 'hotplug-status = "connected"')
 expect_eq "all $N report hotplug-status connected" "$N" "$connected"
