@@ -43,6 +43,19 @@ expect "xl list shows the guests" xl_run list
 expect_eq "xl list: Domain-0, web, db" "Domain-0 web db" \
 	"$(awk 'NR > 1 { printf "%s%s", sep, $1; sep = " " }' <(xl_run list 2>&1; cat "$XL_ERR"))"
 
+# ---- what a script gets from xl: libxl's variables on top of xl's
+# environment, without the shim's LD_PRELOAD.
+printf '#!/bin/sh\nenv >"/var/log/xen/env.$1"\n' >"$T/xl/scripts/vif-env"
+chmod +x "$T/xl/scripts/vif-env"
+expect "a script that records its environment: attach exits 0" \
+	xl_attach 2 bridge=xenbr0 mac=00:16:3e:00:02:00 script=vif-env
+expect "online ran with libxl's XENBUS_PATH" grep -qx "XENBUS_PATH=backend/vif/2/0" "$T/xl/log/env.online"
+expect "and vif" grep -qx "vif=vif2.0" "$T/xl/log/env.online"
+expect "and xl's own XENSTORED_PATH" grep -qx "XENSTORED_PATH=$XENSTORED_PATH" "$T/xl/log/env.online"
+expect_not "but not the shim's LD_PRELOAD" grep -q "^LD_PRELOAD=" "$T/xl/log/env.online"
+expect "its detach exits 0" xl_detach 2 0
+expect "and ran offline" test -s "$T/xl/log/env.offline"
+
 # ---- the baseline: Xen's vif-bridge, driven by xl
 expect "vif-bridge: xl network-attach exits 0" \
 	xl_attach 2 bridge=xenbr0 mac=00:16:3e:00:02:00 script=vif-bridge
