@@ -61,7 +61,7 @@ expect "vif-bridge: xl network-attach exits 0" \
 	xl_attach 2 bridge=xenbr0 mac=00:16:3e:00:02:00 script=vif-bridge
 echo "   (vif-bridge attach: ${XL_MS} ms)"
 expect_eq "vif-bridge: hotplug-status connected" connected "$(be_read 2 0 hotplug-status)"
-expect_eq "vif-bridge: the backend connected" 4 "$(be_read 2 0 state)"
+expect_eq "vif-bridge: the backend connected" 4 "$(be_state 2 0 4)"
 expect_eq "vif-bridge: libxl wrote the script's absolute path" /etc/xen/scripts/vif-bridge \
 	"$(be_read 2 0 script)"
 expect_eq "vif-bridge: vif2.0 is a port of xenbr0" xenbr0 "$(master_of vif2.0)"
@@ -78,7 +78,7 @@ expect "vif-xennet: xl network-attach exits 0" \
 	xl_attach 1 bridge=xenbr0 mac=00:16:3e:00:01:00 ip=192.168.50.11 script=vif-xennet
 echo "   (vif-xennet attach: ${XL_MS} ms)"
 expect_eq "vif-xennet: hotplug-status connected" connected "$(be_read 1 0 hotplug-status)"
-expect_eq "vif-xennet: the backend connected" 4 "$(be_read 1 0 state)"
+expect_eq "vif-xennet: the backend connected" 4 "$(be_state 1 0 4)"
 expect_eq "vif-xennet: vif1.0 is a port of xenbr0" xenbr0 "$(master_of vif1.0)"
 expect_eq "vif-xennet: the bridge-port MAC" fe:ff:ff:ff:ff:ff \
 	"$(ip -n "$DOM0" -j link show vif1.0 | jq -r '.[0].address')"
@@ -117,7 +117,7 @@ expect_eq "bridge=nosuchbr: hotplug-status error" error "$(be_read 1 0 hotplug-s
 expect "bridge=nosuchbr: hotplug-error says why" \
 	grep -q nosuchbr <<<"$(be_read 1 0 hotplug-error)"
 expect_eq "bridge=nosuchbr: vif1.0 is attached nowhere" null "$(master_of vif1.0)"
-expect_not "bridge=nosuchbr: the backend did not connect" test "$(be_read 1 0 state)" = 4
+expect_not "bridge=nosuchbr: the backend did not connect" test "$(be_state 1 0 4)" = 4
 expect "a failed attach leaves its backend behind (libxl does not clean up)" \
 	xs_exists /local/domain/0/backend/vif/1/0
 expect "its detach exits 0" xl_detach 1 0

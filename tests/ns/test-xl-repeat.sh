@@ -37,9 +37,10 @@ rounds() {
 				"$(xs_read $be/state), hotplug-status $(xs_read $be/hotplug-status)):" \
 				"$(grep -m1 error "$XL_ERR")" >&2
 			bad=$((bad + 1))
-		elif [ "$(xs_read $be/state)" != 4 ] ||
+		elif [ "$(be_state 1 0 4)" != 4 ] ||
 			[ "$(ip -n "$DOM0" -j link show vif1.0 | jq -r '.[0].master')" != xenbr0 ]; then
-			echo "$label $i: attached, but not connected to xenbr0" >&2
+			echo "$label $i: attached, but backend state $(be_state 1 0), vif1.0's master" \
+				"$(ip -n "$DOM0" -j link show vif1.0 | jq -r '.[0].master')" >&2
 			bad=$((bad + 1))
 		fi
 		if ! xl_detach 1 0; then
