@@ -5,7 +5,8 @@
 # must still see state 2 before the backend connects (issue 12, defect 1:
 # a hotplug-status=connected written before libxl ran the script lets
 # netback reach state 4 first, and xl fails after 10 s). Then the same
-# with netback making the device late (after InitWait).
+# with netback making the device late (after InitWait), and with netback
+# deleting it late (after libxl ran offline).
 # XL_REPEAT=N changes the count.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/xenstore.sh"
@@ -47,6 +48,10 @@ rounds() {
 			echo "$label $i: detach failed: $(grep -m1 error "$XL_ERR")" >&2
 			bad=$((bad + 1))
 		fi
+		for _ in $(seq 40); do # netback may delete the device a while later
+			ip -n "$DOM0" link show vif1.0 >/dev/null 2>&1 || break
+			sleep 0.05
+		done
 		if xs_exists $be || ip -n "$DOM0" link show vif1.0 >/dev/null 2>&1; then
 			echo "$label $i: the detach left the backend or the device" >&2
 			bad=$((bad + 1))
@@ -62,3 +67,11 @@ expect_eq "nothing left in xennet status" 0 "$(xn status --json | jq '[.vifs[]?]
 nb_start --late 150
 expect_eq "10 more with the device made 150 ms after InitWait" 0 "$(rounds late 10)"
 expect_eq "nothing left in xennet status" 0 "$(xn status --json | jq '[.vifs[]?] | length')"
+
+# On detach netback deletes the vif right after state 6, racing the
+# offline run: above the device went first; here offline runs first.
+nb_start --delete-late 300
+expect_eq "10 more with the device deleted 300 ms after Closed" 0 "$(rounds delete-late 10)"
+expect_eq "nothing left in xennet status" 0 "$(xn status --json | jq '[.vifs[]?] | length')"
+expect_eq "nor in the anti-spoofing sets" 0 \
+	"$(nft_json | jq '[.nftables[] | select(.set.family == "bridge") | .set.elem[]?] | length')"
