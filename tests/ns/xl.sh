@@ -167,6 +167,7 @@ xl_detach() {
 # xenstore.sh's cleanup, which shows xenstored's log).
 _xl_cleanup() {
 	local rc=$?
+	set +e # errexit would end the trap at "(exit $rc)" below
 	if [ "$rc" != 0 ]; then
 		for f in "$T/xl/xl.log" "$T/netback.log" "$T/xl/log/xen-hotplug.log"; do
 			[ -s "$f" ] || continue
