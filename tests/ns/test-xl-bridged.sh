@@ -43,12 +43,25 @@ expect "xl list shows the guests" xl_run list
 expect_eq "xl list: Domain-0, web, db" "Domain-0 web db" \
 	"$(awk 'NR > 1 { printf "%s%s", sep, $1; sep = " " }' <(xl_run list 2>&1; cat "$XL_ERR"))"
 
+# ---- what a script gets from xl: libxl's variables on top of xl's
+# environment, without the shim's LD_PRELOAD.
+printf '#!/bin/sh\nenv >"/var/log/xen/env.$1"\n' >"$T/xl/scripts/vif-env"
+chmod +x "$T/xl/scripts/vif-env"
+expect "a script that records its environment: attach exits 0" \
+	xl_attach 2 bridge=xenbr0 mac=00:16:3e:00:02:00 script=vif-env
+expect "online ran with libxl's XENBUS_PATH" grep -qx "XENBUS_PATH=backend/vif/2/0" "$T/xl/log/env.online"
+expect "and vif" grep -qx "vif=vif2.0" "$T/xl/log/env.online"
+expect "and xl's own XENSTORED_PATH" grep -qx "XENSTORED_PATH=$XENSTORED_PATH" "$T/xl/log/env.online"
+expect_not "but not the shim's LD_PRELOAD" grep -q "^LD_PRELOAD=" "$T/xl/log/env.online"
+expect "its detach exits 0" xl_detach 2 0
+expect "and ran offline" test -s "$T/xl/log/env.offline"
+
 # ---- the baseline: Xen's vif-bridge, driven by xl
 expect "vif-bridge: xl network-attach exits 0" \
 	xl_attach 2 bridge=xenbr0 mac=00:16:3e:00:02:00 script=vif-bridge
 echo "   (vif-bridge attach: ${XL_MS} ms)"
 expect_eq "vif-bridge: hotplug-status connected" connected "$(be_read 2 0 hotplug-status)"
-expect_eq "vif-bridge: the backend connected" 4 "$(be_read 2 0 state)"
+expect_eq "vif-bridge: the backend connected" 4 "$(be_state 2 0 4)"
 expect_eq "vif-bridge: libxl wrote the script's absolute path" /etc/xen/scripts/vif-bridge \
 	"$(be_read 2 0 script)"
 expect_eq "vif-bridge: vif2.0 is a port of xenbr0" xenbr0 "$(master_of vif2.0)"
@@ -65,7 +78,7 @@ expect "vif-xennet: xl network-attach exits 0" \
 	xl_attach 1 bridge=xenbr0 mac=00:16:3e:00:01:00 ip=192.168.50.11 script=vif-xennet
 echo "   (vif-xennet attach: ${XL_MS} ms)"
 expect_eq "vif-xennet: hotplug-status connected" connected "$(be_read 1 0 hotplug-status)"
-expect_eq "vif-xennet: the backend connected" 4 "$(be_read 1 0 state)"
+expect_eq "vif-xennet: the backend connected" 4 "$(be_state 1 0 4)"
 expect_eq "vif-xennet: vif1.0 is a port of xenbr0" xenbr0 "$(master_of vif1.0)"
 expect_eq "vif-xennet: the bridge-port MAC" fe:ff:ff:ff:ff:ff \
 	"$(ip -n "$DOM0" -j link show vif1.0 | jq -r '.[0].address')"
@@ -104,7 +117,7 @@ expect_eq "bridge=nosuchbr: hotplug-status error" error "$(be_read 1 0 hotplug-s
 expect "bridge=nosuchbr: hotplug-error says why" \
 	grep -q nosuchbr <<<"$(be_read 1 0 hotplug-error)"
 expect_eq "bridge=nosuchbr: vif1.0 is attached nowhere" null "$(master_of vif1.0)"
-expect_not "bridge=nosuchbr: the backend did not connect" test "$(be_read 1 0 state)" = 4
+expect_not "bridge=nosuchbr: the backend did not connect" test "$(be_state 1 0 4)" = 4
 expect "a failed attach leaves its backend behind (libxl does not clean up)" \
 	xs_exists /local/domain/0/backend/vif/1/0
 expect "its detach exits 0" xl_detach 1 0

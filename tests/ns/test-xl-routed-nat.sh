@@ -32,7 +32,7 @@ start_daemon "$T/routed.conf"
 expect "routed: xl network-attach exits 0" \
 	xl_attach 1 mac=00:16:3e:00:01:00 ip=192.168.50.21 script=vif-xennet
 expect_eq "routed: hotplug-status connected" connected "$(be_read 1 0 hotplug-status)"
-expect_eq "routed: the backend connected" 4 "$(be_read 1 0 state)"
+expect_eq "routed: the backend connected" 4 "$(be_state 1 0 4)"
 expect_eq "routed: a host route through vif1.0 from Dom0's address" "vif1.0 $DOM0_IP" \
 	"$(ip -n "$DOM0" -j route show 192.168.50.21 | jq -r '.[0] | "\(.dev) \(.prefsrc)"')"
 expect_eq "routed: proxy_arp on the vif" 1 "$(sysctl_in "$DOM0" net/ipv4/conf/vif1.0/proxy_arp)"
@@ -58,7 +58,7 @@ start_daemon "$T/nat.conf"
 expect "nat: xl network-attach exits 0" \
 	xl_attach 2 bridge=xenbr0 mac=00:16:3e:00:02:00 ip=10.0.0.5 script=vif-xennet
 expect_eq "nat: hotplug-status connected" connected "$(be_read 2 0 hotplug-status)"
-expect_eq "nat: the backend connected" 4 "$(be_read 2 0 state)"
+expect_eq "nat: the backend connected" 4 "$(be_state 2 0 4)"
 expect_eq "nat: vif2.0 joined the guest bridge" xenbr0 \
 	"$(ip -n "$DOM0" -j link show vif2.0 | jq -r '.[0].master')"
 ip -n "$(guest 2)" addr add 10.0.0.5/24 dev eth0

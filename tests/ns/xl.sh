@@ -16,6 +16,9 @@
 #   xl_attach DOMID SPEC...       xl network-attach, the same
 #   xl_detach DOMID DEVID         xl network-detach, the same
 #   xl_scripts                    the scripts dir as xl sees it
+#   be_state DOMID DEVID [WANT]   the backend's state, once it is WANT
+#                                 (netback connects right after the
+#                                 script; up to 2 s) or the last read
 #
 # Needs XL_SHIM and NETBACK_SIM (meson).
 
@@ -62,8 +65,7 @@ xl_start() {
 		>>"$x/holder.log" 2>&1 &
 	XL_HOLDER=$!
 	BG_PIDS+=("$XL_HOLDER")
-	local i
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		[ -e "$x/ready" ] && break
 		kill -0 "$XL_HOLDER" 2>/dev/null || fail "xl's mount namespace: $(cat "$x/holder.log")"
 		sleep 0.025
@@ -78,13 +80,14 @@ nb_start() {
 		kill -TERM "$NB_PID" 2>/dev/null
 		wait "$NB_PID" 2>/dev/null || true
 	fi
+	local before
+	before=$(grep -c "watching" "$T/netback.log" 2>/dev/null || true)
 	ip netns exec "$DOM0" "$NETBACK_SIM" --guest-ns "${P}g%u" "$@" \
 		>>"$T/netback.log" 2>&1 &
 	NB_PID=$!
 	BG_PIDS+=("$NB_PID")
-	local i
-	for i in $(seq 200); do
-		grep -q "watching" "$T/netback.log" 2>/dev/null && return 0
+	for _ in $(seq 200); do
+		[ "$(grep -c "watching" "$T/netback.log")" -gt "${before:-0}" ] && return 0
 		sleep 0.025
 	done
 	fail "netback-sim did not start: $(cat "$T/netback.log")"
@@ -93,6 +96,16 @@ nb_start() {
 # The scripts dir as xl (and libxl's script key) sees it.
 xl_scripts() {
 	echo /etc/xen/scripts
+}
+
+be_state() {
+	local path=/local/domain/0/backend/vif/$1/$2/state want=${3:-} st
+	for _ in $(seq 40); do
+		st=$(xs_read "$path" || true)
+		[ -z "$want" ] || [ "$st" = "$want" ] && break
+		sleep 0.05
+	done
+	echo "$st"
 }
 
 xl_uuid() {
@@ -154,6 +167,7 @@ xl_detach() {
 # xenstore.sh's cleanup, which shows xenstored's log).
 _xl_cleanup() {
 	local rc=$?
+	set +e # errexit would end the trap at "(exit $rc)" below
 	if [ "$rc" != 0 ]; then
 		for f in "$T/xl/xl.log" "$T/netback.log" "$T/xl/log/xen-hotplug.log"; do
 			[ -s "$f" ] || continue

@@ -17,10 +17,12 @@
  *    its ifindex, as netback frees it.
  *  - the backend directory removed: the device goes too.
  *
- *   netback-sim --guest-ns FORMAT [--late MS]
+ *   netback-sim --guest-ns FORMAT [--late MS] [--delete-late MS]
  *
  * FORMAT names a guest's namespace, with %u for its domid ("xn12g%u").
  * --late MS: the device is made MS ms after state 2 instead of before.
+ * --delete-late MS: the device is deleted MS ms after state 6 (so after
+ * libxl ran the offline script) instead of at once.
  * Each action is logged on stderr with a timestamp. SIGTERM ends it.
  * Test code: it runs `ip` to make the veth pair.
  */
@@ -53,12 +55,13 @@ struct sim_vif {
 	bool probed;		/* features and state 2 written */
 	int ifindex;		/* of vifD.N in Dom0, 0 if none */
 	long long create_at;	/* --late: when to make the device (ms) */
+	long long delete_at;	/* --delete-late: when to delete it (ms) */
 	bool closed;		/* state 6 written */
 };
 
 static struct sim_vif vifs[MAX_VIFS];
 static const char *guest_ns_format;
-static long late_ms = -1;
+static long late_ms = -1, delete_late_ms = -1;
 static volatile sig_atomic_t stopping;
 
 static long long now_ms(void)
@@ -218,7 +221,10 @@ static void close_vif(struct xs_handle *xs, struct sim_vif *v)
 	say("vif%u.%u: closed", v->domid, v->devid);
 	v->closed = true;
 	v->create_at = 0;
-	delete_device(v);
+	if (delete_late_ms < 0)
+		delete_device(v);
+	else
+		v->delete_at = now_ms() + delete_late_ms;
 }
 
 static void maybe_connect(struct xs_handle *xs, struct sim_vif *v)
@@ -240,9 +246,12 @@ static void update(struct xs_handle *xs, struct sim_vif *v)
 	char *state = xs_get(xs, BACKEND_ROOT "/%u/%u/state", v->domid, v->devid);
 
 	if (!state) {
-		/* the backend directory went: netback_remove */
-		delete_device(v);
-		v->used = false;
+		/* the backend directory went: netback_remove (unless
+		 * --delete-late holds the device a while longer) */
+		if (!v->delete_at) {
+			delete_device(v);
+			v->used = false;
+		}
 		return;
 	}
 	if (strcmp(state, "1") == 0 && (!v->probed || v->closed))
@@ -285,22 +294,37 @@ static void on_event(struct xs_handle *xs, const char *path)
 		update(xs, v);
 }
 
-/* --late: the devices whose time has come; the poll timeout until the
- * next one (-1: none pending). */
-static int make_late_devices(struct xs_handle *xs)
+/* Is the time AT (0: none) come? If not, NEXT becomes the ms until it
+ * if that is sooner. */
+static bool due(long long at, long long now, long long *next)
+{
+	if (!at)
+		return false;
+	if (at <= now)
+		return true;
+	if (*next < 0 || at - now < *next)
+		*next = at - now;
+	return false;
+}
+
+/* --late, --delete-late: the devices to make or delete now; the poll
+ * timeout until the next one (-1: none pending). */
+static int run_timers(struct xs_handle *xs)
 {
 	long long now = now_ms(), next = -1;
 
 	for (size_t i = 0; i < MAX_VIFS; i++) {
 		struct sim_vif *v = &vifs[i];
 
-		if (!v->used || !v->create_at)
+		if (!v->used)
 			continue;
-		if (v->create_at <= now) {
+		if (due(v->create_at, now, &next)) {
 			v->create_at = 0;
 			create_device(xs, v);
-		} else if (next < 0 || v->create_at - now < next) {
-			next = v->create_at - now;
+		}
+		if (due(v->delete_at, now, &next)) {
+			v->delete_at = 0;
+			delete_device(v);
 		}
 	}
 	return (int)next;
@@ -319,6 +343,8 @@ static int parse_args(int argc, char **argv)
 			guest_ns_format = argv[++i];
 		else if (strcmp(argv[i], "--late") == 0 && i + 1 < argc)
 			late_ms = strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--delete-late") == 0 && i + 1 < argc)
+			delete_late_ms = strtol(argv[++i], NULL, 10);
 		else
 			return -1;
 	}
@@ -331,7 +357,8 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 
 	if (parse_args(argc, argv) < 0) {
-		fprintf(stderr, "usage: netback-sim --guest-ns FORMAT(with %%u) [--late MS]\n");
+		fprintf(stderr, "usage: netback-sim --guest-ns FORMAT(with %%u) [--late MS] "
+			"[--delete-late MS]\n");
 		return 2;
 	}
 	sigaction(SIGTERM, &sa, NULL);
@@ -346,7 +373,7 @@ int main(int argc, char **argv)
 		struct pollfd pfd = { .fd = xs_fileno(xs), .events = POLLIN };
 		char **ev;
 
-		if (poll(&pfd, 1, make_late_devices(xs)) < 0 && errno != EINTR)
+		if (poll(&pfd, 1, run_timers(xs)) < 0 && errno != EINTR)
 			break;
 		while ((ev = xs_check_watch(xs))) {
 			on_event(xs, ev[XS_WATCH_PATH]);
