@@ -151,6 +151,9 @@ int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
 			return s;
 		}
 	}
+	/* Each step's entry reaches the disk before the kernel changes
+	 * (write-ahead): a kill -9 half way leaves nothing unrecorded. */
+	plan.ledger_path = recorded ? e->ledger_path : NULL;
 	r = xn_plan_apply(e->nl, &plan, &e->ledger, &done, err);
 	if (report) {
 		for (size_t i = 0; i < done; i++) {

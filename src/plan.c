@@ -553,12 +553,34 @@ static void ledger_drop_route(struct xn_ledger *l, const char *from,
 		}
 }
 
+/* The ledger on disk as it is in memory (plan->ledger_path). Before a
+ * step makes something, its entry is saved (intent): a kill -9 between the
+ * two leaves an entry whose undo finds nothing to undo, never a change
+ * that no ledger records. After a step undoes something, its entry goes. */
+static int ledger_write(const struct xn_plan *plan, const struct xn_ledger *l)
+{
+	return plan->ledger_path ? xn_ledger_save(plan->ledger_path, l) : 0;
+}
+
+/* r: what adding the entry returned. */
+static int intend(const struct xn_plan *plan, const struct xn_ledger *l, int r)
+{
+	return r < 0 ? r : ledger_write(plan, l);
+}
+
+/* After an undo step: its entry is gone from the ledger, on disk too. */
+static int undone(const struct xn_plan *plan, const struct xn_ledger *l, int r)
+{
+	return r < 0 ? r : ledger_write(plan, l);
+}
+
 static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		      const struct xn_step *st, struct xn_ledger *l,
 		      struct xn_buf *err)
 {
 	struct xn_route rt;
 	int idx, idx2, r = 0;
+	bool had;
 
 	switch (st->op) {
 	case XN_STEP_PORT_RELEASE:
@@ -570,7 +592,7 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		}
 		if (r >= 0)
 			xn_ledger_del_port(l, st->dev2, st->dev);
-		return r;
+		return undone(plan, l, r);
 	case XN_STEP_ADDR_RESTORE:
 		idx = ifindex_of(st->dev);
 		if (idx >= 0) {
@@ -580,7 +602,7 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		}
 		if (r >= 0)
 			xn_ledger_del_moved_addr(l, st->dev, st->dev2, &st->addr);
-		return r;
+		return undone(plan, l, r);
 	case XN_STEP_ROUTE_RESTORE:
 		idx = ifindex_of(st->dev);
 		if (idx >= 0) {
@@ -590,7 +612,7 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		}
 		if (r >= 0)
 			ledger_drop_route(l, st->dev, st->dev2, &st->route);
-		return r;
+		return undone(plan, l, r);
 	case XN_STEP_ADDR_DEL:
 		if (st->dev2[0] != '-') {
 			idx = ifindex_of(st->dev);
@@ -600,7 +622,7 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		}
 		if (r >= 0 && st->record)
 			xn_ledger_del_addr(l, st->dev, &st->addr);
-		return r;
+		return undone(plan, l, r);
 	case XN_STEP_BRIDGE_DELETE:
 		idx = ifindex_of(st->dev);
 		r = idx < 0 ? 0 : xn_nl_link_delete(nl, idx);
@@ -616,18 +638,23 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 				if (strcmp(l->ports[i].bridge, st->dev) == 0)
 					xn_ledger_del_port(l, st->dev, l->ports[i].port);
 		}
-		return r;
+		return undone(plan, l, r);
 	case XN_STEP_SYSCTL_RESTORE:
 		r = xn_sysctl_write(st->path, st->value);
 		if (r == -ENOENT) /* the interface is gone */
 			r = 0;
 		if (r >= 0)
 			xn_ledger_del_sysctl(l, st->path);
-		return r;
+		return undone(plan, l, r);
 	case XN_STEP_BRIDGE_CREATE:
-		r = xn_nl_bridge_create(nl, st->dev, st->mtu);
+		had = xn_ledger_has_bridge(l, st->dev);
+		r = intend(plan, l, xn_ledger_add_bridge(l, st->dev));
 		if (r >= 0)
-			r = xn_ledger_add_bridge(l, st->dev);
+			r = xn_nl_bridge_create(nl, st->dev, st->mtu);
+		if (r < 0 && !had) {
+			xn_ledger_del_bridge(l, st->dev);
+			ledger_write(plan, l);
+		}
 		return r;
 	case XN_STEP_BRIDGE_TUNE:
 		idx = ifindex_of(st->dev);
@@ -640,9 +667,14 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		idx2 = ifindex_of(st->dev2);
 		if (idx < 0 || idx2 < 0)
 			return -ENODEV;
-		r = xn_nl_link_set_master(nl, idx, idx2);
+		had = xn_ledger_has_port(l, st->dev2, st->dev);
+		r = intend(plan, l, xn_ledger_add_port(l, st->dev2, st->dev));
 		if (r >= 0)
-			r = xn_ledger_add_port(l, st->dev2, st->dev);
+			r = xn_nl_link_set_master(nl, idx, idx2);
+		if (r < 0 && !had) {
+			xn_ledger_del_port(l, st->dev2, st->dev);
+			ledger_write(plan, l);
+		}
 		return r;
 	case XN_STEP_LINK_UP:
 		idx = ifindex_of(st->dev);
@@ -651,21 +683,30 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		idx = ifindex_of(st->dev);
 		if (idx < 0)
 			return idx;
-		r = xn_nl_addr_add(nl, idx, &st->addr);
+		had = xn_ledger_has_addr(l, st->dev, &st->addr);
+		r = intend(plan, l, xn_ledger_add_addr(l, st->dev, &st->addr));
+		if (r >= 0)
+			r = xn_nl_addr_add(nl, idx, &st->addr);
 		if (r == -EEXIST)
 			r = 0;
-		if (r >= 0)
-			r = xn_ledger_add_addr(l, st->dev, &st->addr);
+		if (r < 0 && !had) {
+			xn_ledger_del_addr(l, st->dev, &st->addr);
+			ledger_write(plan, l);
+		}
 		return r;
 	case XN_STEP_ADDR_MOVE:
 		idx = ifindex_of(st->dev);
 		if (idx < 0)
 			return idx;
-		r = xn_nl_addr_add(nl, idx, &st->addr);
+		r = intend(plan, l, xn_ledger_add_moved_addr(l, st->dev2, st->dev, &st->addr));
+		if (r >= 0)
+			r = xn_nl_addr_add(nl, idx, &st->addr);
 		if (r == -EEXIST)
 			r = 0;
-		if (r >= 0)
-			r = xn_ledger_add_moved_addr(l, st->dev2, st->dev, &st->addr);
+		if (r < 0) {
+			xn_ledger_del_moved_addr(l, st->dev2, st->dev, &st->addr);
+			ledger_write(plan, l);
+		}
 		return r;
 	case XN_STEP_ROUTE_MOVE:
 		idx = ifindex_of(st->dev);
@@ -673,9 +714,13 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 			return idx;
 		rt = st->route;
 		rt.ifindex = idx;
-		r = xn_nl_route_replace(nl, &rt);
+		r = intend(plan, l, xn_ledger_add_moved_route(l, st->dev2, st->dev, &st->route));
 		if (r >= 0)
-			r = xn_ledger_add_moved_route(l, st->dev2, st->dev, &st->route);
+			r = xn_nl_route_replace(nl, &rt);
+		if (r < 0) {
+			ledger_drop_route(l, st->dev2, st->dev, &st->route);
+			ledger_write(plan, l);
+		}
 		return r;
 	case XN_STEP_SYSCTL_SET: {
 		char cur[XN_SYSCTL_VALUE_MAX];
@@ -685,7 +730,7 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 			r = xn_sysctl_read(st->path, cur);
 			if (r < 0)
 				return r;
-			r = xn_ledger_add_sysctl(l, st->path, cur);
+			r = intend(plan, l, xn_ledger_add_sysctl(l, st->path, cur));
 			if (r < 0)
 				return r;
 		}

@@ -53,6 +53,9 @@ struct xn_plan {
 	 * (borrowed from the caller, may be NULL). */
 	const struct xn_nft_dynamic *dyn;
 	bool nft_unknown; /* the table could not be read (no privilege) */
+	/* Write-ahead: where the ledger is saved before each step that makes
+	 * something (and after each that undoes something); NULL: never. */
+	const char *ledger_path;
 };
 
 /* The sysctls a profile wants, with their values. */
