@@ -185,3 +185,6 @@ int vif_install_filter(struct xn_hotplug *h, struct vif *v);
 /* Undo, idempotently: whatever of it is still there goes. */
 void vif_detach(struct xn_hotplug *h, struct vif *v);
 int vif_configure(struct xn_hotplug *h, struct vif *v, struct xn_link *l);
+/* A connected vif off its bridge or down: a port again. 1 if repaired,
+ * 0 if there was nothing to do, -EIO if it failed (vif_error says why). */
+int vif_check_port(struct xn_hotplug *h, struct vif *v);

@@ -702,8 +702,12 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 			return;
 	}
 	if (added) {
+		int r;
 		if (v->state == VIF_WAITING)
 			vif_try(h, v, false);
+		else if ((r = vif_check_port(h, v)) != 0)
+			vif_report(h, v, r > 0 ? XN_VIF_REPAIRED : XN_VIF_FAILED,
+				   r > 0 ? NULL : vif_error(v));
 	} else if (v->state == VIF_CONNECTED) {
 		struct xn_link l;
 		/* A rename also comes as an event: only a real removal counts,

@@ -197,6 +197,21 @@ static int attach_to_bridge(struct xn_hotplug *h, struct vif *v, struct xn_link 
 	return 0;
 }
 
+/* A connected vif taken off its bridge, or set down, by someone: made a
+ * port again. Only if its bridge is there: a bridge made again brings its
+ * vifs back itself (xn_hotplug_reattach). Returns 1 if it was repaired. */
+int vif_check_port(struct xn_hotplug *h, struct vif *v)
+{
+	struct xn_link l, br;
+
+	if (v->state != VIF_CONNECTED || v->mode == XN_MODE_ROUTED || v->pending ||
+	    vif_find_device(h, v, &l) < 0 || xn_nl_link_get(h->nl, v->bridge, &br) < 0)
+		return 0;
+	if (l.master == br.ifindex && l.up)
+		return 0;
+	return attach_to_bridge(h, v, &l) < 0 ? -EIO : 1;
+}
+
 static struct xn_route host_route(const struct vif *v, int ifindex, const struct xn_addr *ip)
 {
 	struct xn_route rt = {

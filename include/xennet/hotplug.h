@@ -24,6 +24,7 @@ enum xn_vif_event {
 	XN_VIF_OFFLINE,
 	XN_VIF_FAILED, /* detail: its hotplug-error */
 	XN_VIF_REQUEST_DROPPED, /* detail: why (the script gave up, ...) */
+	XN_VIF_REPAIRED, /* someone took it off its bridge or down: put back */
 };
 
 struct xn_vif_report {

@@ -61,4 +61,24 @@ NETCHECK_SRC=192.168.50.99 exchange udp "$(guest 1)" "$LAN" "$LAN_IP" 7801 >/dev
 rc=$?
 set -e
 expect_eq "a spoofed datagram is still dropped" 1 "$rc"
+
+# A vif taken off its bridge (the bridge stays), or set down, by someone:
+# put back.
+for how in "nomaster" "down"; do
+	t0=$(now_ms)
+	ip -n "$DOM0" link set vif2.0 $how
+	ok=
+	for _ in $(seq 200); do
+		if [ "$(ip -n "$DOM0" -j link show vif2.0 | jq -r '.[0].master')" = xenbr0 ] &&
+			ip -n "$DOM0" -j link show vif2.0 | jq -e '.[0].flags | index("UP") != null' >/dev/null; then
+			ok=1
+			break
+		fi
+		sleep 0.01
+	done
+	[ -n "$ok" ] || fail "vif2.0 ($how) not put back within 2 s"
+	pass "vif2.0 ($how) put back in $(($(now_ms) - t0)) ms"
+	expect "guest 2 reaches guest 1 after it ($how)" ping_from "$(guest 2)" 192.168.50.11
+done
+expect "the repair is logged" grep -q "vif 2/0 (vif2.0, domain guest2): taken off its bridge or down by someone: put back" "$T/daemon.log"
 stop_daemon
