@@ -24,52 +24,77 @@
 #include "xennet/vif.h"
 #include "xennet/vifstate.h"
 
-static const char *const keys[] = { "type", "bridge", "vifname", "gatewaydev", "mac", "mtu", "ip" };
-#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+/* Any key the input gives is there to be read: a key xn_vif_conf_read
+ * learns to read (a new one, say "vlan") is fuzzed without a change here. */
+#define MAX_KEYS 16
+#define KEY_MAX 32
 
 struct backend {
-	const char *value[N_KEYS]; /* NULL: absent; may be XN_VIF_BAD_VALUE */
-	char copy[N_KEYS][XN_XS_VALUE_MAX + 1];
+	size_t n;
+	char name[MAX_KEYS][KEY_MAX];
+	const char *value[MAX_KEYS]; /* NULL: absent; may be XN_VIF_BAD_VALUE */
+	char copy[MAX_KEYS][XN_XS_VALUE_MAX + 1];
+	size_t n_asked; /* the keys xn_vif_conf_read asked for */
+	char asked[MAX_KEYS][KEY_MAX];
 };
 
-static int key_index(const char *key, size_t len)
+static int find_key(char (*names)[KEY_MAX], size_t n, const char *key, size_t len)
 {
-	for (size_t i = 0; i < N_KEYS; i++)
-		if (strlen(keys[i]) == len && memcmp(keys[i], key, len) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (strlen(names[i]) == len && memcmp(names[i], key, len) == 0)
 			return (int)i;
 	return -1;
+}
+
+/* value: NULL (absent), XN_VIF_BAD_VALUE or vlen bytes to copy. */
+static void set_value(struct backend *b, const char *key, size_t klen, const char *value, size_t vlen)
+{
+	int k = find_key(b->name, b->n, key, klen);
+
+	if (k < 0) {
+		if (b->n == MAX_KEYS || klen == 0 || klen >= KEY_MAX || memchr(key, '\0', klen))
+			return;
+		k = (int)b->n++;
+		memcpy(b->name[k], key, klen);
+		b->name[k][klen] = '\0';
+	}
+	if (!value || value == XN_VIF_BAD_VALUE) {
+		b->value[k] = value;
+		return;
+	}
+	memcpy(b->copy[k], value, vlen);
+	b->copy[k][vlen] = '\0';
+	b->value[k] = b->copy[k];
+}
+
+static const char *value_of(struct backend *b, const char *key)
+{
+	int k = find_key(b->name, b->n, key, strlen(key));
+
+	return k < 0 ? NULL : b->value[k];
 }
 
 static const char *get_key(const char *key, void *ud)
 {
 	struct backend *b = ud;
-	int k = key_index(key, strlen(key));
 
-	FUZZ_CHECK(k >= 0); /* xn_vif_conf_read asks for no other key */
-	return b->value[k];
+	if (find_key(b->asked, b->n_asked, key, strlen(key)) < 0 && b->n_asked < MAX_KEYS)
+		snprintf(b->asked[b->n_asked++], KEY_MAX, "%s", key);
+	return value_of(b, key);
 }
 
+/* "KEY=VALUE"; "KEY" alone, a NUL in the value or a value over
+ * XN_XS_VALUE_MAX bytes: a key that cannot be read. */
 static void set_key(struct backend *b, const char *line, size_t len)
 {
 	const char *eq = memchr(line, '=', len);
 	size_t klen = eq ? (size_t)(eq - line) : len;
-	int k = key_index(line, klen);
-	size_t vlen;
+	size_t vlen = eq ? len - klen - 1 : 0;
 
-	if (k < 0)
-		return;
-	if (!eq) {
-		b->value[k] = XN_VIF_BAD_VALUE;
-		return;
-	}
-	vlen = len - klen - 1;
-	if (vlen > XN_XS_VALUE_MAX || memchr(eq + 1, '\0', vlen)) {
-		b->value[k] = XN_VIF_BAD_VALUE;
-		return;
-	}
-	memcpy(b->copy[k], eq + 1, vlen);
-	b->copy[k][vlen] = '\0';
-	b->value[k] = b->copy[k];
+	if (!eq || vlen > XN_XS_VALUE_MAX || memchr(eq + 1, '\0', vlen))
+		set_value(b, line, klen, XN_VIF_BAD_VALUE, 0);
+	else
+		set_value(b, line, klen, eq + 1, vlen);
 }
 
 static bool conf_equal(const struct xn_vif_conf *a, const struct xn_vif_conf *b)
@@ -112,29 +137,34 @@ static void check_valid(const struct xn_vif_conf *c)
 	}
 }
 
-/* The configuration's own values, formatted, read again. */
-static void check_reread(const struct xn_vif_conf *c)
+static void set_string(struct backend *b, const char *key, const char *value)
 {
-	struct backend b = { 0 };
+	set_value(b, key, strlen(key), value, value ? strlen(value) : 0);
+}
+
+/* The configuration's own values, formatted, read again (the other keys
+ * as they were). */
+static void check_reread(const struct backend *given, const struct xn_vif_conf *c)
+{
+	static struct backend b;
 	struct xn_vif_conf again;
 	struct xn_buf err = { 0 };
-	char mac[18], a[XN_ADDR_STRLEN];
+	char mac[18], mtu[16], a[XN_ADDR_STRLEN], ips[XN_VIF_MAX_IPS * (XN_ADDR_STRLEN + 1)];
 	size_t len = 0;
 
-	b.value[0] = c->ioemu ? "vif_ioemu" : "vif";
-	b.value[1] = c->bridge[0] ? c->bridge : NULL;
-	b.value[2] = c->vifname[0] ? c->vifname : NULL;
-	b.value[3] = c->gatewaydev[0] ? c->gatewaydev : NULL;
-	b.value[4] = c->has_mac ? xn_format_mac(c->mac, mac) : NULL;
-	if (c->mtu) {
-		snprintf(b.copy[5], sizeof(b.copy[5]), "%u", c->mtu);
-		b.value[5] = b.copy[5];
-	}
+	b = *given;
+	set_string(&b, "type", c->ioemu ? "vif_ioemu" : "vif");
+	set_string(&b, "bridge", c->bridge[0] ? c->bridge : NULL);
+	set_string(&b, "vifname", c->vifname[0] ? c->vifname : NULL);
+	set_string(&b, "gatewaydev", c->gatewaydev[0] ? c->gatewaydev : NULL);
+	set_string(&b, "mac", c->has_mac ? xn_format_mac(c->mac, mac) : NULL);
+	snprintf(mtu, sizeof(mtu), "%u", c->mtu);
+	set_string(&b, "mtu", c->mtu ? mtu : NULL);
 	for (size_t i = 0; i < c->n_ips; i++)
-		len += (size_t)snprintf(b.copy[6] + len, sizeof(b.copy[6]) - len, "%s%s",
-					i ? " " : "", xn_addr_format(&c->ips[i], true, a));
-	FUZZ_CHECK(len < sizeof(b.copy[6]));
-	b.value[6] = c->n_ips ? b.copy[6] : NULL;
+		len += (size_t)snprintf(ips + len, sizeof(ips) - len, "%s%s", i ? " " : "",
+					xn_addr_format(&c->ips[i], true, a));
+	FUZZ_CHECK(len < sizeof(ips) && len <= XN_XS_VALUE_MAX);
+	set_string(&b, "ip", c->n_ips ? ips : NULL);
 
 	FUZZ_CHECK(xn_vif_conf_read(c->domid, c->devid, get_key, &b, &again, &err) == 0);
 	FUZZ_CHECK(conf_equal(c, &again));
@@ -161,8 +191,9 @@ static void check_record(const struct xn_vif_conf *c)
 	xn_buf_free(&line);
 }
 
-static void check_refused(int r, const struct xn_vif_conf *c, const struct xn_vif_conf *untouched,
-			  struct xn_buf *err, unsigned domid, unsigned devid)
+static void check_refused(int r, struct backend *b, const struct xn_vif_conf *c,
+			  const struct xn_vif_conf *untouched, struct xn_buf *err, unsigned domid,
+			  unsigned devid)
 {
 	char prefix[64];
 	const char *msg = xn_buf_str(err);
@@ -173,7 +204,8 @@ static void check_refused(int r, const struct xn_vif_conf *c, const struct xn_vi
 	FUZZ_CHECK(memcmp(c, untouched, sizeof(*c)) == 0);
 	FUZZ_CHECK(msg && strncmp(msg, prefix, plen) == 0);
 	klen = strcspn(msg + plen, ":");
-	FUZZ_CHECK(key_index(msg + plen, klen) >= 0 && msg[plen + klen] == ':');
+	FUZZ_CHECK(find_key(b->asked, b->n_asked, msg + plen, klen) >= 0 &&
+		   msg[plen + klen] == ':');
 	FUZZ_CHECK(fuzz_printable(msg));
 }
 
@@ -213,7 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > 64 * 1024)
 		return 0;
-	memset(b.value, 0, sizeof(b.value));
+	b.n = b.n_asked = 0;
 	if (flen <= XN_XS_VALUE_MAX && !memchr(p, '\0', flen)) {
 		const char *key;
 		memcpy(first, p, flen);
@@ -235,13 +267,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0) {
 		FUZZ_CHECK(err.len == 0);
 		FUZZ_CHECK(c.domid == domid && c.devid == devid);
-		FUZZ_CHECK(c.has_mac == (b.value[4] != NULL) && (c.mtu != 0) == (b.value[5] != NULL) &&
-			   (c.n_ips != 0) == (b.value[6] != NULL));
+		FUZZ_CHECK(c.has_mac == (value_of(&b, "mac") != NULL) &&
+			   (c.mtu != 0) == (value_of(&b, "mtu") != NULL) &&
+			   (c.n_ips != 0) == (value_of(&b, "ip") != NULL));
 		check_valid(&c);
-		check_reread(&c);
+		check_reread(&b, &c);
 		check_record(&c);
 	} else {
-		check_refused(r, &c, &untouched, &err, domid, devid);
+		check_refused(r, &b, &c, &untouched, &err, domid, devid);
 	}
 	xn_buf_free(&err);
 	return 0;

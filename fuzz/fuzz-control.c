@@ -13,6 +13,7 @@
  *    NUL-terminated inside the buffer;
  *  - an accepted argument formats back to a string that parses to the same
  *    value. */
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -118,9 +119,8 @@ static void check_arguments(char **words, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char buf[XN_CTL_MAX_REQUEST + 1];
-	char *words[XN_CTL_MAX_WORDS];
-	size_t n = 0, want_n = 0;
+	static struct xn_ctl_request q;
+	size_t want_n = 0;
 	int sv[2], r, want;
 
 	if (size > XN_CTL_MAX_REQUEST + 64)
@@ -130,7 +130,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shutdown(sv[0], SHUT_WR);
 
 	want = expected_verdict(data, size, &want_n);
-	r = xn_ctl_read_request(sv[1], buf, words, &n);
+	memset(&q, 0, sizeof(q));
+	q.fd = sv[1];
+	FUZZ_CHECK(fcntl(sv[1], F_SETFL, O_NONBLOCK) == 0);
+	/* Everything was sent and the write side shut: it completes. */
+	FUZZ_CHECK(xn_ctl_request_read(&q) == 1);
+	r = q.r;
 	close(sv[0]);
 	close(sv[1]);
 	if (r != want)
@@ -138,8 +143,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(r == want);
 	if (r < 0)
 		return 0;
-	FUZZ_CHECK(n == want_n && n >= 1);
-	check_words(data + sizeof(uint32_t), buf, words, n);
-	check_arguments(words, n);
+	FUZZ_CHECK(q.n == want_n && q.n >= 1);
+	check_words(data + sizeof(uint32_t), q.raw + sizeof(uint32_t), q.words, q.n);
+	check_arguments(q.words, q.n);
 	return 0;
 }

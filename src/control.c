@@ -280,7 +280,7 @@ static int split_words(struct xn_ctl_request *q, uint32_t len)
 /* Reads what the socket holds: 1 when the request is complete (or cannot
  * be: q->r), 0 when more is to come. One request per connection: the
  * length and the words come in one recv() when the client sent them. */
-static int read_some(struct xn_ctl_request *q)
+int xn_ctl_request_read(struct xn_ctl_request *q)
 {
 	for (;;) {
 		size_t room = sizeof(q->raw) - 1 - q->got;
@@ -360,7 +360,7 @@ static size_t take_new(struct xn_ctl_server *s, struct xn_ctl_request **ready, s
 			}
 			continue;
 		}
-		if (read_some(q) || add_pending(s, q) < 0)
+		if (xn_ctl_request_read(q) || add_pending(s, q) < 0)
 			ready[n++] = q; /* complete, or answered with its error */
 	}
 	return n;
@@ -377,7 +377,7 @@ size_t xn_ctl_server_take(struct xn_ctl_server *s, struct xn_ctl_request **ready
 	k = epoll_wait(s->efd, evs, (int)XN_ARRAY_SIZE(evs), 0);
 	for (int i = 0; i < k && n < max; i++) {
 		struct xn_ctl_request *q = evs[i].data.ptr;
-		if (!q || !read_some(q))
+		if (!q || !xn_ctl_request_read(q))
 			continue; /* the listening socket; or more to come */
 		unlink_pending(s, q);
 		ready[n++] = q;

@@ -61,6 +61,10 @@ void xn_ctl_server_expire(struct xn_ctl_server *s);
 /* Peers refused (not root) and requests dropped (past their deadline,
  * or the oldest of too many) since last asked. */
 void xn_ctl_server_counts(struct xn_ctl_server *s, unsigned *refused, unsigned *expired);
+/* Reads what q->fd (non-blocking) holds: 1 when the request is complete
+ * (q->r 0 and q->words set) or cannot be (q->r < 0), 0 when more is to
+ * come. The server's reader; the fuzzer's too. */
+int xn_ctl_request_read(struct xn_ctl_request *q);
 /* Closes q->fd unless it is -1. */
 void xn_ctl_request_free(struct xn_ctl_request *q);
 int xn_ctl_write_reply(int fd, int status, const char *body);
