@@ -146,7 +146,8 @@ int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n);
  * drain it: 1 when a transaction not made by this process added or
  * removed a table, chain, set or rule of a table named xennet, 2 when
  * events were lost (the tables must be checked), 3 when such a
- * transaction changed only elements of its sets and maps, 0 otherwise. */
+ * transaction changed only elements of its sets and maps, 4 when only
+ * elements of the anti-spoofing sets (as_*), 0 otherwise. */
 int xn_nft_monitor_open(void);
 int xn_nft_monitor_drain(void);
 /* Someone else committed while the monitor did not listen (during one of
