@@ -9,7 +9,7 @@ import re, subprocess, sys, threading, time
 
 ns, monitor, tamper, start, ends = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 mon = subprocess.Popen(["ip", "netns", "exec", ns, "stdbuf", "-oL"] + monitor.split(),
-                       stdout=subprocess.PIPE, text=True)
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 lines = []
 
 def read():

@@ -32,8 +32,8 @@ static int antispoof_elements(const struct xn_profile *p, struct xn_hotplug *h,
  * routes: xn_publicip_sync's business, at each convergence); the flows
  * that went to a public address while its element was missing (to Dom0,
  * untranslated) are dropped. */
-static int nat_elements(const struct xn_profile *p, struct xn_publicip *pi, size_t *changed,
-			struct xn_buf *err)
+static int nat_elements(const struct xn_profile *p, struct xn_publicip *pi, unsigned sets,
+			size_t *changed, struct xn_buf *err)
 {
 	const struct xn_mapset *maps;
 	const struct xn_addr *publics;
@@ -44,7 +44,7 @@ static int nat_elements(const struct xn_profile *p, struct xn_publicip *pi, size
 	if (r < 0)
 		return r;
 	xn_publicip_listed(pi, &publics, &n_publics);
-	r = xn_nft_maps_sync(maps, false, publics, n_publics, &moved, &n_moved, err);
+	r = xn_nft_maps_sync_sets(maps, sets, publics, n_publics, &moved, &n_moved, err);
 	xn_publicip_compose_done(pi);
 	if (r >= 0 && n_moved)
 		xn_conntrack_purge(moved, n_moved);
@@ -54,7 +54,7 @@ static int nat_elements(const struct xn_profile *p, struct xn_publicip *pi, size
 }
 
 int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct xn_publicip *pi,
-		      bool maps, struct xn_drift_report *rep, struct xn_buf *err)
+		      unsigned sets, struct xn_drift_report *rep, struct xn_buf *err)
 {
 	int r;
 
@@ -65,8 +65,8 @@ int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct x
 	if (r < 0)
 		return r;
 	rep->antispoof = r;
-	if (maps && p->mode == XN_MODE_NAT && pi)
-		r = nat_elements(p, pi, &rep->publics, err);
+	if (sets && p->mode == XN_MODE_NAT && pi)
+		r = nat_elements(p, pi, sets, &rep->publics, err);
 	return r < 0 ? r : 0;
 }
 

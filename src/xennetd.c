@@ -59,7 +59,8 @@ struct daemon {
 	char *last_error;
 	bool resync; /* a link we manage changed: converge again */
 	bool drift; /* compare the sysctls ... */
-	bool drift_elems, drift_maps; /* ... and the sets' elements, and the NAT maps' */
+	bool drift_elems; /* ... and the sets' elements */
+	unsigned drift_sets; /* ... and these NAT maps' (XN_NFT_SET_*) */
 	int64_t drift_next; /* the next periodic check (ms) */
 	uint32_t drift_gen; /* nftables' generation when last checked */
 	bool drift_gen_known;
@@ -589,15 +590,21 @@ static void resync(struct daemon *d)
 }
 
 /* An event (nftables, netconf) asks for a check: the heal time logged is
- * counted from the first one. elems: the sets' elements too, maps: the
- * NAT maps too (not only the anti-spoofing sets). */
-static void drift_event(struct daemon *d, bool elems, bool maps)
+ * counted from the first one. elems: the sets' elements too; sets: these
+ * NAT maps too (XN_NFT_SET_*). */
+static void drift_event(struct daemon *d, bool elems, unsigned sets)
 {
 	if (!d->drift_event_us)
 		d->drift_event_us = mono_us();
 	d->drift = true;
 	d->drift_elems |= elems;
-	d->drift_maps |= maps;
+	d->drift_sets |= sets;
+}
+
+static void drift_all(struct daemon *d)
+{
+	d->drift = d->drift_elems = true;
+	d->drift_sets = XN_NFT_SETS_ALL;
 }
 
 static void check_sysctls(struct daemon *d, int64_t since, const char *after)
@@ -623,7 +630,8 @@ static void check_drift(struct daemon *d)
 {
 	struct xn_drift_report rep;
 	struct xn_buf err = { 0 };
-	bool by_event = d->drift_event_us != 0, maps = d->drift_maps;
+	bool by_event = d->drift_event_us != 0;
+	unsigned sets = d->drift_sets;
 	int64_t since = by_event ? d->drift_event_us : mono_us();
 	const char *after = by_event ? "the event" : "the check began";
 	uint32_t gen;
@@ -636,10 +644,11 @@ static void check_drift(struct daemon *d)
 	check_sysctls(d, since, after);
 	if (!d->drift_elems)
 		return;
-	d->drift_elems = d->drift_maps = false;
+	d->drift_elems = false;
+	d->drift_sets = 0;
 	d->drift_gen_known = xn_nft_generation(&gen) >= 0;
 	d->drift_gen = gen;
-	r = xn_drift_elements(d->profile, d->hotplug, d->publicip, maps, &rep, &err);
+	r = xn_drift_elements(d->profile, d->hotplug, d->publicip, sets, &rep, &err);
 	double ms = (double)(mono_us() - since) / 1000;
 	if (r < 0)
 		log_err("checking the elements of xennet's sets and maps: %s",
@@ -663,14 +672,33 @@ static void periodic_drift(struct daemon *d)
 		return;
 	d->drift_next = mono_ms() + 1000;
 	if (!d->drift_gen_known || xn_nft_generation(&gen) < 0 || gen != d->drift_gen)
-		d->drift = d->drift_elems = d->drift_maps = true;
+		drift_all(d);
 	else if (xn_drift_sysctls(d->profile, false, NULL) > 0)
 		d->drift = true;
 }
 
+static void on_nft_events(struct daemon *d)
+{
+	int m = xn_nft_monitor_drain();
+	unsigned sets = xn_nft_monitor_take_sets();
+
+	if (m == 1)
+		log_warn("someone else changed xennet's nftables tables: putting them back");
+	else if (m == 2)
+		log_debug("nftables events lost: checking xennet's tables");
+	if (m == 1 || m == 2) {
+		d->resync = true;
+		d->resync_event_us = mono_us();
+	}
+	/* Rules changed or events lost: every map; elements: those touched
+	 * (none for the anti-spoofing sets alone). */
+	if (m > 0)
+		drift_event(d, true, m == 3 ? sets : m == 4 ? 0 : XN_NFT_SETS_ALL);
+}
+
 static void on_netconf(void *userdata)
 {
-	drift_event(userdata, false, false);
+	drift_event(userdata, false, 0);
 }
 
 /* xenstored may start after us (or restart): keep trying, quietly after
@@ -721,8 +749,7 @@ static void connect_xenstore(struct daemon *d)
 		log_info("vifs at start: %zu adopted as saved in %s, %zu looked up in xenstore",
 			 adopted, d->vifs_path, looked_up);
 	xn_hotplug_purge_vanished(d->hotplug);
-	/* and elements someone added meanwhile */
-	d->drift = d->drift_elems = d->drift_maps = true;
+	drift_all(d); /* and elements someone added meanwhile */
 }
 
 static int on_signal(struct daemon *d, int sfd)
@@ -1038,17 +1065,8 @@ int main(int argc, char **argv)
 				on_control(&d, lfd);
 			else if (d.hotplug && fd == xn_hotplug_fd(d.hotplug))
 				xn_hotplug_on_xenstore(d.hotplug);
-			else if (fd == nft_fd) {
-				int m = xn_nft_monitor_drain();
-				if (m == 1)
-					log_warn("someone else changed xennet's nftables tables: putting them back");
-				else if (m == 2)
-					log_debug("nftables events lost: checking xennet's tables");
-				if (m == 1 || m == 2)
-					d.resync = true;
-				if (m > 0)
-					drift_event(&d, true, m != 4);
-			}
+			else if (fd == nft_fd)
+				on_nft_events(&d);
 			else if (xn_nl_events_drain(d.events) == -ENOBUFS) {
 				d.resync = true;
 				if (d.hotplug) /* link events were lost */

@@ -21,10 +21,11 @@ struct xn_drift_report {
 };
 
 /* Make the anti-spoofing sets hold exactly the connected vifs' elements
- * (when h is known: without it the vifs are not) and, with maps, the NAT
- * maps exactly the mappings in force, each in one batch. */
+ * (when h is known: without it the vifs are not) and the NAT maps named
+ * in sets (XN_NFT_SET_*) exactly the mappings in force, each in one
+ * batch. */
 int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct xn_publicip *pi,
-		      bool maps, struct xn_drift_report *rep, struct xn_buf *err);
+		      unsigned sets, struct xn_drift_report *rep, struct xn_buf *err);
 
 /* How many sysctls the profile wants have another value now (named in
  * which); with fix, each is written back. */

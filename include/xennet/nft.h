@@ -101,6 +101,17 @@ int xn_nft_maps_sync(const struct xn_mapset *want, bool maps_in_place,
 		     const struct xn_addr *publics, size_t n_publics,
 		     struct xn_addr **changed, size_t *n_changed, struct xn_buf *err);
 
+/* The same for some of them only (XN_NFT_SET_*): a drift seen in one
+ * map does not make the others be read back. */
+#define XN_NFT_SET_DNAT 1u
+#define XN_NFT_SET_SNAT 2u
+#define XN_NFT_SET_FWD 4u
+#define XN_NFT_SET_PUBLICS 8u
+#define XN_NFT_SETS_ALL 15u
+int xn_nft_maps_sync_sets(const struct xn_mapset *want, unsigned sets,
+			  const struct xn_addr *publics, size_t n_publics,
+			  struct xn_addr **changed, size_t *n_changed, struct xn_buf *err);
+
 /* One mapping or forward (and its public address) added and/or removed,
  * in one batch. Any pointer may be NULL. */
 int xn_nft_mapping_update(const struct xn_mapping *add_m, const struct xn_mapping *del_m,
@@ -153,6 +164,9 @@ int xn_nft_monitor_drain(void);
 /* Someone else committed while the monitor did not listen (during one of
  * our large batches, not echoed to it): check the tables. */
 bool xn_nft_monitor_take_missed(void);
+/* The NAT maps (XN_NFT_SET_*) whose elements others changed since the
+ * last call, as heard by the monitor. */
+unsigned xn_nft_monitor_take_sets(void);
 /* The ruleset's generation (one more at each commit, anyone's): a cheap
  * way to know that nothing changed since the last check. */
 int xn_nft_generation(uint32_t *gen);
