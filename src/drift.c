@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "xennet/conntrack.h"
 #include "xennet/nft.h"
 #include "xennet/plan.h"
 #include "xennet/sysctl.h"
@@ -27,8 +28,33 @@ static int antispoof_elements(const struct xn_profile *p, struct xn_hotplug *h,
 	return r;
 }
 
+/* The NAT maps against the mappings in force (not the public addresses'
+ * routes: xn_publicip_sync's business, at each convergence); the flows
+ * that went to a public address while its element was missing (to Dom0,
+ * untranslated) are dropped. */
+static int nat_elements(const struct xn_profile *p, struct xn_publicip *pi, unsigned sets,
+			size_t *changed, struct xn_buf *err)
+{
+	const struct xn_mapset *maps;
+	const struct xn_addr *publics;
+	struct xn_addr *moved = NULL;
+	size_t n_publics, n_moved = 0;
+	int r = xn_publicip_compose(pi, p, &maps, err);
+
+	if (r < 0)
+		return r;
+	xn_publicip_listed(pi, &publics, &n_publics);
+	r = xn_nft_maps_sync_sets(maps, sets, publics, n_publics, &moved, &n_moved, err);
+	xn_publicip_compose_done(pi);
+	if (r >= 0 && n_moved)
+		xn_conntrack_purge(moved, n_moved);
+	free(moved);
+	*changed = n_moved;
+	return r;
+}
+
 int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct xn_publicip *pi,
-		      struct xn_drift_report *rep, struct xn_buf *err)
+		      unsigned sets, struct xn_drift_report *rep, struct xn_buf *err)
 {
 	int r;
 
@@ -39,29 +65,31 @@ int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct x
 	if (r < 0)
 		return r;
 	rep->antispoof = r;
-	if (p->mode == XN_MODE_NAT && pi) {
-		size_t maps, fwds;
-		long us;
-		r = xn_publicip_sync(pi, p, false, err);
-		if (r < 0)
-			return r;
-		xn_publicip_last_sync(pi, &maps, &fwds, &rep->publics, &us);
-	}
-	return 0;
+	if (sets && p->mode == XN_MODE_NAT && pi)
+		r = nat_elements(p, pi, sets, &rep->publics, err);
+	return r < 0 ? r : 0;
 }
 
-bool xn_drift_sysctls(const struct xn_profile *p, char *path, size_t size)
+int xn_drift_sysctls(const struct xn_profile *p, bool fix, struct xn_buf *which)
 {
 	struct xn_wanted_sysctl w[XN_MAX_WANTED_SYSCTLS];
 	size_t n = xn_plan_sysctls(p, w);
+	int differ = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		char v[XN_SYSCTL_VALUE_MAX];
 		/* Gone (a device removed) is the links' business. */
-		if (xn_sysctl_read(w[i].path, v) >= 0 && strcmp(v, w[i].value) != 0) {
-			snprintf(path, size, "%s", w[i].path);
-			return true;
+		if (xn_sysctl_read(w[i].path, v) < 0 || strcmp(v, w[i].value) == 0)
+			continue;
+		/* Its value from before xennet is in the ledger already. */
+		if (fix) {
+			int r = xn_sysctl_write(w[i].path, w[i].value);
+			if (r < 0)
+				return r;
 		}
+		if (which)
+			xn_buf_printf(which, "%s%s", differ ? ", " : "", w[i].path);
+		differ++;
 	}
-	return false;
+	return differ;
 }

@@ -529,8 +529,10 @@ out:
 
 /* The MTU is set after the bridge is made, not with it: only an MTU
  * changed on a bridge is kept as its own; one given at creation follows
- * its ports and falls to 1500 when the last one leaves (and the next vif
- * would get that). 1500 is the kernel's default anyway. */
+ * its ports (one vif with a small mtu would lower it for every guest) and
+ * falls to 1500 when the last one leaves. The kernel ignores a change to
+ * the value the bridge has already: then it is set to another value
+ * first, so that the bridge keeps it as its own. */
 int xn_nl_bridge_create(struct xn_nl *nl, const char *name, unsigned mtu)
 {
 	struct xn_link l;
@@ -538,12 +540,15 @@ int xn_nl_bridge_create(struct xn_nl *nl, const char *name, unsigned mtu)
 
 	r = link_request(nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFI(0),
 			 LINK_CHANGE(.name = name, .kind = "bridge", .bridge_tune = true));
-	if (r >= 0 && mtu && mtu != 1500) {
+	if (r >= 0)
 		r = xn_nl_link_get(nl, name, &l);
-		if (r >= 0)
-			r = xn_nl_link_set_mtu(nl, l.ifindex, mtu);
-	}
-	return r;
+	if (r < 0)
+		return r;
+	if (!mtu)
+		mtu = 1500;
+	if (l.mtu == mtu)
+		r = xn_nl_link_set_mtu(nl, l.ifindex, mtu > 68 ? mtu - 1 : mtu + 1);
+	return r < 0 ? r : xn_nl_link_set_mtu(nl, l.ifindex, mtu);
 }
 
 int xn_nl_bridge_tune(struct xn_nl *nl, int ifindex)

@@ -310,6 +310,15 @@ int xn_nft_maps_sync(const struct xn_mapset *want, bool maps_in_place,
 		     const struct xn_addr *publics, size_t n_publics,
 		     struct xn_addr **changed, size_t *n_changed, struct xn_buf *err)
 {
+	unsigned sets = maps_in_place ? XN_NFT_SET_PUBLICS : XN_NFT_SETS_ALL;
+
+	return xn_nft_maps_sync_sets(want, sets, publics, n_publics, changed, n_changed, err);
+}
+
+int xn_nft_maps_sync_sets(const struct xn_mapset *want, unsigned sets,
+			  const struct xn_addr *publics, size_t n_publics,
+			  struct xn_addr **changed, size_t *n_changed, struct xn_buf *err)
+{
 	struct elem_dump w_dnat = { 0 }, w_snat = { 0 }, w_fwd = { 0 }, w_pub = { 0 };
 	struct map_diff dnat = { 0 }, snat = { 0 }, fwd = { 0 }, pub = { 0 };
 	struct batch bt;
@@ -324,13 +333,15 @@ int xn_nft_maps_sync(const struct xn_mapset *want, bool maps_in_place,
 		r = wanted_keys(&w_fwd, want->n_fwds, fwd_entry_of, want->fwds);
 	if (r >= 0)
 		r = wanted_keys(&w_pub, n_publics, public_entry_of, publics);
-	if (r >= 0 && !maps_in_place)
+	/* Each dump of a large fixed-size map costs milliseconds: only those
+	 * asked for. */
+	if (r >= 0 && (sets & XN_NFT_SET_DNAT))
 		r = diff_map(&MAP_DNAT, &w_dnat, 4, &dnat);
-	if (r >= 0 && !maps_in_place)
+	if (r >= 0 && (sets & XN_NFT_SET_SNAT))
 		r = diff_map(&MAP_SNAT, &w_snat, 4, &snat);
-	if (r >= 0 && !maps_in_place)
+	if (r >= 0 && (sets & XN_NFT_SET_FWD))
 		r = diff_map(&MAP_FWD, &w_fwd, 8, &fwd);
-	if (r >= 0)
+	if (r >= 0 && (sets & XN_NFT_SET_PUBLICS))
 		r = diff_map(&SET_PUBLICS, &w_pub, 0, &pub);
 	if (r >= 0)
 		r = list_changed(&dnat, &w_dnat, &fwd, &w_fwd, changed, n_changed);

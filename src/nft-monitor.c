@@ -4,6 +4,7 @@
 
 static struct mnl_socket *monitor;
 static bool monitor_missed; /* others committed while it did not listen */
+static unsigned monitor_sets; /* NAT maps others changed elements of */
 
 static int on_gen(const struct nlmsghdr *h, void *data)
 {
@@ -89,10 +90,27 @@ void xn_nft_monitor_close(void)
 struct monitor_state {
 	bool pending; /* this transaction touched a xennet table's rules */
 	bool pending_elems; /* ... or only elements of its sets */
+	bool pending_nat; /* ... some of them not anti-spoofing elements */
 	bool changed; /* a transaction that was not ours touched rules */
 	bool changed_elems; /* ... or elements */
+	bool changed_nat; /* ... some of them not anti-spoofing elements */
 	bool lost; /* the socket overflowed: nobody knows */
+	unsigned pending_sets; /* the NAT maps (XN_NFT_SET_*) among them */
 };
+
+static unsigned nat_set_bit(const char *name)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} sets[] = { { "map_dnat", XN_NFT_SET_DNAT }, { "map_snat", XN_NFT_SET_SNAT },
+		     { "fwd_dnat", XN_NFT_SET_FWD }, { "public_addrs", XN_NFT_SET_PUBLICS } };
+
+	for (size_t i = 0; i < XN_ARRAY_SIZE(sets); i++)
+		if (strcmp(name, sets[i].name) == 0)
+			return sets[i].bit;
+	return 0;
+}
 
 static int on_event(const struct nlmsghdr *h, void *data)
 {
@@ -111,8 +129,11 @@ static int on_event(const struct nlmsghdr *h, void *data)
 		if (pid != (uint32_t)getpid()) {
 			st->changed |= st->pending;
 			st->changed_elems |= st->pending_elems;
+			st->changed_nat |= st->pending_nat;
+			monitor_sets |= st->pending_sets;
 		}
-		st->pending = st->pending_elems = false;
+		st->pending = st->pending_elems = st->pending_nat = false;
+		st->pending_sets = 0;
 		return MNL_CB_OK;
 	}
 	bool elems = type == NFT_MSG_NEWSETELEM || type == NFT_MSG_DELSETELEM;
@@ -120,13 +141,26 @@ static int on_event(const struct nlmsghdr *h, void *data)
 	    type != NFT_MSG_NEWCHAIN && type != NFT_MSG_DELRULE && type != NFT_MSG_NEWRULE &&
 	    type != NFT_MSG_DELSET)
 		return MNL_CB_OK;
-	/* The table's name is attribute 1 of all these messages. */
-	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg))
-		if (mnl_attr_get_type(a) == 1 && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0 &&
-		    strcmp(mnl_attr_get_str(a), XN_NFT_TABLE) == 0) {
-			st->pending |= !elems;
-			st->pending_elems |= elems;
+	/* The table's name is attribute 1 of all these messages; an
+	 * element's set is attribute 2 (NFTA_SET_ELEM_LIST_SET). */
+	bool ours = false, antispoof = false;
+	unsigned set_bit = 0;
+	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
+			continue;
+		if (mnl_attr_get_type(a) == 1)
+			ours |= strcmp(mnl_attr_get_str(a), XN_NFT_TABLE) == 0;
+		if (mnl_attr_get_type(a) == NFTA_SET_ELEM_LIST_SET) {
+			antispoof |= strncmp(mnl_attr_get_str(a), "as_", 3) == 0;
+			set_bit |= nat_set_bit(mnl_attr_get_str(a));
 		}
+	}
+	if (ours) {
+		st->pending |= !elems;
+		st->pending_elems |= elems;
+		st->pending_nat |= elems && !antispoof;
+		st->pending_sets |= elems ? set_bit : 0;
+	}
 	return MNL_CB_OK;
 }
 
@@ -150,7 +184,15 @@ int xn_nft_monitor_drain(void)
 		}
 		mnl_cb_run(buf, (size_t)n, 0, 0, on_event, &st);
 	}
-	return st.changed ? 1 : st.lost ? 2 : st.changed_elems ? 3 : 0;
+	return st.changed ? 1 : st.lost ? 2 : st.changed_nat ? 3 : st.changed_elems ? 4 : 0;
+}
+
+unsigned xn_nft_monitor_take_sets(void)
+{
+	unsigned s = monitor_sets;
+
+	monitor_sets = 0;
+	return s;
 }
 
 bool xn_nft_monitor_take_missed(void)

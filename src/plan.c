@@ -276,16 +276,20 @@ static int plan_bridge(const struct xn_bridge_conf *b,
 		}
 	}
 
+	/* The bridge's MTU is its own (the profile's, else the uplink's):
+	 * never the smallest of its ports', which one vif could lower. */
 	if (!br) {
-		st = PUSH(plan, XN_STEP_BRIDGE_CREATE, b->name, NULL);
+		/* dev2: the uplink whose MTU it takes (without one, 1500). */
+		st = PUSH(plan, XN_STEP_BRIDGE_CREATE, b->name, b->uplink[0] ? b->uplink : NULL);
 		st->mtu = b->mtu;
 		st->record = true;
 	} else {
+		unsigned want = b->mtu ? b->mtu : up ? up->mtu : 0;
 		if (br->stp_state != 0 || br->forward_delay != 0)
 			PUSH(plan, XN_STEP_BRIDGE_TUNE, b->name, NULL);
-		if (b->mtu && br->mtu != b->mtu) {
+		if (want && br->mtu != want) {
 			st = PUSH(plan, XN_STEP_LINK_MTU, b->name, NULL);
-			st->mtu = b->mtu;
+			st->mtu = want;
 		}
 	}
 	if (up) {
@@ -646,16 +650,23 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		if (r >= 0)
 			xn_ledger_del_sysctl(l, st->path);
 		return undone(plan, l, r);
-	case XN_STEP_BRIDGE_CREATE:
+	case XN_STEP_BRIDGE_CREATE: {
+		struct xn_link up;
+		unsigned mtu = st->mtu;
+		/* Without an mtu of its own, the uplink's: a vif's smaller
+		 * one then stays on that vif. */
+		if (!mtu && st->dev2[0] && xn_nl_link_get(nl, st->dev2, &up) >= 0)
+			mtu = up.mtu;
 		had = xn_ledger_has_bridge(l, st->dev);
 		r = intend(plan, l, xn_ledger_add_bridge(l, st->dev));
 		if (r >= 0)
-			r = xn_nl_bridge_create(nl, st->dev, st->mtu);
+			r = xn_nl_bridge_create(nl, st->dev, mtu);
 		if (r < 0 && !had) {
 			xn_ledger_del_bridge(l, st->dev);
 			ledger_write(plan, l);
 		}
 		return r;
+	}
 	case XN_STEP_BRIDGE_TUNE:
 		idx = ifindex_of(st->dev);
 		return idx < 0 ? idx : xn_nl_bridge_tune(nl, idx);

@@ -187,6 +187,10 @@ static int attach_to_bridge(struct xn_hotplug *h, struct vif *v, struct xn_link 
 			return vif_fail(v, r, "adding %s to bridge %s: %s", l->name, brname,
 				    strerror(-r));
 	}
+	/* A bridge whose MTU is not its own (made by an older xennet, or by
+	 * hand) took this vif's smaller one: set back, it keeps it. */
+	if (mtu < br.mtu)
+		xn_nl_link_set_mtu(h->nl, br.ifindex, br.mtu);
 	r = write_frontend_mtu(h, v, mtu);
 	if (r < 0)
 		return vif_fail(v, r, "writing the frontend mtu of vif %u/%u: %s", v->domid,

@@ -62,10 +62,14 @@ struct daemon {
 	int state_error; /* why the state directory cannot be written, 0 if it can */
 	char who[64]; /* who asked for the change being made, for the log */
 	bool resync; /* a link we manage changed: converge again */
-	bool drift; /* compare the sets' elements and the sysctls */
+	bool drift; /* compare the sysctls ... */
+	bool drift_elems; /* ... and the sets' elements */
+	unsigned drift_sets; /* ... and these NAT maps' (XN_NFT_SET_*) */
 	int64_t drift_next; /* the next periodic check (ms) */
 	uint32_t drift_gen; /* nftables' generation when last checked */
 	bool drift_gen_known;
+	int64_t drift_event_us; /* when an event first asked for the check, 0: none */
+	int64_t resync_event_us; /* ... for the convergence (resync) */
 	bool quit;
 	int arp_ignore_warned; /* the value last warned about */
 };
@@ -656,6 +660,14 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Shorten an epoll timeout (ms, -1 for none) so as to wake at deadline. */
 static void wake_by(int *timeout, int64_t deadline)
 {
@@ -767,6 +779,7 @@ static void on_link_event(bool added, int ifindex, unsigned flags, const char *n
 	    !d->resync) {
 		log_debug("link %s %s: converging again", name, added ? "changed" : "removed");
 		d->resync = true;
+		d->resync_event_us = mono_us();
 	}
 }
 
@@ -795,11 +808,12 @@ static void rejoin_bridges(struct daemon *d, const unsigned *before)
 static void resync(struct daemon *d)
 {
 	struct xn_buf report = { 0 }, err = { 0 };
+	unsigned before[8] = { 0 };
+	int64_t since = d->resync_event_us ? d->resync_event_us : mono_us();
 	int r;
 
-	unsigned before[8] = { 0 };
-
 	d->resync = false;
+	d->resync_event_us = 0;
 	if (!d->profile)
 		return;
 	for (size_t i = 0; i < d->profile->n_bridges && i < XN_ARRAY_SIZE(before); i++)
@@ -810,69 +824,123 @@ static void resync(struct daemon *d)
 		log_err("converging to %s: %s", d->profile->path, xn_buf_str(&err));
 		set_last_error(d, xn_buf_str(&err));
 	} else if (report.len) {
-		log_info("repaired drift from %s:\n%s", d->profile->path, xn_buf_str(&report));
+		log_info("repaired drift from %s, %.3f ms after the event:\n%s", d->profile->path,
+			 (double)(mono_us() - since) / 1000, xn_buf_str(&report));
 	}
 	xn_buf_free(&report);
 	xn_buf_free(&err);
 }
 
-/* Elements of xennet's sets and maps, and sysctls, put back as wanted.
- * The nftables generation read first: a commit made during the check is
- * checked again next time. */
+/* An event (nftables, netconf) asks for a check: the heal time logged is
+ * counted from the first one. elems: the sets' elements too; sets: these
+ * NAT maps too (XN_NFT_SET_*). */
+static void drift_event(struct daemon *d, bool elems, unsigned sets)
+{
+	if (!d->drift_event_us)
+		d->drift_event_us = mono_us();
+	d->drift = true;
+	d->drift_elems |= elems;
+	d->drift_sets |= sets;
+}
+
+static void drift_all(struct daemon *d)
+{
+	d->drift = d->drift_elems = true;
+	d->drift_sets = XN_NFT_SETS_ALL;
+}
+
+static void check_sysctls(struct daemon *d, int64_t since, const char *after)
+{
+	struct xn_buf which = { 0 };
+	int r = xn_drift_sysctls(d->profile, true, &which);
+
+	if (r > 0)
+		log_warn("sysctl %s was changed by someone: put back %.3f ms after %s",
+			 xn_buf_str(&which), (double)(mono_us() - since) / 1000, after);
+	if (r < 0) {
+		log_err("writing back the sysctls %s: %s; converging again", xn_buf_str(&which),
+			strerror(-r));
+		resync(d);
+	}
+	xn_buf_free(&which);
+}
+
+/* Sysctls, then elements of xennet's sets and maps, put back as wanted.
+ * The nftables generation is read first: a commit made during the check
+ * is checked again next time. */
 static void check_drift(struct daemon *d)
 {
 	struct xn_drift_report rep;
 	struct xn_buf err = { 0 };
-	struct timespec t0, t1;
-	char path[128];
+	bool by_event = d->drift_event_us != 0;
+	unsigned sets = d->drift_sets;
+	int64_t since = by_event ? d->drift_event_us : mono_us();
+	const char *after = by_event ? "the event" : "the check began";
 	uint32_t gen;
 	int r;
 
 	d->drift = false;
+	d->drift_event_us = 0;
 	if (!d->profile)
 		return;
-	if (xn_drift_sysctls(d->profile, path, sizeof(path))) {
-		log_warn("sysctl %s was changed by someone: putting it back", path);
-		resync(d);
-	}
+	check_sysctls(d, since, after);
+	if (!d->drift_elems)
+		return;
+	d->drift_elems = false;
+	d->drift_sets = 0;
 	d->drift_gen_known = xn_nft_generation(&gen) >= 0;
 	d->drift_gen = gen;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = xn_drift_elements(d->profile, d->hotplug, d->publicip, &rep, &err);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	long us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	r = xn_drift_elements(d->profile, d->hotplug, d->publicip, sets, &rep, &err);
+	double ms = (double)(mono_us() - since) / 1000;
 	if (r < 0)
 		log_err("checking the elements of xennet's sets and maps: %s",
 			err.len ? xn_buf_str(&err) : strerror(-r));
 	if (rep.antispoof)
-		log_warn("anti-spoofing: %d set elements were changed by someone: put back in %ld.%03ld ms",
-			 rep.antispoof, us / 1000, us % 1000);
+		log_warn("anti-spoofing: %d set elements were changed by someone: put back %.3f ms after %s",
+			 rep.antispoof, ms, after);
 	if (rep.publics)
-		log_warn("public IP mappings: %zu public addresses' map elements were changed by someone: put back in %ld.%03ld ms",
-			 rep.publics, us / 1000, us % 1000);
+		log_warn("public IP mappings: %zu public addresses' map elements were changed by someone: put back %.3f ms after %s",
+			 rep.publics, ms, after);
 	xn_buf_free(&err);
 }
 
-/* Once a second: the sysctls, and the elements if nftables committed
- * anything since the last check (its generation is one request). */
+/* Once a second: the sysctls (a few reads), and the elements if
+ * nftables committed anything since the last check (one request). */
 static void periodic_drift(struct daemon *d)
 {
 	uint32_t gen;
-	char path[128];
 
 	if (mono_ms() < d->drift_next)
 		return;
 	d->drift_next = mono_ms() + 1000;
-	if (!d->drift_gen_known || xn_nft_generation(&gen) < 0 || gen != d->drift_gen ||
-	    xn_drift_sysctls(d->profile, path, sizeof(path)))
+	if (!d->drift_gen_known || xn_nft_generation(&gen) < 0 || gen != d->drift_gen)
+		drift_all(d);
+	else if (xn_drift_sysctls(d->profile, false, NULL) > 0)
 		d->drift = true;
+}
+
+static void on_nft_events(struct daemon *d)
+{
+	int m = xn_nft_monitor_drain();
+	unsigned sets = xn_nft_monitor_take_sets();
+
+	if (m == 1)
+		log_warn("someone else changed xennet's nftables tables: putting them back");
+	else if (m == 2)
+		log_debug("nftables events lost: checking xennet's tables");
+	if (m == 1 || m == 2) {
+		d->resync = true;
+		d->resync_event_us = mono_us();
+	}
+	/* Rules changed or events lost: every map; elements: those touched
+	 * (none for the anti-spoofing sets alone). */
+	if (m > 0)
+		drift_event(d, true, m == 3 ? sets : m == 4 ? 0 : XN_NFT_SETS_ALL);
 }
 
 static void on_netconf(void *userdata)
 {
-	struct daemon *d = userdata;
-
-	d->drift = true;
+	drift_event(userdata, false, 0);
 }
 
 /* xenstored may start after us (or restart): keep trying, quietly after
@@ -974,7 +1042,7 @@ static void connect_xenstore(struct daemon *d)
 		log_info("vifs at start: %zu adopted as saved in %s, %zu looked up in xenstore",
 			 adopted, d->vifs_path, looked_up);
 	xn_hotplug_purge_vanished(d->hotplug);
-	d->drift = true; /* and elements someone added meanwhile */
+	drift_all(d); /* and elements someone added meanwhile */
 }
 
 static int on_signal(struct daemon *d, int sfd)
@@ -1311,16 +1379,8 @@ int main(int argc, char **argv)
 				on_control(&d);
 			else if (d.hotplug && fd == xn_hotplug_fd(d.hotplug))
 				xn_hotplug_on_xenstore(d.hotplug);
-			else if (fd == nft_fd) {
-				int m = xn_nft_monitor_drain();
-				if (m == 1)
-					log_warn("someone else changed xennet's nftables tables: putting them back");
-				else if (m == 2)
-					log_debug("nftables events lost: checking xennet's tables");
-				if (m == 1 || m == 2)
-					d.resync = true;
-				d.drift |= m > 0;
-			}
+			else if (fd == nft_fd)
+				on_nft_events(&d);
 			else if (xn_nl_events_drain(d.events) == -ENOBUFS) {
 				d.resync = true;
 				if (d.hotplug) /* link events were lost */

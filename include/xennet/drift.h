@@ -21,11 +21,12 @@ struct xn_drift_report {
 };
 
 /* Make the anti-spoofing sets hold exactly the connected vifs' elements
- * (when h is known: without it the vifs are not) and the NAT maps
- * exactly the mappings in force, each in one batch. */
+ * (when h is known: without it the vifs are not) and the NAT maps named
+ * in sets (XN_NFT_SET_*) exactly the mappings in force, each in one
+ * batch. */
 int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct xn_publicip *pi,
-		      struct xn_drift_report *rep, struct xn_buf *err);
+		      unsigned sets, struct xn_drift_report *rep, struct xn_buf *err);
 
-/* Does a sysctl the profile wants have another value now? The first
- * found is named in path. */
-bool xn_drift_sysctls(const struct xn_profile *p, char *path, size_t size);
+/* How many sysctls the profile wants have another value now (named in
+ * which); with fix, each is written back. */
+int xn_drift_sysctls(const struct xn_profile *p, bool fix, struct xn_buf *which);

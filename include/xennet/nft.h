@@ -101,6 +101,17 @@ int xn_nft_maps_sync(const struct xn_mapset *want, bool maps_in_place,
 		     const struct xn_addr *publics, size_t n_publics,
 		     struct xn_addr **changed, size_t *n_changed, struct xn_buf *err);
 
+/* The same for some of them only (XN_NFT_SET_*): a drift seen in one
+ * map does not make the others be read back. */
+#define XN_NFT_SET_DNAT 1u
+#define XN_NFT_SET_SNAT 2u
+#define XN_NFT_SET_FWD 4u
+#define XN_NFT_SET_PUBLICS 8u
+#define XN_NFT_SETS_ALL 15u
+int xn_nft_maps_sync_sets(const struct xn_mapset *want, unsigned sets,
+			  const struct xn_addr *publics, size_t n_publics,
+			  struct xn_addr **changed, size_t *n_changed, struct xn_buf *err);
+
 /* One mapping or forward (and its public address) added and/or removed,
  * in one batch. Any pointer may be NULL. */
 int xn_nft_mapping_update(const struct xn_mapping *add_m, const struct xn_mapping *del_m,
@@ -146,12 +157,16 @@ int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n);
  * drain it: 1 when a transaction not made by this process added or
  * removed a table, chain, set or rule of a table named xennet, 2 when
  * events were lost (the tables must be checked), 3 when such a
- * transaction changed only elements of its sets and maps, 0 otherwise. */
+ * transaction changed only elements of its sets and maps, 4 when only
+ * elements of the anti-spoofing sets (as_*), 0 otherwise. */
 int xn_nft_monitor_open(void);
 int xn_nft_monitor_drain(void);
 /* Someone else committed while the monitor did not listen (during one of
  * our large batches, not echoed to it): check the tables. */
 bool xn_nft_monitor_take_missed(void);
+/* The NAT maps (XN_NFT_SET_*) whose elements others changed since the
+ * last call, as heard by the monitor. */
+unsigned xn_nft_monitor_take_sets(void);
 /* The ruleset's generation (one more at each commit, anyone's): a cheap
  * way to know that nothing changed since the last check. */
 int xn_nft_generation(uint32_t *gen);

@@ -27,6 +27,10 @@ expect "Dom0 reaches the LAN through xenbr0" ping_from "$DOM0" "$LAN_IP"
 expect "guest 1 reaches the LAN" ping_from "$(guest 1)" "$LAN_IP"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# Under valgrind (XENNETD_WRAP) everything takes several times longer.
+slow=1
+[ -z "${XENNETD_WRAP:-}" ] || slow=5
+limit=$((2000 * slow))
 healed() {
 	[ "$(ip -n "$DOM0" -j link show vif1.0 | jq -r '.[0].master')" = xenbr0 ] &&
 		[ "$(ip -n "$DOM0" -j link show vif2.0 | jq -r '.[0].master')" = xenbr0 ] &&
@@ -38,16 +42,16 @@ for round in 1 2; do
 	t0=$(now_ms)
 	ip -n "$DOM0" link del xenbr0
 	ok=
-	for _ in $(seq 300); do
+	while [ $(($(now_ms) - t0)) -le $((limit + 1000)) ]; do
 		if healed; then ok=1; break; fi
 		sleep 0.01
 	done
 	[ -n "$ok" ] || {
 		ip -n "$DOM0" -br link; ip -n "$DOM0" -br addr; ip -n "$DOM0" route
-		fail "round $round: the bridge, its ports, address and route are not back within 3 s"
+		fail "round $round: the bridge, its ports, address and route are not back"
 	}
 	ms=$(($(now_ms) - t0))
-	expect "round $round: back within 2 s ($ms ms)" test "$ms" -le 2000
+	expect "round $round: back within $limit ms ($ms ms)" test "$ms" -le "$limit"
 	expect "round $round: Dom0 reaches the LAN" ping_from "$DOM0" "$LAN_IP"
 	expect "round $round: guest 1 reaches the LAN" ping_from "$(guest 1)" "$LAN_IP"
 	expect "round $round: guest 2 reaches guest 1" ping_from "$(guest 2)" 192.168.50.11

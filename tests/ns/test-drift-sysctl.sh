@@ -17,19 +17,22 @@ ip -n "$DOM0" route add 192.168.50.21/32 dev vif1.0 src "$DOM0_IP"
 ip netns exec "$DOM0" sh -c 'echo 1 > /proc/sys/net/ipv4/conf/vif1.0/proxy_arp'
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# Within 1 s; 5 s under valgrind (XENNETD_WRAP).
+slow=1
+[ -z "${XENNETD_WRAP:-}" ] || slow=5
 reset_and_time() {
 	local path=$1 t0
 	expect_eq "$path is 1" 1 "$(sysctl_in "$DOM0" "$path")"
 	t0=$(now_ms)
 	ip netns exec "$DOM0" sh -c "echo 0 > /proc/sys/$path"
-	for _ in $(seq 300); do
+	while [ $(($(now_ms) - t0)) -le $((1000 * slow)) ]; do
 		if [ "$(sysctl_in "$DOM0" "$path")" = 1 ]; then
 			pass "$path put back in $(($(now_ms) - t0)) ms"
 			return 0
 		fi
 		sleep 0.005
 	done
-	fail "$path was not put back within 1.5 s"
+	fail "$path was not put back in time"
 }
 for s in net/ipv4/ip_forward net/ipv4/conf/eth0/proxy_arp net/ipv6/conf/all/forwarding \
 	net/ipv6/conf/eth0/proxy_ndp; do
