@@ -169,8 +169,30 @@ static bool same_ip(const struct xn_addr *a, const struct xn_addr *b)
 	return a->family == b->family && memcmp(a->bytes, b->bytes, a->family == AF_INET ? 4 : 16) == 0;
 }
 
-/* Shared checks: NAT mode, public outside the guest network and not an
- * address of a bridge, guest inside it and not the gateway. */
+/* Addresses that are never anyone's public address: Dom0 would take
+ * them for every host (0.0.0.0, broadcast, multicast) or for itself
+ * (loopback), or they never leave the link (link-local). */
+static const char *reserved_class(const struct xn_addr *a)
+{
+	uint32_t h = ntohl(a->v4.s_addr);
+
+	if (h == 0xffffffffu)
+		return "the limited broadcast address";
+	if ((h >> 24) == 0)
+		return "in 0.0.0.0/8 (this host on this network)";
+	if ((h >> 24) == 127)
+		return "a loopback address (127.0.0.0/8)";
+	if ((h >> 16) == 0xa9fe)
+		return "a link-local address (169.254.0.0/16)";
+	if ((h >> 28) == 0xe)
+		return "a multicast address (224.0.0.0/4)";
+	if ((h >> 28) == 0xf)
+		return "a reserved address (240.0.0.0/4)";
+	return NULL;
+}
+
+/* Shared checks: NAT mode, public not reserved, outside the guest network
+ * and not an address of a bridge, guest inside it and not the gateway. */
 int xn_mapping_check_addresses(const struct xn_profile *p, const struct xn_addr *pub,
 			       const struct xn_addr *guest, struct xn_buf *err)
 {
@@ -179,6 +201,11 @@ int xn_mapping_check_addresses(const struct xn_profile *p, const struct xn_addr 
 
 	if (!gw) {
 		xn_buf_printf(err, "public IP mappings need a profile in nat mode");
+		return -EINVAL;
+	}
+	const char *reserved = reserved_class(pub);
+	if (reserved) {
+		xn_buf_printf(err, "public address %s is %s", xn_addr_format(pub, false, a), reserved);
 		return -EINVAL;
 	}
 	struct xn_addr net = xn_addr_network(gw);

@@ -670,6 +670,12 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 	r = uplink_state(pi, pub, &ifindex, &dom0_own, out);
 	if (r < 0)
 		return r;
+	if (m && dom0_own) {
+		/* A forward takes one port of it; this would take them all. */
+		xn_buf_printf(out, "refused: public address %s is one of Dom0's own addresses: a 1:1 mapping would take all of Dom0's traffic to it\n",
+			      xn_addr_format(pub, false, (char[XN_ADDR_STRLEN]){ 0 }));
+		return -EADDRINUSE;
+	}
 	new_addr = !dom0_own && !v4set_has(&pi->owned, pub);
 	/* public_addrs lists the addresses only forwarded. */
 	listed = f && new_addr ? &p32 : NULL;
@@ -720,19 +726,73 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 	return defer_purge(pi, &p32);
 }
 
-int xn_publicip_map_add(struct xn_publicip *pi, const struct xn_mapping *m, struct xn_buf *out)
+int xn_publicip_check(struct xn_publicip *pi, const struct xn_mapping *m,
+		      const struct xn_forward *f, struct xn_buf *out)
 {
 	struct xn_buf why = { 0 };
-	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
 	int r;
 
 	xn_mapset_tidy_names(&pi->all); /* nothing refers to a name now */
-	r = xn_mapset_check_map(&pi->all, pi->profile, m, &why);
-	if (r < 0) {
+	r = m ? xn_mapset_check_map(&pi->all, pi->profile, m, &why)
+	      : xn_mapset_check_forward(&pi->all, pi->profile, f, &why);
+	if (r < 0)
 		xn_buf_printf(out, "refused: %s\n", xn_buf_str(&why));
-		xn_buf_free(&why);
-		return r;
+	xn_buf_free(&why);
+	return r;
+}
+
+/* Is pub in one of the uplink's subnets (and not its network or broadcast
+ * address)? (1, 0, or -errno with out.) */
+static int on_uplink_link(struct xn_publicip *pi, int ifindex, const struct xn_addr *pub,
+			  struct xn_buf *out)
+{
+	struct xn_snapshot *snap = calloc(1, sizeof(*snap));
+	int r = snap ? xn_nl_addrs_take(pi->nl, ifindex, AF_INET, snap) : -ENOMEM, found = 0;
+
+	for (size_t i = 0; r >= 0 && i < snap->n_addrs && !found; i++) {
+		const struct xn_addr *ua = &snap->addrs[i].addr;
+		struct xn_addr net = xn_addr_network(ua);
+		struct xn_addr host = { .family = AF_INET, .v4 = pub->v4, .prefixlen = ua->prefixlen };
+		if (ua->prefixlen >= 31 || !xn_addr_in_network(&net, pub))
+			continue;
+		if (xn_addr_is_network_or_broadcast(&host)) {
+			xn_buf_printf(out, "refused: public address %s is the network or broadcast address of %s on %s\n",
+				      xn_addr_format(pub, false, (char[XN_ADDR_STRLEN]){ 0 }),
+				      xn_addr_format(&net, true, (char[XN_ADDR_STRLEN]){ 0 }), pi->profile->nat_uplink);
+			r = -EINVAL;
+		}
+		found = 1;
 	}
+	if (r < 0 && r != -EINVAL)
+		xn_buf_printf(out, "reading the addresses of %s: %s\n", pi->profile->nat_uplink, strerror(-r));
+	xn_snapshot_free(snap);
+	return r < 0 ? r : found;
+}
+
+int xn_publicip_needs_probe(struct xn_publicip *pi, const struct xn_addr *pub, int *ifindex,
+			    struct xn_buf *out)
+{
+	bool dom0_own;
+	int r;
+
+	r = uplink_state(pi, pub, ifindex, &dom0_own, out);
+	if (r >= 0)
+		r = on_uplink_link(pi, *ifindex, pub, out);
+	/* Ours already (another forward on it), or Dom0's own: nobody else
+	 * on the link can be using it. */
+	if (r > 0 && (dom0_own || v4set_has(&pi->owned, pub)))
+		r = 0;
+	return r;
+}
+
+int xn_publicip_map_add(struct xn_publicip *pi, const struct xn_mapping *m, struct xn_buf *out)
+{
+	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
+	int r;
+
+	r = xn_publicip_check(pi, m, NULL, out);
+	if (r < 0)
+		return r;
 	r = add_common(pi, m, NULL, out);
 	if (r >= 0)
 		xn_buf_printf(out, "mapped %s to %s\n", xn_addr_format(&m->public_addr, false, a),
@@ -742,17 +802,12 @@ int xn_publicip_map_add(struct xn_publicip *pi, const struct xn_mapping *m, stru
 
 int xn_publicip_fwd_add(struct xn_publicip *pi, const struct xn_forward *f, struct xn_buf *out)
 {
-	struct xn_buf why = { 0 };
 	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
 	int r;
 
-	xn_mapset_tidy_names(&pi->all); /* nothing refers to a name now */
-	r = xn_mapset_check_forward(&pi->all, pi->profile, f, &why);
-	if (r < 0) {
-		xn_buf_printf(out, "refused: %s\n", xn_buf_str(&why));
-		xn_buf_free(&why);
+	r = xn_publicip_check(pi, NULL, f, out);
+	if (r < 0)
 		return r;
-	}
 	r = add_common(pi, NULL, f, out);
 	if (r >= 0)
 		xn_buf_printf(out, "forwarding %s:%u/%s to %s:%u\n",

@@ -17,6 +17,7 @@ struct options {
 	const char *state_dir;
 	const char *name; /* --name for map|forward add */
 	bool json;
+	bool force; /* map|forward add: take an address another host answers for */
 };
 
 static int load_or_report(const char *path, struct xn_profile **p)
@@ -125,7 +126,7 @@ static int cmd_status(const struct options *o, int argc, char **argv)
 static int cmd_mapping(const struct options *o, int argc, char **argv, bool fwd)
 {
 	const char *kind = fwd ? "forward" : "map";
-	const char *words[6] = { kind };
+	const char *words[7] = { kind };
 	struct xn_addr a;
 	uint16_t port;
 	uint8_t proto;
@@ -155,6 +156,8 @@ static int cmd_mapping(const struct options *o, int argc, char **argv, bool fwd)
 				kind, o->name);
 			return 1;
 		}
+		if (o->force)
+			words[n++] = "--force";
 		words[n++] = argv[1];
 		words[n++] = argv[2];
 		if (o->name)
@@ -173,11 +176,11 @@ static int cmd_mapping(const struct options *o, int argc, char **argv, bool fwd)
 	}
 usage:
 	if (fwd)
-		fprintf(stderr, "Usage: xennet forward add PUBLIC:PORT/tcp|udp GUEST:PORT [--name VM]\n"
+		fprintf(stderr, "Usage: xennet forward add PUBLIC:PORT/tcp|udp GUEST:PORT [--name VM] [--force]\n"
 				"       xennet forward del PUBLIC:PORT/tcp|udp\n"
 				"       xennet forward list [--json]\n");
 	else
-		fprintf(stderr, "Usage: xennet map add PUBLIC GUEST [--name VM]\n"
+		fprintf(stderr, "Usage: xennet map add PUBLIC GUEST [--name VM] [--force]\n"
 				"       xennet map del PUBLIC\n"
 				"       xennet map list [--json]\n");
 	return 2;
@@ -223,9 +226,9 @@ static const struct command {
 	{ "status", cmd_status, "status [--json] what xennetd manages, and its state" },
 	{ "reload", cmd_reload, "reload          re-read the profile in force (as SIGHUP)" },
 	{ "down", cmd_down, "down            undo everything xennet made, then xennetd exits" },
-	{ "map", cmd_map, "map add PUBLIC GUEST [--name VM] | map del PUBLIC | map list [--json]\n"
+	{ "map", cmd_map, "map add PUBLIC GUEST [--name VM] [--force] | map del PUBLIC | map list [--json]\n"
 			  "                  1:1 public IPv4 address of a guest (nat mode)" },
-	{ "forward", cmd_forward, "forward add PUBLIC:PORT/tcp|udp GUEST:PORT [--name VM] | forward del PUBLIC:PORT/PROTO\n"
+	{ "forward", cmd_forward, "forward add PUBLIC:PORT/tcp|udp GUEST:PORT [--name VM] [--force] | forward del PUBLIC:PORT/PROTO\n"
 				  "                  | forward list [--json]: one port of a public address to a guest" },
 };
 
@@ -260,6 +263,7 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -311,6 +315,7 @@ int main(int argc, char **argv)
 		case 'd': o.state_dir = optarg; break;
 		case 'j': o.json = true; break;
 		case 'n': o.name = optarg; break;
+		case 'F': o.force = true; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -321,8 +326,8 @@ int main(int argc, char **argv)
 				fprintf(stderr, "xennet %s: --json is only for status and lists\n", name);
 				return 2;
 			}
-			if (o.name && commands[i].fn != cmd_map && commands[i].fn != cmd_forward) {
-				fprintf(stderr, "xennet %s: --name is only for map and forward\n", name);
+			if ((o.name || o.force) && commands[i].fn != cmd_map && commands[i].fn != cmd_forward) {
+				fprintf(stderr, "xennet %s: --name and --force are only for map and forward add\n", name);
 				return 2;
 			}
 			return commands[i].fn(&o, nrest - optind, rest + optind);

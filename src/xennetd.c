@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "xennet/arpprobe.h"
 #include "xennet/conntrack.h"
 #include "xennet/control.h"
 #include "xennet/drift.h"
@@ -47,6 +48,8 @@ struct daemon {
 	struct xn_hotplug *hotplug; /* NULL while xenstore is unreachable */
 	struct xn_publicip *publicip; /* per-VM public IP mappings */
 	struct xn_ctl_server *control;
+	struct xn_arp_prober *prober; /* while public addresses are probed */
+	struct probe_wait *probe_waits; /* the requests waiting for them */
 	bool busy; /* worked since the heap was last trimmed */
 	int64_t last_work; /* when (ms): the trim waits for IDLE_TRIM_MS of quiet */
 	char vifs_path[PATH_MAX]; /* the configured vifs, for the next start */
@@ -438,10 +441,150 @@ static int parse_id(const char *s, unsigned long max, unsigned *ret)
 	return 0;
 }
 
-static int handle_mapping(struct daemon *d, char **w, size_t n, struct xn_buf *out)
+/* A map|forward add waiting for the verdict of its ARP probes; the loop
+ * serves others meanwhile. */
+struct probe_wait {
+	struct probe_wait *next;
+	int fd;
+	bool fwd;
+	struct xn_mapping m;
+	struct xn_forward f;
+	char name[XN_MAPPING_NAME_MAX + 1];
+	char what[320]; /* the request and who asked, for the log */
+};
+
+static int prober_for(struct daemon *d, int ifindex)
 {
-	bool fwd = strcmp(w[0], "forward") == 0;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int r;
+
+	if (d->prober && xn_arp_prober_ifindex(d->prober) == ifindex)
+		return 0;
+	if (d->prober) /* the uplink changed while probing: rare */
+		return -EBUSY;
+	r = xn_arp_prober_open(ifindex, &d->prober);
+	if (r < 0)
+		return r;
+	ev.data.fd = xn_arp_prober_fd(d->prober);
+	if (epoll_ctl(d->efd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
+		r = -errno;
+		xn_arp_prober_close(d->prober);
+		d->prober = NULL;
+	}
+	return r;
+}
+
+static void schedule_purges(struct daemon *d);
+
+static void probe_done(void *ctx, void *cookie, bool in_use, const uint8_t mac[6])
+{
+	struct daemon *d = ctx;
+	struct probe_wait *w = cookie, **pp;
+	struct xn_buf out = { 0 };
+	char a[XN_ADDR_STRLEN];
+	int r;
+
+	for (pp = &d->probe_waits; *pp != w; pp = &(*pp)->next)
+		;
+	*pp = w->next;
+	if (in_use) {
+		xn_buf_printf(&out, "refused: public address %s is in use on %s: %02x:%02x:%02x:%02x:%02x:%02x answered ARP for it (--force takes it anyway)\n",
+			      xn_addr_format(w->fwd ? &w->f.public_addr : &w->m.public_addr, false, a),
+			      d->profile ? d->profile->nat_uplink : "the uplink",
+			      mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+		r = -EADDRINUSE;
+	} else {
+		r = w->fwd ? xn_publicip_fwd_add(d->publicip, &w->f, &out)
+			   : xn_publicip_map_add(d->publicip, &w->m, &out);
+	}
+	if (r >= 0)
+		log_info("%s: done", w->what);
+	else
+		log_warn("%s: not done: %.*s", w->what, (int)strcspn(xn_buf_str(&out) ? xn_buf_str(&out) : "", "\n"),
+			 xn_buf_str(&out) ? xn_buf_str(&out) : "");
+	r = xn_ctl_write_reply(w->fd, r, xn_buf_str(&out) ? xn_buf_str(&out) : "out of memory\n");
+	if (r < 0)
+		log_warn("control: reply not delivered: %s", strerror(-r));
+	close(w->fd);
+	xn_buf_free(&out);
+	free(w);
+	schedule_purges(d);
+}
+
+static void run_prober(struct daemon *d)
+{
+	xn_arp_prober_run(d->prober, probe_done, d);
+	if (xn_arp_prober_timeout_ms(d->prober) < 0) {
+		epoll_ctl(d->efd, EPOLL_CTL_DEL, xn_arp_prober_fd(d->prober), NULL);
+		xn_arp_prober_close(d->prober);
+		d->prober = NULL;
+	}
+}
+
+/* Returns 1 when the request waits for its probes (fd kept). */
+static int probe_then_add(struct daemon *d, const struct xn_mapping *m, const struct xn_forward *f,
+			  int ifindex, int fd, struct xn_buf *out)
+{
+	const struct xn_addr *pub = m ? &m->public_addr : &f->public_addr;
+	const char *name = m ? m->name : f->name;
+	struct probe_wait *w = calloc(1, sizeof(*w));
+	int r = w ? prober_for(d, ifindex) : -ENOMEM;
+
+	if (r >= 0)
+		r = xn_arp_prober_add(d->prober, pub->v4, w);
+	if (r == -EOPNOTSUPP) { /* no ARP on this link: nothing to ask */
+		free(w);
+		return m ? xn_publicip_map_add(d->publicip, m, out) : xn_publicip_fwd_add(d->publicip, f, out);
+	}
+	if (r < 0) {
+		xn_buf_printf(out, "probing whether %s is in use on the uplink: %s\n",
+			      xn_addr_format(pub, false, (char[XN_ADDR_STRLEN]){ 0 }), strerror(-r));
+		free(w);
+		return r;
+	}
+	*w = (struct probe_wait){ .next = d->probe_waits, .fd = fd, .fwd = !m };
+	if (m)
+		w->m = *m;
+	else
+		w->f = *f;
+	if (name) {
+		snprintf(w->name, sizeof(w->name), "%s", name);
+		*(m ? &w->m.name : &w->f.name) = w->name;
+	}
+	d->probe_waits = w;
+	return 1;
+}
+
+/* An address new to Dom0 on the uplink's own link is probed first (as
+ * DAD does): another host may be using it (the LAN's router). */
+static int mapping_add(struct daemon *d, const struct xn_mapping *m, const struct xn_forward *f,
+		       bool force, int fd, struct xn_buf *out)
+{
+	const struct xn_addr *pub = m ? &m->public_addr : &f->public_addr;
+	int ifindex = 0, r = 0;
+
+	r = xn_publicip_needs_probe(d->publicip, pub, &ifindex, out);
+	if (force && r > 0)
+		r = 0;
+	if (r > 0 && xn_publicip_check(d->publicip, m, f, out) < 0)
+		return -EINVAL; /* refused now, not after the probes */
+	if (r > 0)
+		return probe_then_add(d, m, f, ifindex, fd, out);
+	if (r < 0)
+		return r;
+	return m ? xn_publicip_map_add(d->publicip, m, out) : xn_publicip_fwd_add(d->publicip, f, out);
+}
+
+static int handle_mapping(struct daemon *d, char **w, size_t n, int fd, struct xn_buf *out)
+{
+	bool fwd = strcmp(w[0], "forward") == 0, force = false;
 	const char *name = NULL;
+
+	if (strcmp(w[1], "add") == 0 && n >= 3 && strcmp(w[2], "--force") == 0) {
+		force = true;
+		memmove(&w[2], &w[3], (n - 3) * sizeof(*w));
+		n--;
+	}
 
 	if (strcmp(w[1], "list") == 0 && n <= 3) {
 		bool json = n == 3 && strcmp(w[2], "json") == 0;
@@ -469,7 +612,7 @@ static int handle_mapping(struct daemon *d, char **w, size_t n, struct xn_buf *o
 				return -EINVAL;
 			}
 			m.name = name;
-			return xn_publicip_map_add(d->publicip, &m, out);
+			return mapping_add(d, &m, NULL, force, fd, out);
 		}
 		struct xn_forward f = { 0 };
 		if (xn_parse_public_port(w[2], &f.public_addr, &f.public_port, &f.proto) < 0) {
@@ -481,7 +624,7 @@ static int handle_mapping(struct daemon *d, char **w, size_t n, struct xn_buf *o
 			return -EINVAL;
 		}
 		f.name = name;
-		return xn_publicip_fwd_add(d->publicip, &f, out);
+		return mapping_add(d, NULL, &f, force, fd, out);
 	}
 	if (strcmp(w[1], "del") == 0 && n == 3) {
 		struct xn_addr a;
@@ -534,7 +677,8 @@ static int take_down(struct daemon *d, struct xn_buf *out)
 	return r;
 }
 
-/* Every change an operator asks for is logged, with who asked. */
+/* Every change an operator asks for is logged, with who asked; one that
+ * waits for its ARP probes, when they are done (probe_done). */
 static void log_mapping_change(struct daemon *d, char **w, size_t n, int r, const char *reply)
 {
 	char what[256];
@@ -542,6 +686,10 @@ static void log_mapping_change(struct daemon *d, char **w, size_t n, int r, cons
 
 	for (size_t i = 0; i < n && len < sizeof(what); i++)
 		len += (size_t)snprintf(what + len, sizeof(what) - len, "%s%s", i ? " " : "", w[i]);
+	if (r == 1) {
+		snprintf(d->probe_waits->what, sizeof(d->probe_waits->what), "%s (%s)", what, d->who);
+		return;
+	}
 	if (r >= 0)
 		log_info("%s (%s): done", what, d->who);
 	else
@@ -579,7 +727,7 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 		return reload_profile(d, reload_path(d), out);
 	if ((strcmp(w[0], "map") == 0 || strcmp(w[0], "forward") == 0) && n >= 2) {
 		size_t before = out->len;
-		int r = handle_mapping(d, w, n, out);
+		int r = handle_mapping(d, w, n, fd, out);
 		if (r < 0)
 			check_state_dir(d);
 		if (strcmp(w[1], "list") != 0)
@@ -695,6 +843,20 @@ static void control_counts(struct daemon *d)
 			 expired, expired == 1 ? "" : "s");
 }
 
+/* Work that the clients need not wait for. */
+static void schedule_purges(struct daemon *d)
+{
+	int64_t now = mono_ms();
+
+	if (!xn_publicip_purge_pending(d->publicip))
+		return;
+	if (!d->purge_first)
+		d->purge_first = now;
+	d->purge_due = now + PURGE_QUIET_MS;
+	if (d->purge_due > d->purge_first + PURGE_LATEST_MS)
+		d->purge_due = d->purge_first + PURGE_LATEST_MS;
+}
+
 static void on_control(struct daemon *d)
 {
 	struct xn_ctl_request *batch[CONTROL_BATCH];
@@ -711,16 +873,8 @@ static void on_control(struct daemon *d)
 		}
 		if (d->hotplug)
 			xn_hotplug_end_batch(d->hotplug);
-		/* Work that the clients need not wait for. */
-		if (n && xn_publicip_purge_pending(d->publicip)) {
-			int64_t now = mono_ms();
-
-			if (!d->purge_first)
-				d->purge_first = now;
-			d->purge_due = now + PURGE_QUIET_MS;
-			if (d->purge_due > d->purge_first + PURGE_LATEST_MS)
-				d->purge_due = d->purge_first + PURGE_LATEST_MS;
-		}
+		if (n)
+			schedule_purges(d);
 	} while (n == CONTROL_BATCH);
 	control_counts(d);
 }
@@ -1347,6 +1501,8 @@ int main(int argc, char **argv)
 			wake_by(&timeout, mono_ms() + xn_ctl_server_timeout_ms(d.control));
 		if (xn_log_flush_due())
 			wake_by(&timeout, xn_log_flush_due());
+		if (d.prober && xn_arp_prober_timeout_ms(d.prober) >= 0)
+			wake_by(&timeout, mono_ms() + xn_arp_prober_timeout_ms(d.prober));
 		n = epoll_wait(efd, evs, 8, timeout);
 		xn_log_flush(false);
 		if (n == 0 && d.purge_due && mono_ms() >= d.purge_due)
@@ -1377,6 +1533,8 @@ int main(int argc, char **argv)
 				on_signal(&d, sfd);
 			else if (fd == lfd)
 				on_control(&d);
+			else if (d.prober && fd == xn_arp_prober_fd(d.prober))
+				run_prober(&d);
 			else if (d.hotplug && fd == xn_hotplug_fd(d.hotplug))
 				xn_hotplug_on_xenstore(d.hotplug);
 			else if (fd == nft_fd)
@@ -1395,6 +1553,8 @@ int main(int argc, char **argv)
 			connect_xenstore(&d);
 		if (d.purge_due && mono_ms() >= d.purge_due)
 			run_purges(&d);
+		if (d.prober && xn_arp_prober_timeout_ms(d.prober) == 0)
+			run_prober(&d);
 		if (xn_ctl_server_timeout_ms(d.control) == 0) {
 			xn_ctl_server_expire(d.control);
 			control_counts(&d);
@@ -1415,6 +1575,14 @@ int main(int argc, char **argv)
 epoll_fail:
 	log_err("epoll_ctl: %m");
 out:
+	while (d.probe_waits) {
+		struct probe_wait *w = d.probe_waits;
+		d.probe_waits = w->next;
+		xn_ctl_write_reply(w->fd, ECANCELED, "xennetd is exiting\n");
+		close(w->fd);
+		free(w);
+	}
+	xn_arp_prober_close(d.prober);
 	if (d.control) {
 		xn_ctl_server_close(d.control);
 		unlink(d.socket_path);

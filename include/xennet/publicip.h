@@ -44,6 +44,17 @@ void xn_publicip_listed(struct xn_publicip *pi, const struct xn_addr **ret, size
 int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool maps_in_place,
 		     struct xn_buf *err);
 
+/* Would m (or f) be refused (conflicts, reserved addresses)? Says why in
+ * out. The adds below check it again. */
+int xn_publicip_check(struct xn_publicip *pi, const struct xn_mapping *m,
+		      const struct xn_forward *f, struct xn_buf *out);
+/* Must pub be probed before it is taken (1; *ifindex: the uplink)? It is
+ * when it is new to Dom0 and on the uplink's own link, where another host
+ * may be using it. 0 when not; -errno (with out) when it cannot be
+ * taken at all (the network or broadcast address of the link). */
+int xn_publicip_needs_probe(struct xn_publicip *pi, const struct xn_addr *pub, int *ifindex,
+			    struct xn_buf *out);
+
 /* The CLI's requests. Each checks, changes the kernel in one batch, drops
  * the conntrack entries of the public address, then saves the file; on
  * any failure nothing changes. Messages go to out. */
