@@ -276,12 +276,16 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 
 	r = load_profile(d, path, &p, &diag, out);
 	if (r < 0) {
+		struct xn_buf lines = { 0 };
 		for (size_t i = 0; i < diag.n; i++) {
 			xn_buf_printf(out, "%s\n", diag.lines[i]);
-			log_err("%s", diag.lines[i]);
+			xn_buf_printf(&lines, "\n%s", diag.lines[i]);
 		}
 		xn_buf_printf(out, "%s: profile rejected, nothing changed\n", path);
-		log_err("%s: profile rejected (%s), nothing changed", path, d->who);
+		/* One message: the rate limit counts it once, whatever its errors. */
+		log_err("%s: profile rejected (%s), nothing changed%s", path, d->who,
+			xn_buf_str(&lines) ? xn_buf_str(&lines) : "");
+		xn_buf_free(&lines);
 		xn_diag_free(&diag);
 		return r;
 	}
