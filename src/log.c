@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,6 +36,8 @@ struct log_site {
 };
 
 static struct log_site sites[LOG_SITES];
+/* Threads may log too: the sites are shared. */
+static pthread_mutex_t sites_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t now_ms(void)
 {
@@ -149,14 +152,20 @@ void xn_log(int level, const char *fmt, ...)
 		return;
 	if (level <= LOG_WARNING) {
 		int64_t now = now_ms();
+		bool admitted;
+
+		pthread_mutex_lock(&sites_lock);
 		site = site_of(__builtin_return_address(0), level, now);
-		if (!admit(site, now)) {
+		admitted = admit(site, now);
+		if (!admitted) {
 			va_start(ap, fmt);
 			vsnprintf(site->last, sizeof(site->last), fmt, ap);
 			va_end(ap);
 			site->suppressed++;
-			return;
 		}
+		pthread_mutex_unlock(&sites_lock);
+		if (!admitted)
+			return;
 	}
 	va_start(ap, fmt);
 	n = vsnprintf(stackbuf, sizeof(stackbuf), fmt, ap);
@@ -180,11 +189,13 @@ int64_t xn_log_flush_due(void)
 {
 	int64_t due = 0;
 
+	pthread_mutex_lock(&sites_lock);
 	for (size_t i = 0; i < LOG_SITES; i++) {
 		int64_t end = sites[i].window_start + LOG_WINDOW_MS;
 		if (sites[i].suppressed && (!due || end < due))
 			due = end;
 	}
+	pthread_mutex_unlock(&sites_lock);
 	return due;
 }
 
@@ -192,6 +203,7 @@ void xn_log_flush(bool all)
 {
 	int64_t now = now_ms();
 
+	pthread_mutex_lock(&sites_lock);
 	for (size_t i = 0; i < LOG_SITES; i++)
 		if (sites[i].suppressed &&
 		    (all || now - sites[i].window_start >= LOG_WINDOW_MS)) {
@@ -200,4 +212,5 @@ void xn_log_flush(bool all)
 			sites[i].window_start = now;
 			sites[i].printed = 0;
 		}
+	pthread_mutex_unlock(&sites_lock);
 }

@@ -10,6 +10,7 @@
 #include "xennet/engine.h"
 #include "xennet/mapping.h"
 #include "xennet/profile.h"
+#include "xennet/status.h"
 #include "xn-config.h"
 
 struct options {
@@ -47,7 +48,8 @@ static int call_daemon(const struct options *o, const char *const *words,
 				o->socket_path, strerror(-r));
 		return 1;
 	}
-	fputs(body, status ? stderr : stdout);
+	/* A degraded host's status is still the answer asked for. */
+	fputs(body, status && status != XN_STATUS_DEGRADED ? stderr : stdout);
 	free(body);
 	return status ? 1 : 0;
 }

@@ -19,6 +19,7 @@
 #include "xennet/control.h"
 #include "xennet/drift.h"
 #include "xennet/engine.h"
+#include "xennet/foreign.h"
 #include "xennet/hotplug.h"
 #include "xennet/log.h"
 #include "xennet/nft.h"
@@ -75,6 +76,8 @@ struct daemon {
 	int64_t resync_event_us; /* ... for the convergence (resync) */
 	bool quit;
 	int arp_ignore_warned; /* the value last warned about */
+	struct xn_foreign foreign; /* other firewalls' drops, as last logged */
+	int64_t foreign_due; /* when to look at the other firewalls again (ms) */
 };
 
 /* Public addresses are local routes: Linux answers ARP for them only with
@@ -130,6 +133,32 @@ static void check_state_dir(struct daemon *d)
 	else if (r == 0 && d->state_error)
 		log_info("state directory %s can be written again", d->state_dir);
 	d->state_error = r;
+}
+
+/* Other firewalls that drop the guests' traffic: logged when what is found
+ * changes (at apply, and every FOREIGN_CHECK_MS: their changes make no
+ * event of ours). */
+#define FOREIGN_CHECK_MS 10000
+
+static int64_t mono_ms(void);
+
+static void check_foreign(struct daemon *d)
+{
+	struct xn_foreign now;
+	int r = xn_foreign_check(d->profile, &now);
+
+	d->foreign_due = mono_ms() + FOREIGN_CHECK_MS;
+	if (r < 0) {
+		log_debug("reading the other firewalls: %s", strerror(-r));
+		return;
+	}
+	if (xn_foreign_same(&now, &d->foreign))
+		return;
+	for (size_t i = 0; i < now.n; i++)
+		log_warn("%s", now.what[i]);
+	if (!now.degraded && d->foreign.degraded)
+		log_info("no other firewall drops the guests' traffic any more");
+	d->foreign = now;
 }
 
 static void set_last_error(struct daemon *d, const char *msg)
@@ -314,12 +343,16 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 
 	r = load_profile(d, path, &p, &diag, out);
 	if (r < 0) {
+		struct xn_buf lines = { 0 };
 		for (size_t i = 0; i < diag.n; i++) {
 			xn_buf_printf(out, "%s\n", diag.lines[i]);
-			log_err("%s", diag.lines[i]);
+			xn_buf_printf(&lines, "\n%s", diag.lines[i]);
 		}
 		xn_buf_printf(out, "%s: profile rejected, nothing changed\n", path);
-		log_err("%s: profile rejected (%s), nothing changed", path, d->who);
+		/* One message: the rate limit counts it once, whatever its errors. */
+		log_err("%s: profile rejected (%s), nothing changed%s", path, d->who,
+			xn_buf_str(&lines) ? xn_buf_str(&lines) : "");
+		xn_buf_free(&lines);
 		xn_diag_free(&diag);
 		return r;
 	}
@@ -358,6 +391,7 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 		keep_copy(d, path, true);
 		snprintf(d->profile_path, sizeof(d->profile_path), "%s", p->path);
 		set_last_error(d, NULL);
+		check_foreign(d);
 	}
 	xn_buf_free(&report);
 	xn_buf_free(&err);
@@ -387,10 +421,31 @@ static int reload_profile(struct daemon *d, const char *path, struct xn_buf *out
 	return r;
 }
 
+static void status_foreign(const struct xn_foreign *f, bool json, struct xn_buf *out)
+{
+	if (json) {
+		xn_buf_printf(out, ",\"degraded\":%s,\"foreign_firewalls\":[",
+			      f->degraded ? "true" : "false");
+		for (size_t i = 0; i < f->n; i++) {
+			xn_buf_printf(out, "%s\"", i ? "," : "");
+			for (const char *c = f->what[i]; *c; c++)
+				xn_buf_printf(out, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+			xn_buf_printf(out, "\"");
+		}
+		xn_buf_printf(out, "]");
+		return;
+	}
+	xn_buf_printf(out, "firewalls: %s\n", f->degraded ? "DEGRADED, guests' traffic is dropped"
+						  : f->n ? "warning" : "ok");
+	for (size_t i = 0; i < f->n; i++)
+		xn_buf_printf(out, "  %s\n", f->what[i]);
+}
+
 static void status_vifs(bool json, struct xn_buf *out, void *userdata)
 {
 	struct daemon *d = userdata;
 
+	status_foreign(&d->foreign, json, out);
 	if (json) {
 		xn_buf_printf(out, ",\"xenstore\":%s,\"vifs\":[", d->hotplug ? "true" : "false");
 		if (d->hotplug)
@@ -711,8 +766,9 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 			xn_buf_printf(out, "status: unknown argument \"%s\"\n", w[1]);
 			return -EINVAL;
 		}
+		check_foreign(d); /* what status says is of now */
 		render_status(d, json, out);
-		return 0;
+		return d->foreign.degraded ? -XN_STATUS_DEGRADED : 0;
 	}
 	if (strcmp(w[0], "apply") == 0 && n == 2) {
 		if (w[1][0] != '/') {
@@ -1503,6 +1559,7 @@ int main(int argc, char **argv)
 			wake_by(&timeout, xn_log_flush_due());
 		if (d.prober && xn_arp_prober_timeout_ms(d.prober) >= 0)
 			wake_by(&timeout, mono_ms() + xn_arp_prober_timeout_ms(d.prober));
+		wake_by(&timeout, d.foreign_due);
 		n = epoll_wait(efd, evs, 8, timeout);
 		xn_log_flush(false);
 		if (n == 0 && d.purge_due && mono_ms() >= d.purge_due)
@@ -1568,6 +1625,8 @@ int main(int argc, char **argv)
 		periodic_drift(&d);
 		if (d.drift && !d.quit)
 			check_drift(&d);
+		if (mono_ms() >= d.foreign_due && !d.quit)
+			check_foreign(&d);
 	}
 	xn_notify("STOPPING=1\nSTATUS=stopping, the network stays as it is");
 	ret = 0;

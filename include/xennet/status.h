@@ -9,6 +9,10 @@
 #include "xennet/nft.h"
 #include "xennet/profile.h"
 
+/* The status a daemon answers `status` with when the answer is good but
+ * the host is degraded (another firewall drops the guests' traffic). */
+#define XN_STATUS_DEGRADED 1000
+
 struct xn_status_input {
 	pid_t pid;
 	const struct xn_profile *profile; /* may be NULL */

@@ -43,6 +43,15 @@ kill -HUP "$DPID"
 expect "a refused profile is an error, with file:line" wait_log "^<3>$T/nat.conf:[0-9]*: "
 expect "and says nothing changed" \
 	wait_log "^<3>$T/nat.conf: profile rejected (SIGHUP from pid [0-9]*), nothing changed$"
+# Many errors, many times: none is left out (one message per refusal).
+for i in $(seq 15); do echo "bogus$i = 1" >>"$T/nat.conf"; done
+for _ in $(seq 12); do
+	n=$(grep -c "profile rejected (SIGHUP" "$LOG")
+	kill -HUP "$DPID"
+	wait_log "profile rejected (SIGHUP" $((n + 1)) || fail "a refusal was not logged"
+done
+expect "the twelfth refusal of 16 errors is logged whole" \
+	test "$(tail -n 18 "$LOG" | grep -c "^<3>$T/nat.conf:[0-9]*: ")" -ge 16
 cp "$T/nat.good" "$T/nat.conf"
 
 expect "map add" xn map add 192.168.50.10 10.0.0.11 --name g1

@@ -9,7 +9,9 @@
 # fails, changing nothing, with a bad one); `systemctl stop` leaves the
 # network up; after `systemctl reboot` the same state comes back.
 # Only with XENNET_BOOT_TEST=1 (.ci/run sets it): it builds a Debian image
-# once (tests/systemd/image.sh, cached in /var/cache/xennet-test).
+# once (tests/systemd/image.sh, cached in /var/cache/xennet-test). With
+# XENNET_DEB=PATH it installs that package (dpkg -i) instead of the
+# DESTDIR tree.
 set -euo pipefail
 if [ "${XENNET_BOOT_TEST:-}" != 1 ]; then
 	echo "SKIP: boots a Debian 12 container; set XENNET_BOOT_TEST=1 (.ci/run does)"
@@ -83,7 +85,16 @@ meson setup "$T/build" "$SOURCE_ROOT" --prefix=/usr >"$T/build.log" 2>&1 &&
 
 mkdir -p "$T/upper" "$T/work" "$ROOT"
 mount -t overlay overlay -o "lowerdir=$image,upperdir=$T/upper,workdir=$T/work" "$ROOT"
-cp -a "$T/dest/." "$ROOT/"
+if [ -n "${XENNET_DEB:-}" ]; then
+	# The package, as an administrator installs it (its postinst enables
+	# the unit; nothing runs it before the boot).
+	cp "$XENNET_DEB" "$ROOT/tmp/xennet.deb"
+	chroot "$ROOT" dpkg -i /tmp/xennet.deb >"$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "dpkg -i"; }
+	rm "$ROOT/tmp/xennet.deb"
+	expect "the package enabled the unit" test -L "$ROOT/etc/systemd/system/multi-user.target.wants/xennetd.service"
+else
+	cp -a "$T/dest/." "$ROOT/"
+fi
 mkdir -p "$ROOT/etc/xennet" "$ROOT/usr/local/sbin"
 cat >"$ROOT/etc/xennet/xennet.conf" <<'PROFILE'
 [xennet]
@@ -199,6 +210,8 @@ boot
 pass "the container boots to running"
 out=$(in_ct systemd-analyze verify --man=no xennetd.service 2>&1) || fail "systemd-analyze verify: $out"
 expect_eq "systemd-analyze verify is clean" "" "$out"
+score=$(in_ct systemd-analyze security xennetd.service 2>/dev/null | sed -n 's/.*Overall exposure level for xennetd.service: \([0-9.]*\).*/\1/p')
+expect "systemd-analyze security: $score (at most 2.5)" awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.5) }'
 expect_eq "xennetd is active" active "$(in_ct systemctl is-active xennetd)"
 saw=$(standin_saw)
 expect "xendomains started after xennetd was ready" grep -qx "xennetd=active" <<<"$saw"
