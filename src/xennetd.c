@@ -1584,12 +1584,17 @@ int main(int argc, char **argv)
 			log_err("epoll_wait: %m");
 			goto out;
 		}
+		/* Requests first: a repair of drift read in the same turn then
+		 * compares with what they asked for (a map that was full). */
+		for (int i = 0; i < n; i++)
+			if (evs[i].data.fd == lfd)
+				on_control(&d);
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			if (fd == sfd)
 				on_signal(&d, sfd);
 			else if (fd == lfd)
-				on_control(&d);
+				continue;
 			else if (d.prober && fd == xn_arp_prober_fd(d.prober))
 				run_prober(&d);
 			else if (d.hotplug && fd == xn_hotplug_fd(d.hotplug))
