@@ -550,6 +550,7 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
  * per-batch work (one round trip to xenstore) is done once. */
 #define CONTROL_BATCH 32
 
+/* Answers q and takes it. */
 static void answer_request(struct daemon *d, struct xn_ctl_request *q)
 {
 	struct xn_buf out = { 0 };
@@ -562,11 +563,12 @@ static void answer_request(struct daemon *d, struct xn_ctl_request *q)
 		r = handle_request(d, q->words, q->n, q->fd, &out);
 		if (r == 1) { /* answered later: the fd is handed on */
 			q->fd = -1;
+			xn_ctl_request_free(q);
 			xn_buf_free(&out);
 			return;
 		}
 	}
-	r = xn_ctl_write_reply(q->fd, r, xn_buf_str(&out) ? xn_buf_str(&out) : "out of memory\n");
+	r = xn_ctl_server_reply(d->control, q, r, xn_buf_str(&out) ? xn_buf_str(&out) : "out of memory\n");
 	if (r < 0)
 		log_warn("control: reply not delivered: %s", strerror(-r));
 	xn_buf_free(&out);
@@ -595,9 +597,9 @@ static void wake_by(int *timeout, int64_t deadline)
  * half-sent ones): said once per sweep, not once per client. */
 static void control_counts(struct daemon *d)
 {
-	unsigned refused, expired;
+	unsigned refused, expired, abandoned;
 
-	xn_ctl_server_counts(d->control, &refused, &expired);
+	xn_ctl_server_counts(d->control, &refused, &expired, &abandoned);
 	if (refused == 1)
 		log_warn("control: refused a client that is not root");
 	else if (refused)
@@ -605,6 +607,9 @@ static void control_counts(struct daemon *d)
 	if (expired)
 		log_warn("control: dropped %u client%s that sent no complete request in time",
 			 expired, expired == 1 ? "" : "s");
+	if (abandoned)
+		log_warn("control: dropped %u client%s that did not read %s reply in time",
+			 abandoned, abandoned == 1 ? "" : "s", abandoned == 1 ? "its" : "their");
 }
 
 /* Work that the clients need not wait for. */
@@ -631,10 +636,8 @@ static void on_control(struct daemon *d)
 		n = xn_ctl_server_take(d->control, batch, CONTROL_BATCH, &err);
 		if (err < 0)
 			log_err("control: accept: %s", strerror(-err));
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n; i++)
 			answer_request(d, batch[i]);
-			xn_ctl_request_free(batch[i]);
-		}
 		if (d->hotplug)
 			xn_hotplug_end_batch(d->hotplug);
 		if (n)
