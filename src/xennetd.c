@@ -105,7 +105,8 @@ static int probe_state_dir(const char *dir)
 }
 
 /* The daemon serves with a full or read-only state directory; only the
- * changes that must be saved are refused. Said when it starts and ends. */
+ * changes that must be saved are refused. Logged when a problem appears
+ * and when it is gone. */
 static void check_state_dir(struct daemon *d)
 {
 	int r = probe_state_dir(d->state_dir);
