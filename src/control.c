@@ -172,14 +172,22 @@ int xn_ctl_listen(const char *path)
  * oldest is dropped (each holds a file descriptor). */
 #define MAX_PENDING 256
 #define EXPIRE_SLACK_MS 100
+/* A reply larger than the socket holds is sent as the client reads it,
+ * for this long at most. */
+#define REPLY_DEADLINE_MS 10000
+
+/* Connections oldest first: their deadlines are in that order too. */
+struct queue {
+	struct xn_ctl_request *head, *tail;
+	size_t n;
+};
 
 struct xn_ctl_server {
 	int listen_fd;
-	int efd; /* the listening socket and the pending connections */
-	/* Pending, oldest first: their deadlines are in that order too. */
-	struct xn_ctl_request *head, *tail;
-	size_t n_pending;
-	unsigned refused, expired; /* since last asked */
+	int efd; /* the listening socket and the connections in the queues */
+	struct queue reading; /* their request is not complete yet */
+	struct queue replying; /* the rest of their reply waits for room */
+	unsigned refused, expired, abandoned; /* since last asked */
 };
 
 int xn_ctl_server_open(const char *path, struct xn_ctl_server **ret)
@@ -218,45 +226,99 @@ void xn_ctl_request_free(struct xn_ctl_request *q)
 		return;
 	if (q->fd >= 0)
 		close(q->fd);
+	free(q->out);
 	free(q);
 }
 
-static void unlink_pending(struct xn_ctl_server *s, struct xn_ctl_request *q)
+static void dequeue(struct xn_ctl_server *s, struct queue *qu, struct xn_ctl_request *q)
 {
 	epoll_ctl(s->efd, EPOLL_CTL_DEL, q->fd, NULL);
 	if (q->prev)
 		q->prev->next = q->next;
 	else
-		s->head = q->next;
+		qu->head = q->next;
 	if (q->next)
 		q->next->prev = q->prev;
 	else
-		s->tail = q->prev;
+		qu->tail = q->prev;
 	q->prev = q->next = NULL;
-	s->n_pending--;
+	qu->n--;
+}
+
+/* Watched for events (EPOLLIN: more of the request; EPOLLOUT: room for
+ * the reply) until its deadline. */
+static int enqueue(struct xn_ctl_server *s, struct queue *qu, struct xn_ctl_request *q,
+		   uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = q };
+
+	if (epoll_ctl(s->efd, EPOLL_CTL_ADD, q->fd, &ev) < 0)
+		return -errno;
+	q->prev = qu->tail;
+	q->next = NULL;
+	if (qu->tail)
+		qu->tail->next = q;
+	else
+		qu->head = q;
+	qu->tail = q;
+	qu->n++;
+	return 0;
 }
 
 static int add_pending(struct xn_ctl_server *s, struct xn_ctl_request *q)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = q };
-
-	if (s->n_pending == MAX_PENDING) {
-		struct xn_ctl_request *oldest = s->head;
-		unlink_pending(s, oldest);
+	if (s->reading.n == MAX_PENDING) {
+		struct xn_ctl_request *oldest = s->reading.head;
+		dequeue(s, &s->reading, oldest);
 		xn_ctl_request_free(oldest);
 		s->expired++;
 	}
-	if (epoll_ctl(s->efd, EPOLL_CTL_ADD, q->fd, &ev) < 0)
-		return -errno;
-	q->prev = s->tail;
-	q->next = NULL;
-	if (s->tail)
-		s->tail->next = q;
-	else
-		s->head = q;
-	s->tail = q;
-	s->n_pending++;
-	return 0;
+	return enqueue(s, &s->reading, q, EPOLLIN | EPOLLRDHUP);
+}
+
+/* Sends what the socket takes of the rest of a reply: 1 when all of it
+ * is sent, 0 when more waits for room, -errno. */
+static int send_rest(struct xn_ctl_request *q)
+{
+	while (q->out_off < q->out_len) {
+		ssize_t k = send(q->fd, q->out + q->out_off, q->out_len - q->out_off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+		q->out_off += (size_t)k;
+	}
+	return 1;
+}
+
+int xn_ctl_server_reply(struct xn_ctl_server *s, struct xn_ctl_request *q, int status,
+			const char *body)
+{
+	uint32_t hdr[2] = { (uint32_t)(status < 0 ? -status : status), (uint32_t)strlen(body) };
+	size_t len = sizeof(hdr) + hdr[1];
+	int r;
+
+	/* The whole reply as one buffer: sent at once when it fits (the
+	 * common case), kept for later otherwise. */
+	q->out = malloc(len);
+	if (!q->out) {
+		xn_ctl_request_free(q);
+		return -ENOMEM;
+	}
+	memcpy(q->out, hdr, sizeof(hdr));
+	memcpy(q->out + sizeof(hdr), body, hdr[1]);
+	q->out_len = len;
+	q->out_off = 0;
+	r = send_rest(q);
+	if (r == 0) {
+		q->deadline = now_ms() + REPLY_DEADLINE_MS;
+		r = enqueue(s, &s->replying, q, EPOLLOUT);
+		if (r >= 0)
+			return 0;
+	}
+	xn_ctl_request_free(q);
+	return r < 0 ? r : 0;
 }
 
 /* The words of a complete request: NUL-terminated, argv style. */
@@ -337,6 +399,7 @@ static struct xn_ctl_request *accept_one(struct xn_ctl_server *s, int *err)
 	q->r = 0;
 	q->n = 0;
 	q->got = 0;
+	q->out = NULL;
 	q->deadline = now_ms() + REQUEST_DEADLINE_MS;
 	q->prev = q->next = NULL;
 	return q;
@@ -377,9 +440,16 @@ size_t xn_ctl_server_take(struct xn_ctl_server *s, struct xn_ctl_request **ready
 	k = epoll_wait(s->efd, evs, (int)XN_ARRAY_SIZE(evs), 0);
 	for (int i = 0; i < k && n < max; i++) {
 		struct xn_ctl_request *q = evs[i].data.ptr;
+		if (q && q->out) { /* room for more of its reply */
+			if (send_rest(q) != 0) {
+				dequeue(s, &s->replying, q);
+				xn_ctl_request_free(q);
+			}
+			continue;
+		}
 		if (!q || !xn_ctl_request_read(q))
 			continue; /* the listening socket; or more to come */
-		unlink_pending(s, q);
+		dequeue(s, &s->reading, q);
 		ready[n++] = q;
 	}
 	return take_new(s, ready, n, max, err);
@@ -387,12 +457,29 @@ size_t xn_ctl_server_take(struct xn_ctl_server *s, struct xn_ctl_request **ready
 
 int xn_ctl_server_timeout_ms(const struct xn_ctl_server *s)
 {
-	int64_t left;
+	int64_t first = -1, left;
 
-	if (!s->head)
+	if (s->reading.head)
+		first = s->reading.head->deadline;
+	if (s->replying.head && (first < 0 || s->replying.head->deadline < first))
+		first = s->replying.head->deadline;
+	if (first < 0)
 		return -1;
-	left = s->head->deadline - now_ms();
+	left = first - now_ms();
 	return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+static unsigned expire_queue(struct xn_ctl_server *s, struct queue *qu, int64_t now)
+{
+	unsigned n = 0;
+
+	while (qu->head && qu->head->deadline <= now) {
+		struct xn_ctl_request *q = qu->head;
+		dequeue(s, qu, q);
+		xn_ctl_request_free(q);
+		n++;
+	}
+	return n;
 }
 
 void xn_ctl_server_expire(struct xn_ctl_server *s)
@@ -401,30 +488,25 @@ void xn_ctl_server_expire(struct xn_ctl_server *s)
 	 * stalled together is dropped (and logged) together. */
 	int64_t now = now_ms() + EXPIRE_SLACK_MS;
 
-	while (s->head && s->head->deadline <= now) {
-		struct xn_ctl_request *q = s->head;
-		unlink_pending(s, q);
-		xn_ctl_request_free(q);
-		s->expired++;
-	}
+	s->expired += expire_queue(s, &s->reading, now);
+	s->abandoned += expire_queue(s, &s->replying, now);
 }
 
-void xn_ctl_server_counts(struct xn_ctl_server *s, unsigned *refused, unsigned *expired)
+void xn_ctl_server_counts(struct xn_ctl_server *s, unsigned *refused, unsigned *expired,
+			  unsigned *abandoned)
 {
 	*refused = s->refused;
 	*expired = s->expired;
-	s->refused = s->expired = 0;
+	*abandoned = s->abandoned;
+	s->refused = s->expired = s->abandoned = 0;
 }
 
 void xn_ctl_server_close(struct xn_ctl_server *s)
 {
 	if (!s)
 		return;
-	while (s->head) {
-		struct xn_ctl_request *q = s->head;
-		unlink_pending(s, q);
-		xn_ctl_request_free(q);
-	}
+	expire_queue(s, &s->reading, INT64_MAX);
+	expire_queue(s, &s->replying, INT64_MAX);
 	if (s->efd >= 0)
 		close(s->efd);
 	if (s->listen_fd >= 0)

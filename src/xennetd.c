@@ -122,7 +122,8 @@ static int probe_state_dir(const char *dir)
 }
 
 /* The daemon serves with a full or read-only state directory; only the
- * changes that must be saved are refused. Said when it starts and ends. */
+ * changes that must be saved are refused. Logged when a problem appears
+ * and when it is gone. */
 static void check_state_dir(struct daemon *d)
 {
 	int r = probe_state_dir(d->state_dir);
@@ -833,6 +834,7 @@ static void note_peer(struct daemon *d, int fd)
 		snprintf(d->who, sizeof(d->who), "requested by an unknown client");
 }
 
+/* Answers q and takes it. */
 static void answer_request(struct daemon *d, struct xn_ctl_request *q)
 {
 	struct xn_buf out = { 0 };
@@ -846,11 +848,12 @@ static void answer_request(struct daemon *d, struct xn_ctl_request *q)
 		r = handle_request(d, q->words, q->n, q->fd, &out);
 		if (r == 1) { /* answered later: the fd is handed on */
 			q->fd = -1;
+			xn_ctl_request_free(q);
 			xn_buf_free(&out);
 			return;
 		}
 	}
-	r = xn_ctl_write_reply(q->fd, r, xn_buf_str(&out) ? xn_buf_str(&out) : "out of memory\n");
+	r = xn_ctl_server_reply(d->control, q, r, xn_buf_str(&out) ? xn_buf_str(&out) : "out of memory\n");
 	if (r < 0)
 		log_warn("control: reply not delivered: %s", strerror(-r));
 	xn_buf_free(&out);
@@ -887,9 +890,9 @@ static void wake_by(int *timeout, int64_t deadline)
  * half-sent ones): said once per sweep, not once per client. */
 static void control_counts(struct daemon *d)
 {
-	unsigned refused, expired;
+	unsigned refused, expired, abandoned;
 
-	xn_ctl_server_counts(d->control, &refused, &expired);
+	xn_ctl_server_counts(d->control, &refused, &expired, &abandoned);
 	/* One message per client: the log's rate limit says how many it
 	 * left out, over every sweep. */
 	while (refused-- > 0)
@@ -897,6 +900,9 @@ static void control_counts(struct daemon *d)
 	if (expired)
 		log_warn("control: dropped %u client%s that sent no complete request in time",
 			 expired, expired == 1 ? "" : "s");
+	if (abandoned)
+		log_warn("control: dropped %u client%s that did not read %s reply in time",
+			 abandoned, abandoned == 1 ? "" : "s", abandoned == 1 ? "its" : "their");
 }
 
 /* Work that the clients need not wait for. */
@@ -923,10 +929,8 @@ static void on_control(struct daemon *d)
 		n = xn_ctl_server_take(d->control, batch, CONTROL_BATCH, &err);
 		if (err < 0)
 			log_err("control: accept: %s", strerror(-err));
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n; i++)
 			answer_request(d, batch[i]);
-			xn_ctl_request_free(batch[i]);
-		}
 		if (d->hotplug)
 			xn_hotplug_end_batch(d->hotplug);
 		if (n)

@@ -38,6 +38,8 @@ struct xn_ctl_request {
 	/* the server's */
 	int64_t deadline;
 	uint32_t got;
+	char *out; /* the reply, while the client has not taken all of it */
+	size_t out_len, out_off;
 	struct xn_ctl_request *prev, *next;
 	char raw[sizeof(uint32_t) + XN_CTL_MAX_REQUEST + 1];
 };
@@ -58,14 +60,21 @@ size_t xn_ctl_server_take(struct xn_ctl_server *s, struct xn_ctl_request **ready
  * and dropping those past it. */
 int xn_ctl_server_timeout_ms(const struct xn_ctl_server *s);
 void xn_ctl_server_expire(struct xn_ctl_server *s);
-/* Peers refused (not root) and requests dropped (past their deadline,
- * or the oldest of too many) since last asked. */
-void xn_ctl_server_counts(struct xn_ctl_server *s, unsigned *refused, unsigned *expired);
+/* Answers q and takes it: what the socket does not take at once is sent
+ * as the client reads it (a client that does not read delays nobody),
+ * for 10 s at most. -errno: not sent (q is freed all the same). */
+int xn_ctl_server_reply(struct xn_ctl_server *s, struct xn_ctl_request *q, int status,
+			const char *body);
+/* Peers refused (not root), requests dropped (past their deadline, or the
+ * oldest of too many) and replies abandoned (not read within 10 s) since
+ * last asked. */
+void xn_ctl_server_counts(struct xn_ctl_server *s, unsigned *refused, unsigned *expired,
+			  unsigned *abandoned);
 /* Reads what q->fd (non-blocking) holds: 1 when the request is complete
  * (q->r 0 and q->words set) or cannot be (q->r < 0), 0 when more is to
  * come. The server's reader; the fuzzer's too. */
 int xn_ctl_request_read(struct xn_ctl_request *q);
-/* Closes q->fd unless it is -1. */
+/* Closes q->fd unless it is -1, and frees q. */
 void xn_ctl_request_free(struct xn_ctl_request *q);
 int xn_ctl_write_reply(int fd, int status, const char *body);
 /* Has the client closed its end (given up waiting)? Never blocks. */

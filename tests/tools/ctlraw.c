@@ -7,7 +7,10 @@
  *   ctlraw stall SOCKET N SECONDS
  *       Opens N connections, sends each half a request (its length and a
  *       few of its bytes, never the rest), prints "stalled N" once they
- *       are all sent, and holds them for SECONDS. */
+ *       are all sent, and holds them for SECONDS.
+ *   ctlraw noread SOCKET SECONDS WORDS...
+ *       Sends one request whole, prints "sent", and never reads the reply
+ *       (holds the connection for SECONDS). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +54,30 @@ static int stall(const char *path, int n, int seconds)
 	return 0;
 }
 
+static int noread(const char *path, int seconds, char **words, int n)
+{
+	char req[XN_CTL_MAX_REQUEST];
+	uint32_t len = 0;
+	int fd = dial(path);
+
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(words[i]) + 1;
+		if (len + l > sizeof(req))
+			return 2;
+		memcpy(req + len, words[i], l);
+		len += (uint32_t)l;
+	}
+	if (send(fd, &len, sizeof(len), MSG_NOSIGNAL) != sizeof(len) ||
+	    send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		perror("send");
+		return 2;
+	}
+	printf("sent\n");
+	fflush(stdout);
+	sleep((unsigned)seconds);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char *body = NULL;
@@ -58,8 +85,10 @@ int main(int argc, char **argv)
 
 	if (argc == 5 && strcmp(argv[1], "stall") == 0)
 		return stall(argv[2], atoi(argv[3]), atoi(argv[4]));
+	if (argc >= 5 && strcmp(argv[1], "noread") == 0)
+		return noread(argv[2], atoi(argv[3]), argv + 4, argc - 4);
 	if (argc < 4 || strcmp(argv[1], "call") != 0) {
-		fprintf(stderr, "usage: ctlraw call SOCKET WORDS... | stall SOCKET N SECONDS\n");
+		fprintf(stderr, "usage: ctlraw call SOCKET WORDS... | stall SOCKET N SECONDS | noread SOCKET SECONDS WORDS...\n");
 		return 2;
 	}
 	r = xn_ctl_call(argv[2], (const char *const *)argv + 3, (size_t)(argc - 3), 30000,
