@@ -229,13 +229,20 @@ static int grow_nat_maps(void *ctx, struct xn_buf *err)
 
 static void notify_ready(const struct daemon *d)
 {
+	char status[400];
+
 	if (d->profile)
-		xn_notify("READY=1\nSTATUS=%s mode, profile %s%s%s", xn_mode_name(d->profile->mode),
-			  d->profile_source[0] ? d->profile_source : d->profile_path,
-			  d->last_error ? "; last error: " : "",
-			  d->last_error ? d->last_error : "");
+		snprintf(status, sizeof(status), "%s mode, profile %s%s%s",
+			 xn_mode_name(d->profile->mode),
+			 d->profile_source[0] ? d->profile_source : d->profile_path,
+			 d->last_error ? "; last error: " : "", d->last_error ? d->last_error : "");
 	else
-		xn_notify("READY=1\nSTATUS=no profile applied");
+		snprintf(status, sizeof(status), "no profile applied");
+	/* One line: a newline would start another assignment. */
+	for (char *c = status; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	xn_notify("READY=1\nSTATUS=%s", status);
 }
 
 /* Load a profile from a copy of path in the state directory (path is read

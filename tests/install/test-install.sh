@@ -9,7 +9,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/xennet-install.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 check_file() { [ -f "$1" ] || fail "missing $1"; }
-check_exec() { [ -x "$1" ] && [ -f "$1" ] || fail "missing executable $1"; }
+check_exec() { if [ ! -x "$1" ] || [ ! -f "$1" ]; then fail "missing executable $1"; fi; }
 
 # build_install NAME MESON-OPTIONS...: configure, build, install into $T/NAME/dest
 build_install() {

@@ -13,7 +13,8 @@ make_guest 1 10.0.0.11/24 10.0.0.1
 nat_profile "$T/nat.conf"
 : >"$T/daemon.log"
 # What systemd sets when stderr is a journal stream: its device and inode.
-export JOURNAL_STREAM=$(stat -c '%d:%i' "$T/daemon.log")
+JOURNAL_STREAM=$(stat -c "%d:%i" "$T/daemon.log")
+export JOURNAL_STREAM
 start_daemon "$T/nat.conf"
 unset JOURNAL_STREAM
 LOG=$T/daemon.log

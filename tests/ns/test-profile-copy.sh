@@ -28,6 +28,7 @@ rm -rf "$T/vanishing"
 stop_daemon
 ip netns exec "$DOM0" "$XENNETD" --foreground --socket "$T/ctl.sock" --state-dir "$T/state" \
 	>>"$T/daemon.log" 2>&1 &
+# shellcheck disable=SC2034 # stopped by stop_daemon (lib.sh)
 DPID=$!
 for _ in $(seq 200); do [ -S "$T/ctl.sock" ] && break; sleep 0.05; done
 expect "the restarted daemon answers" quiet xn status

@@ -56,7 +56,8 @@ kill_container() {
 		find "$CG" -depth -type d -exec rmdir {} \; 2>/dev/null ||
 			echo "warning: could not remove the cgroup $CG" >&2
 	fi
-	NSPAWN= PID1=
+	NSPAWN=
+	PID1=
 	rm -rf "/run/systemd/nspawn/propagate/$M"
 }
 cleanup() {
@@ -166,7 +167,7 @@ boot() {
 	) &
 	NSPAWN=$!
 	for _ in $(seq 200); do
-		PID1=$(cat "$CG/payload/init.scope/cgroup.procs" 2>/dev/null | head -n 1) || true
+		PID1=$(head -n 1 "$CG/payload/init.scope/cgroup.procs" 2>/dev/null) || true
 		[ -n "$PID1" ] && break
 		sleep 0.05
 	done
@@ -203,6 +204,7 @@ state() {
 	in_ct cat /proc/sys/net/ipv4/ip_forward
 }
 
+# shellcheck disable=SC2016 # expanded in the container
 standin_saw() { in_ct sh -c 'cat /var/lib/standin/boot-$(cat /proc/sys/kernel/random/boot_id)'; }
 
 # ---- first boot
