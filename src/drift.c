@@ -29,28 +29,29 @@ static int antispoof_elements(const struct xn_profile *p, struct xn_hotplug *h,
 }
 
 /* The NAT maps against the mappings in force (not the public addresses'
- * routes: xn_publicip_sync's business, at each convergence); the flows
- * that went to a public address while its element was missing (to Dom0,
- * untranslated) are dropped. */
+ * routes: xn_publicip_sync's business, at each convergence). */
 static int nat_elements(const struct xn_profile *p, struct xn_publicip *pi, unsigned sets,
-			size_t *changed, struct xn_buf *err)
+			struct xn_drift_report *rep, struct xn_buf *err)
 {
 	const struct xn_mapset *maps;
 	const struct xn_addr *publics;
-	struct xn_addr *moved = NULL;
-	size_t n_publics, n_moved = 0;
+	size_t n_publics;
 	int r = xn_publicip_compose(pi, p, &maps, err);
 
 	if (r < 0)
 		return r;
 	xn_publicip_listed(pi, &publics, &n_publics);
-	r = xn_nft_maps_sync_sets(maps, sets, publics, n_publics, &moved, &n_moved, err);
+	r = xn_nft_maps_sync_sets(maps, sets, publics, n_publics, &rep->moved, &rep->publics, err);
 	xn_publicip_compose_done(pi);
-	if (r >= 0 && n_moved)
-		xn_conntrack_purge(moved, n_moved);
-	free(moved);
-	*changed = n_moved;
 	return r;
+}
+
+void xn_drift_purge(struct xn_drift_report *rep)
+{
+	if (rep->publics)
+		xn_conntrack_purge(rep->moved, rep->publics);
+	free(rep->moved);
+	rep->moved = NULL;
 }
 
 int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct xn_publicip *pi,
@@ -66,7 +67,7 @@ int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct x
 		return r;
 	rep->antispoof = r;
 	if (sets && p->mode == XN_MODE_NAT && pi)
-		r = nat_elements(p, pi, sets, &rep->publics, err);
+		r = nat_elements(p, pi, sets, rep, err);
 	return r < 0 ? r : 0;
 }
 

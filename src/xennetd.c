@@ -1122,6 +1122,7 @@ static void check_drift(struct daemon *d)
 	if (rep.publics)
 		log_warn("public IP mappings: %zu public addresses' map elements were changed by someone: put back %.3f ms after %s",
 			 rep.publics, ms, after);
+	xn_drift_purge(&rep);
 	xn_buf_free(&err);
 }
 

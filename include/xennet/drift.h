@@ -18,6 +18,7 @@
 struct xn_drift_report {
 	int antispoof; /* anti-spoofing elements put back or removed */
 	size_t publics; /* public addresses whose mapping was put back */
+	struct xn_addr *moved; /* ... which they are */
 };
 
 /* Make the anti-spoofing sets hold exactly the connected vifs' elements
@@ -26,6 +27,11 @@ struct xn_drift_report {
  * batch. */
 int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct xn_publicip *pi,
 		      unsigned sets, struct xn_drift_report *rep, struct xn_buf *err);
+
+/* After a report: the flows that went to a public address while its
+ * element was missing (to Dom0, untranslated) are dropped (a walk of the
+ * conntrack table: after the repair, not before), and the report freed. */
+void xn_drift_purge(struct xn_drift_report *rep);
 
 /* How many sysctls the profile wants have another value now (named in
  * which); with fix, each is written back. */
