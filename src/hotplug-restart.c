@@ -50,7 +50,13 @@ static void scan_one(struct xn_hotplug *h, unsigned domid, unsigned devid, bool 
 		return;
 	if (!v)
 		v = vif_get(h, domid, devid, emu);
-	if (!v || !vif_backend_online(h, v) || !reported_connected(h, v))
+	if (!v || !vif_backend_online(h, v))
+		return;
+	if (v->waiters) { /* its script waits: link events were lost, say */
+		vif_try(h, v, false);
+		return;
+	}
+	if (!reported_connected(h, v))
 		return;
 	if (vif_read_conf(h, v, &err) >= 0 && vif_find_device(h, v, &l) >= 0 &&
 	    looks_configured(h, v, &l)) {
