@@ -126,6 +126,15 @@ nat_profile() {
 	printf '[xennet]\nmode = nat\n[bridge xenbr0]\naddress = 10.0.0.1/24\n[nat]\nuplink = eth0\nbridge = xenbr0\n' >"$1"
 }
 
+# The bridged profile most hotplug tests use: xenbr0 with eth0 as its
+# uplink, Dom0's address and routes moved to it.
+bridged_profile() {
+	printf '[xennet]\nmode = bridged\n[bridge xenbr0]\nuplink = eth0\ntake_addresses = yes\n' >"$1"
+}
+
+# mac_of NS DEV: the device's MAC address.
+mac_of() { ip -n "$1" -j link show dev "$2" | jq -r '.[0].address'; }
+
 start_daemon() {
 	local profile=$1
 	# XENNETD_WRAP runs the daemon under e.g. valgrind.

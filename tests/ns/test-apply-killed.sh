@@ -9,13 +9,7 @@
 command -v gdb >/dev/null || { echo "SKIP: gdb is missing"; exit 77; }
 
 make_lan_and_dom0
-cat >"$T/bridged.conf" <<CONF
-[xennet]
-mode = bridged
-[bridge xenbr0]
-uplink = eth0
-take_addresses = yes
-CONF
+bridged_profile "$T/bridged.conf"
 cat >"$T/routed.conf" <<CONF
 [xennet]
 mode = routed

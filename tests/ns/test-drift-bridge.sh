@@ -9,15 +9,8 @@ export XENNET_SOCKET=$T/ctl.sock
 
 make_lan_and_dom0
 start_xenstored
-cat >"$T/bridged.conf" <<CONF
-[xennet]
-mode = bridged
-[bridge xenbr0]
-uplink = eth0
-take_addresses = yes
-CONF
+bridged_profile "$T/bridged.conf"
 start_daemon "$T/bridged.conf"
-mac_of() { ip -n "$1" -j link show dev "$2" | jq -r '.[0].address'; }
 for n in 1 2; do
 	make_guest $n 192.168.50.1$n/24 "$LAN_IP"
 	libxl_add_vif $n 0 bridge=xenbr0 "mac=$(mac_of "$(guest $n)" eth0)" ip=192.168.50.1$n script="$VIF_XENNET"

@@ -9,7 +9,6 @@ export XENNET_SOCKET=$T/ctl.sock
 
 make_lan_and_dom0
 start_xenstored
-mac_of() { ip -n "$1" -j link show dev "$2" | jq -r '.[0].address'; }
 mtu_of() { ip -n "$DOM0" -j link show dev "$1" | jq -r '.[0].mtu'; }
 # big_ping NS ADDR: 1500-byte packets, not fragmented.
 big_ping() { in_ns "$1" ping -c 2 -i 0.2 -W 2 -q -M do -s 1472 "$2" >/dev/null; }

@@ -17,7 +17,6 @@ make_lan_and_dom0
 start_xenstored
 nat_profile "$T/nat.conf"
 start_daemon "$T/nat.conf"
-mac_of() { ip -n "$1" -j link show dev "$2" | jq -r '.[0].address'; }
 for n in 1 2; do
 	make_guest $n 10.0.0.1$n/24 10.0.0.1
 	libxl_add_vif $n 0 "mac=$(mac_of "$(guest $n)" eth0)" ip=10.0.0.1$n script="$VIF_XENNET"

@@ -21,7 +21,6 @@ nat_profile "$T/nat.conf"
 start_daemon "$T/nat.conf"
 ip -n "$LAN" route add 100.64.9.0/24 via "$DOM0_IP"
 make_guest 1 10.0.0.11/24 10.0.0.1
-mac_of() { ip -n "$1" -j link show dev "$2" | jq -r '.[0].address'; }
 libxl_add_vif 1 0 "mac=$(mac_of "$(guest 1)" eth0)" ip=10.0.0.11 script="$VIF_XENNET"
 expect "vif 1 online" run_hotplug "$VIF_XENNET" online 1 0
 xn map add 100.64.9.1 10.0.0.11 >/dev/null

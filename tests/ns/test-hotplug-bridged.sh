@@ -20,7 +20,6 @@ mtu = 4000
 CONF
 start_daemon "$T/bridged.conf"
 
-mac_of() { ip -n "$1" -j link show dev "$2" | jq -r '.[0].address'; }
 
 # Guest 1: a normal PV vif.
 make_guest 1 192.168.50.11/24 "$LAN_IP"

@@ -7,7 +7,6 @@ export XENNET_SOCKET=$T/ctl.sock
 
 make_lan_and_dom0
 start_xenstored
-mac_of() { ip -n "$1" -j link show dev "$2" | jq -r '.[0].address'; }
 
 # ---- routed ----
 cat >"$T/routed.conf" <<CONF

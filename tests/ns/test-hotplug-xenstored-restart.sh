@@ -10,15 +10,8 @@ export XENNET_SOCKET=$T/ctl.sock
 
 make_lan_and_dom0
 start_xenstored
-cat >"$T/bridged.conf" <<CONF
-[xennet]
-mode = bridged
-[bridge xenbr0]
-uplink = eth0
-take_addresses = yes
-CONF
+bridged_profile "$T/bridged.conf"
 start_daemon "$T/bridged.conf"
-mac_of() { ip -n "$1" -j link show dev "$2" | jq -r '.[0].address'; }
 master_of() { ip -n "$DOM0" -j link show "$1" | jq -r '.[0].master'; }
 wait_log() { for _ in $(seq 100); do grep -q "$1" "$T/daemon.log" && return 0; sleep 0.05; done; return 1; }
 xs_connected() { xn status --json | jq -r .xenstore; }

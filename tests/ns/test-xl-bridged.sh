@@ -27,13 +27,7 @@ guest_addr() {
 
 make_lan_and_dom0
 start_xenstored --domains ""
-cat >"$T/bridged.conf" <<CONF
-[xennet]
-mode = bridged
-[bridge xenbr0]
-uplink = eth0
-take_addresses = yes
-CONF
+bridged_profile "$T/bridged.conf"
 start_daemon "$T/bridged.conf"
 xl_start
 xl_add_domain 1 web

@@ -17,13 +17,7 @@ be_read() { xs_read "/local/domain/0/backend/vif/$1/$2/$3"; }
 
 make_lan_and_dom0
 start_xenstored --domains ""
-cat >"$T/bridged.conf" <<CONF
-[xennet]
-mode = bridged
-[bridge xenbr0]
-uplink = eth0
-take_addresses = yes
-CONF
+bridged_profile "$T/bridged.conf"
 start_daemon "$T/bridged.conf"
 xl_start
 

@@ -16,13 +16,7 @@ master_of() { ip -n "$DOM0" -j link show "$1" 2>/dev/null | jq -r '.[0].master /
 
 make_lan_and_dom0
 start_xenstored --domains ""
-cat >"$T/bridged.conf" <<CONF
-[xennet]
-mode = bridged
-[bridge xenbr0]
-uplink = eth0
-take_addresses = yes
-CONF
+bridged_profile "$T/bridged.conf"
 start_daemon "$T/bridged.conf"
 xl_start
 xl_add_domain 1 web
