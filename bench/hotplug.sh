@@ -105,7 +105,7 @@ destroy_domains() {
 	done
 	awk -v a="$first" -v b="$last" '$1 < a || $1 > b' "$XS_DOMAINS_FILE" >"$XS_DOMAINS_FILE.new"
 	mv "$XS_DOMAINS_FILE.new" "$XS_DOMAINS_FILE"
-	kill -USR1 "$XS_PID"
+	xs_domains_recheck
 	local rc
 	for _ in $(seq 200); do
 		rc=0
