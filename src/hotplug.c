@@ -719,6 +719,10 @@ static int serve(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsign
 	}
 	if (v->state == VIF_FAILED || v->state == VIF_OFFLINE)
 		v->state = VIF_WAITING; /* a new request tries again */
+	/* The sync proved the cached keys current only if xenstored's
+	 * replies follow its watch events: else read them. */
+	if (!xn_xs_events_ordered(h->xs))
+		v->be_stale = BK_ALL;
 	vif_try(h, v, true);
 	if (v->state == VIF_CONNECTED && !v->pending) {
 		xn_buf_printf(out, "connected\n");
@@ -755,6 +759,11 @@ static void post_sync(struct xn_hotplug *h)
 		h->syncs_posted++;
 	else
 		serve_parked(h, UINT64_MAX); /* no memory: from what is known */
+}
+
+bool xn_hotplug_events_ordered(const struct xn_hotplug *h)
+{
+	return xn_xs_events_ordered(h->xs);
 }
 
 void xn_hotplug_end_batch(struct xn_hotplug *h)

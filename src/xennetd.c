@@ -584,7 +584,9 @@ static void connect_xenstore(struct daemon *d)
 	}
 	complained = false;
 	xn_hotplug_set_profile(d->hotplug, d->profile);
-	log_info("connected to xenstore, watching backend/vif");
+	log_info("connected to xenstore, watching backend/vif%s",
+		 xn_hotplug_events_ordered(d->hotplug) ? "" :
+		 " (this xenstored may hold watch events back: backend keys are read at each request)");
 	xn_hotplug_start(d->hotplug, d->vifs_path, &adopted, &looked_up);
 	if (adopted || looked_up)
 		log_info("vifs at start: %zu adopted as saved in %s, %zu looked up in xenstore",
