@@ -3,6 +3,8 @@
 # /etc/xen/scripts/vif-bridge, both run exactly as libxl runs them, against
 # the same test xenstored, in the same namespaces, in this one run.
 #   bench/hotplug.sh [--tiny] [--build DIR]
+# Against the C xenstored, or oxenstored with XENSTORED_KIND=ocaml (or
+# XENSTORED_BIN naming it; see tests/ns/xenstore.sh).
 # Per vif: from the start of the script to its exit (it has written
 # hotplug-status=connected by then), p50 and p99 over N vifs brought online
 # one after the other; then all N at once, as libxl starts them for many
@@ -33,6 +35,7 @@ XEN_VIF_BRIDGE=/etc/xen/scripts/vif-bridge
 [ -x "$XEN_VIF_BRIDGE" ] || { echo "SKIP: $XEN_VIF_BRIDGE missing"; exit 77; }
 mkdir -p /var/log/xen
 
+echo "xenstored: $XENSTORED_KIND ($XENSTORED_BIN)"
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), kernel $(uname -r), $(free -h | awk '/Mem:/ {print $2}') RAM"
 make_lan_and_dom0
 # The hypervisor knows only the domains made here, and forgets those of a
@@ -105,7 +108,7 @@ destroy_domains() {
 	done
 	awk -v a="$first" -v b="$last" '$1 < a || $1 > b' "$XS_DOMAINS_FILE" >"$XS_DOMAINS_FILE.new"
 	mv "$XS_DOMAINS_FILE.new" "$XS_DOMAINS_FILE"
-	kill -USR1 "$XS_PID"
+	xs_domains_recheck
 	local rc
 	for _ in $(seq 200); do
 		rc=0

@@ -848,6 +848,10 @@ static int serve(struct xn_hotplug *h, bool up, bool emu, unsigned domid, unsign
 		close(fd);
 		return 0;
 	}
+	/* The sync proved the cached keys current only if xenstored's
+	 * replies follow its watch events: else read them. */
+	if (!xn_xs_events_ordered(h->xs))
+		v->be_stale = BK_ALL;
 	if (v->state == VIF_CONNECTED) {
 		vif_reapply(h, v); /* its keys may have changed */
 	} else {
@@ -890,6 +894,11 @@ static void post_sync(struct xn_hotplug *h)
 		h->syncs_posted++;
 	else
 		serve_parked(h, UINT64_MAX); /* no memory: from what is known */
+}
+
+bool xn_hotplug_events_ordered(const struct xn_hotplug *h)
+{
+	return xn_xs_events_ordered(h->xs);
 }
 
 void xn_hotplug_end_batch(struct xn_hotplug *h)

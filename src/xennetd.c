@@ -1258,7 +1258,9 @@ static void connect_xenstore(struct daemon *d)
 	d->xenstore_backoff = 0;
 	xn_hotplug_set_reporter(d->hotplug, log_vif_event, NULL);
 	xn_hotplug_set_profile(d->hotplug, d->profile);
-	log_info("connected to xenstore, watching backend/vif");
+	log_info("connected to xenstore, watching backend/vif%s",
+		 xn_hotplug_events_ordered(d->hotplug) ? "" :
+		 " (this xenstored may hold watch events back: backend keys are read at each request)");
 	xn_hotplug_start(d->hotplug, d->vifs_path, &adopted, &looked_up);
 	if (adopted || looked_up)
 		log_info("vifs at start: %zu adopted as saved in %s, %zu looked up in xenstore",

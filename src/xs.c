@@ -14,7 +14,24 @@
 struct xn_xs {
 	struct xs_handle *h; /* requests */
 	struct xs_handle *w; /* the watch */
+	bool events_ordered;
 };
+
+/* The C xenstored sends a connection's replies and watch events through
+ * one queue, in order, and leaves /tool/xenstored without a value.
+ * oxenstored names itself there, and past its quota-maxwatchevents it
+ * holds a watch's events back in a queue of that watch (flushed only when
+ * the watch fires again) while replies and other watches' events go on.
+ * Any xenstored but the C one is taken as unordered. */
+static bool replies_follow_events(struct xs_handle *h)
+{
+	unsigned len = 0;
+	char *v = xs_read(h, XBT_NULL, "/tool/xenstored", &len);
+	bool ordered = v && len == 0;
+
+	free(v);
+	return ordered;
+}
 
 static int open_handles(struct xn_xs **ret, bool watch)
 {
@@ -30,6 +47,7 @@ static int open_handles(struct xn_xs **ret, bool watch)
 		free(xs);
 		return e;
 	}
+	xs->events_ordered = watch && replies_follow_events(xs->h);
 	*ret = xs;
 	return 0;
 }
@@ -144,6 +162,11 @@ int xn_xs_sync(struct xn_xs *xs)
 		return errno ? -errno : -EIO;
 	free(v);
 	return 0;
+}
+
+bool xn_xs_events_ordered(const struct xn_xs *xs)
+{
+	return xs->events_ordered;
 }
 
 int xn_xs_fd(struct xn_xs *xs)

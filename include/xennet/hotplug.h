@@ -50,6 +50,9 @@ void xn_hotplug_set_profile(struct xn_hotplug *h, const struct xn_profile *p);
 /* For the event loop: readable when xenstore has news (watch events, or
  * hotplug-status writes made), and its handler. */
 int xn_hotplug_fd(struct xn_hotplug *h);
+/* Does xenstored send the replies on the watch connection after the watch
+ * events queued before them? If not (oxenstored), requests read the keys. */
+bool xn_hotplug_events_ordered(const struct xn_hotplug *h);
 void xn_hotplug_on_xenstore(struct xn_hotplug *h);
 void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 			const char *name);

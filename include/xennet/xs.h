@@ -29,6 +29,10 @@ int xn_xs_watch(struct xn_xs *xs, const char *path, const char *token);
 /* Returns once every watch event xenstored sent before this call is
  * queued for xn_xs_drain(): one round trip on the watch connection. */
 int xn_xs_sync(struct xn_xs *xs);
+/* Does a reply on the watch connection come after every watch event
+ * xenstored queued for it before (the C xenstored)? If not (oxenstored),
+ * xn_xs_sync proves nothing and a node's value must be read. */
+bool xn_xs_events_ordered(const struct xn_xs *xs);
 int xn_xs_fd(struct xn_xs *xs);
 /* Calls fn for every pending watch event without blocking. */
 int xn_xs_drain(struct xn_xs *xs,

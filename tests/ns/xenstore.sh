@@ -4,12 +4,18 @@
 # (shared/xen-hotplug-spec.md, sections 1 and 2). Source AFTER lib.sh.
 #
 # Needs XS_SHIM (meson: tests/xenstore/xs-shim.so); the helper tools xs-txn
-# and xs-introduce are built beside it.
+# and xs-introduce, and oxs-shim.so, are built beside it.
+#
+# Which xenstored: XENSTORED_KIND=c (default: xenstored) or ocaml
+# (oxenstored, under oxs-shim), or XENSTORED_BIN naming either binary (the
+# kind then follows from its name). XS_MAXWATCHEVENTS sets oxenstored's
+# quota-maxwatchevents (the C xenstored has no such quota and ignores it).
 #
 #   start_xenstored [--domains "D..."] [XENSTORED_ARGS...]
 #   xs_read PATH                       xs_exists PATH       xs_perms PATH
 #   xs_txn < OPS                       (one transaction, see xs-txn.c)
 #   xs_domain_exists DOMID             xs_domain_vanish DOMID
+#   xs_domains_recheck                 (the VIRQ_DOM_EXC event channel fires)
 #   libxl_add_domain DOMID [NAME [pv|pvh|hvm]]
 #   libxl_add_vif DOMID DEVID [key=value ...]
 #   netback_connect DOMID DEVID
@@ -20,8 +26,25 @@
 # /local/domain/0, as for every dom0 client.
 
 : "${XS_SHIM:?XS_SHIM must name the xs-shim library (set by meson)}"
-XENSTORED_BIN=${XENSTORED_BIN:-/usr/lib/xen-4.17/bin/xenstored}
 XS_TOOLS=${XS_TOOLS:-$(dirname "$XS_SHIM")}
+if [ -z "${XENSTORED_KIND:-}" ]; then
+	case ${XENSTORED_BIN:-} in
+	*/oxenstored | oxenstored) XENSTORED_KIND=ocaml ;;
+	*) XENSTORED_KIND=c ;;
+	esac
+fi
+case $XENSTORED_KIND in
+c) XENSTORED_BIN=${XENSTORED_BIN:-/usr/lib/xen-4.17/bin/xenstored} ;;
+ocaml)
+	XENSTORED_BIN=${XENSTORED_BIN:-/usr/lib/xen-4.17/bin/oxenstored}
+	# shellcheck disable=SC2034 # used by start_xenstored
+	OXS_SHIM=${OXS_SHIM:-$XS_TOOLS/oxs-shim.so}
+	;;
+*)
+	echo "FAIL: XENSTORED_KIND must be c or ocaml, not '$XENSTORED_KIND'" >&2
+	exit 1
+	;;
+esac
 XEN_SCRIPT_DIR=/etc/xen/scripts
 XEN_HOTPLUG_LOG=/var/log/xen/xen-hotplug.log
 LIBXL_HOTPLUG_TIMEOUT=40 # s, libxl_internal.h
@@ -30,7 +53,7 @@ XS_DOMAINS_FILE= # set in "--domains" mode
 HOTPLUG_MS=      # duration of the last run_hotplug, in ms
 _XS_HOTPLUG_LOG_START=
 
-for _t in "$XENSTORED_BIN" "$XS_TOOLS/xs-txn" "$XS_TOOLS/xs-introduce"; do
+for _t in "$XENSTORED_BIN" "$XS_TOOLS/xs-txn" "$XS_TOOLS/xs-introduce" ${OXS_SHIM:+"$OXS_SHIM"}; do
 	if [ ! -x "$_t" ]; then
 		echo "SKIP: $_t is missing (xen-utils-4.17 / meson build)"
 		exit 77
@@ -67,10 +90,12 @@ _xs_cleanup() {
 		wait "$XS_PID" 2>/dev/null
 	fi
 	if [ "$rc" != 0 ]; then
-		if [ -s "$T/xs/log" ]; then
-			echo "---- xenstored log (tail) ----" >&2
-			tail -n 40 "$T/xs/log" >&2
-		fi
+		local f
+		for f in "$T/xs/log" "$T/xs/oxenstored.log"; do
+			[ -s "$f" ] || continue
+			echo "---- $XENSTORED_KIND xenstored log $f (tail) ----" >&2
+			tail -n 40 "$f" >&2
+		done
 		if [ -n "$_XS_HOTPLUG_LOG_START" ] && [ -f "$XEN_HOTPLUG_LOG" ] &&
 			[ "$(stat -c %s "$XEN_HOTPLUG_LOG")" -gt "$_XS_HOTPLUG_LOG_START" ]; then
 			echo "---- $XEN_HOTPLUG_LOG (this test) ----" >&2
@@ -98,10 +123,14 @@ start_xenstored() {
 	fi
 	mkdir -p "$T/xs"
 	[ -n "$XS_PID" ] && fail "start_xenstored: already running"
-	# -N: no fork (the pid is ours). Never -D: without dom0 the daemon
-	# crashes on the first socket client.
-	XENSTORED_RUNDIR=$T/xs XS_SHIM_DOMAINS=$XS_DOMAINS_FILE LD_PRELOAD=$XS_SHIM \
-		"$XENSTORED_BIN" -N "$@" </dev/null >>"$T/xs/log" 2>&1 &
+	if [ "$XENSTORED_KIND" = ocaml ]; then
+		_start_oxenstored "$@"
+	else
+		# -N: no fork (the pid is ours). Never -D: without dom0 the
+		# daemon crashes on the first socket client.
+		XENSTORED_RUNDIR=$T/xs XS_SHIM_DOMAINS=$XS_DOMAINS_FILE LD_PRELOAD=$XS_SHIM \
+			"$XENSTORED_BIN" -N "$@" </dev/null >>"$T/xs/log" 2>&1 &
+	fi
 	XS_PID=$!
 	BG_PIDS+=("$XS_PID")
 	export XENSTORED_PATH=$T/xs/socket
@@ -116,6 +145,11 @@ start_xenstored() {
 		[ "$i" -lt 400 ] || fail "xenstored did not open $XENSTORED_PATH in 10 s"
 		sleep 0.025
 	done
+	# Which one answers: oxenstored names itself in /tool/xenstored.
+	case $XENSTORED_KIND:$(xs_read /tool/xenstored) in
+	ocaml:*oxenstored | c:*) ;;
+	*) fail "start_xenstored: $XENSTORED_BIN is not the $XENSTORED_KIND xenstored" ;;
+	esac
 	# What xen-init-dom0 writes at boot, so that path cleanups stop at
 	# dom0's home as on a real host.
 	printf 'write\t%s\t%s\n' /local/domain/0/domid 0 /local/domain/0/name Domain-0 | xs_txn
@@ -124,6 +158,23 @@ start_xenstored() {
 	else
 		_XS_HOTPLUG_LOG_START=0
 	fi
+}
+
+# oxenstored in the background (start_xenstored takes $!): a config file
+# of its own instead of /etc/xen/oxenstored.conf, with dom0's event channel
+# and ring page as files (the port with no newline), its pid file and log
+# here; its fixed socket and database paths are moved to $T/xs by oxs-shim.
+_start_oxenstored() {
+	printf 1 >"$T/xs/xsd_port"
+	truncate -s "$(getconf PAGESIZE)" "$T/xs/xsd_kva"
+	# Everything else as built in (Debian's file says the same).
+	printf '%s\n' "xenstored-port = $T/xs/xsd_port" "xenstored-kva = $T/xs/xsd_kva" \
+		"pid-file = $T/xs/pid" "xenstored-log-file = $T/xs/oxenstored.log" \
+		"persistent = false" "quota-maxwatchevents = ${XS_MAXWATCHEVENTS:-1024}" \
+		>"$T/xs/oxenstored.conf"
+	OXS_SHIM_RUNDIR=$T/xs XS_SHIM_DOMAINS=$XS_DOMAINS_FILE LD_PRELOAD=$OXS_SHIM \
+		"$XENSTORED_BIN" --no-fork --no-access-log --config-file "$T/xs/oxenstored.conf" "$@" \
+		</dev/null >>"$T/xs/log" 2>&1 &
 }
 
 # xs_read PATH: the value (nothing and status 1 if the node is missing).
@@ -162,7 +213,19 @@ xs_domain_vanish() {
 	[ -n "$XS_DOMAINS_FILE" ] || fail "xs_domain_vanish needs start_xenstored --domains"
 	grep -vx "$1" "$XS_DOMAINS_FILE" >"$XS_DOMAINS_FILE.new" || true
 	mv "$XS_DOMAINS_FILE.new" "$XS_DOMAINS_FILE"
-	kill -USR1 "$XS_PID"
+	xs_domains_recheck
+}
+
+# xs_domains_recheck: the VIRQ_DOM_EXC event channel fires, xenstored
+# looks at its domains again. The shims take it as a signal: SIGUSR1 for
+# xenstored, SIGUSR2 for oxenstored (which has a SIGUSR1 handler of its
+# own).
+xs_domains_recheck() {
+	if [ "$XENSTORED_KIND" = ocaml ]; then
+		kill -USR2 "$XS_PID"
+	else
+		kill -USR1 "$XS_PID"
+	fi
 }
 
 # libxl_add_domain DOMID [NAME [TYPE]]: the part of libxl__domain_make and
