@@ -95,6 +95,7 @@ struct vif {
 	bool fe_written; /* we wrote it once: libxl's value is not to be assumed */
 	char *error; /* why it failed, NULL if it did not: kept only then */
 	char *domain; /* the domain's name, read once for the log; NULL: not yet or none */
+	bool unverified; /* adopted as saved: its keys are yet to be read */
 	struct waiter *waiters;
 	/* Its hotplug-status write in flight (xn_xsq cookie), 0: none. The
 	 * waiters are answered when it is made. */
@@ -134,6 +135,7 @@ struct xn_hotplug {
 	bool dirty; /* the vifs changed since they were last saved */
 	bool initial_watch; /* xs_watch's first event is yet to come */
 	bool lost; /* the connection to xenstored is gone */
+	size_t n_unverified; /* vifs adopted whose keys are yet to be read */
 	int64_t next_check; /* of the connection, when nothing else happens */
 	xn_vif_report_fn report; /* each vif event, for the log */
 	void *report_ud;

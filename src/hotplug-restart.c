@@ -323,12 +323,14 @@ void xn_hotplug_start(struct xn_hotplug *h, const char *saved_path, size_t *adop
 
 	/* The saved records said what the vifs were made from: the keys may
 	 * have changed while we were away (an admin's edit, a hostile value).
-	 * Those whose keys differ are configured again, or failed. */
-	for (size_t i = 0; i < h->n_vifs; i++) {
-		struct vif *v = h->vifs[i];
-		if (v->state == VIF_CONNECTED && !vif_reapply(h, v))
-			vif_report(h, v, XN_VIF_ADOPTED, NULL);
-	}
+	 * They are checked against xenstore once the daemon serves, a few at
+	 * a time (xn_hotplug_on_timer): a restart answers as soon as it
+	 * has adopted them. */
+	for (size_t i = 0; i < h->n_vifs; i++)
+		if (h->vifs[i]->state == VIF_CONNECTED && !h->vifs[i]->unverified) {
+			h->vifs[i]->unverified = true;
+			h->n_unverified++;
+		}
 
 	/* 3. Every other vif device there is: read from xenstore, adopted
 	 *    or configured. (A backend without its device yet is configured

@@ -175,6 +175,8 @@ static void drop_value(struct xn_hotplug *h, enum backend_key k, char *value)
 
 static void vif_free(struct xn_hotplug *h, struct vif *v)
 {
+	if (v->unverified)
+		h->n_unverified--;
 	for (int k = 0; k < BK_N; k++)
 		drop_value(h, (enum backend_key)k, v->be[k]);
 	free(v->conf);
@@ -485,6 +487,10 @@ bool vif_reapply(struct xn_hotplug *h, struct vif *v)
 	bool renamed;
 	int r;
 
+	if (v->unverified) {
+		v->unverified = false;
+		h->n_unverified--;
+	}
 	r = xn_vif_conf_read(v->domid, v->devid, read_key, &kr, &c, &err);
 	if (r >= 0 && v->mode == mode && conf_same(vif_conf_of(v), &c) &&
 	    (mode == XN_MODE_ROUTED || strcmp(v->bridge, vif_bridge_for_key(h, c.bridge)) == 0)) {
@@ -906,6 +912,27 @@ void xn_hotplug_end_batch(struct xn_hotplug *h)
 	post_sync(h);
 }
 
+/* Vifs adopted at start as saved: their keys read, a few at a time (the
+ * loop serves in between), and configured again if they changed. */
+#define VERIFY_BATCH 32
+static void verify_adopted(struct xn_hotplug *h)
+{
+	size_t done = 0;
+
+	for (size_t i = 0; h->n_unverified && done < VERIFY_BATCH && i < h->n_vifs; i++) {
+		struct vif *v = h->vifs[i];
+		if (!v->unverified)
+			continue;
+		done++;
+		if (v->state != VIF_CONNECTED) {
+			v->unverified = false;
+			h->n_unverified--;
+		} else if (!vif_reapply(h, v)) {
+			vif_report(h, v, XN_VIF_ADOPTED, NULL);
+		}
+	}
+}
+
 bool xn_hotplug_lost(struct xn_hotplug *h)
 {
 	return h->lost;
@@ -915,6 +942,8 @@ int xn_hotplug_timeout_ms(struct xn_hotplug *h)
 {
 	int64_t first = h->next_check, now = now_ms();
 
+	if (h->n_unverified)
+		return 0; /* more adopted vifs to check */
 	if (h->parked && h->parked->since + WAIT_MS < first)
 		first = h->parked->since + WAIT_MS;
 	for (size_t i = 0; i < h->n_vifs; i++) {
@@ -934,6 +963,7 @@ void xn_hotplug_on_timer(struct xn_hotplug *h)
 
 	if (now >= h->next_check)
 		settle(h); /* is xenstored still there? */
+	verify_adopted(h);
 	/* Parked so long: xenstore does not answer. In order, oldest first. */
 	while (h->parked && h->parked->since + WAIT_MS <= now) {
 		struct parked *p = h->parked;

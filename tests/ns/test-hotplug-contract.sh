@@ -27,6 +27,7 @@ as_ip4() {
 		grep -o '"[^"]*" \. [0-9a-f.:/]*' | sed 's/"//g; s/ \. / /' || true
 }
 log_has() { grep -q "$1" "$T/daemon.log"; }
+wait_log() { for _ in $(seq 100); do log_has "$1" && return 0; sleep 0.05; done; return 1; }
 
 # 1. Backend and device there, the script not run yet: nothing is written,
 #    nothing attached; a running guest's frontend cannot connect.
@@ -83,7 +84,7 @@ xenstore-write /local/domain/0/backend/vif/1/0/ip 192.168.50.11
 expect "online with the first address again" run_hotplug "$VIF_XENNET" online 1 0
 stop_daemon
 start_daemon "$T/bridged.conf"
-expect "an unchanged vif is adopted, and the log says so" log_has "vif 1/0 (vif1.0, domain guest1): adopted"
+expect "an unchanged vif is adopted, and the log says so" wait_log "vif 1/0 (vif1.0, domain guest1): adopted"
 
 # 4. A request its script gave up on: xennetd was stopped while the script
 #    waited; the script was killed (as libxl does at 40 s) and reported
