@@ -1461,8 +1461,19 @@ int main(int argc, char **argv)
 	}
 	/* Without --profile, keep the profile last applied (by `xennet
 	 * apply`), so a restart does not silently switch back. */
-	if (profile_arg)
+	/* A relative --profile is made absolute now: as a daemon xennetd
+	 * works from /, and a reload must find the same file. */
+	if (profile_arg && profile_arg[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    (size_t)snprintf(d.profile_path, sizeof(d.profile_path), "%s/%s", cwd, profile_arg) >=
+			    sizeof(d.profile_path)) {
+			log_err("--profile %s: the path is too long", profile_arg);
+			goto out;
+		}
+	} else if (profile_arg) {
 		snprintf(d.profile_path, sizeof(d.profile_path), "%s", profile_arg);
+	}
 	else if (d.engine->ledger.profile[0])
 		snprintf(d.profile_path, sizeof(d.profile_path), "%s", d.engine->ledger.profile);
 	else

@@ -47,3 +47,13 @@ expect "saying why" grep -q "a profile path with a newline is not accepted" <<<"
 expect_eq "the ledger is unchanged" "$ledger" "$(cat "$T/state/ledger")"
 expect "the profile applied is unchanged" grep -qF "(a copy of $spaced, as applied)" <(xn status)
 stop_daemon
+
+# A relative --profile is kept as an absolute path (a daemon works from /,
+# and a reload must find the file again).
+(cd "$T" && exec ip netns exec "$DOM0" "$XENNETD" --foreground --profile nat.conf \
+	--socket "$T/ctl.sock" --state-dir "$T/state" >>"$T/daemon.log" 2>&1) &
+DPID=$!
+for _ in $(seq 200); do [ -S "$T/ctl.sock" ] && break; sleep 0.05; done
+expect "a relative --profile is shown as an absolute path" grep -qF "(a copy of $T/nat.conf" <(xn status)
+expect "and a reload finds it" xn reload
+stop_daemon
