@@ -233,6 +233,10 @@ const char *vif_backend_get(struct xn_hotplug *h, struct vif *v, enum backend_ke
 				r = -ENOMEM;
 		}
 		v->be_err[k] = r;
+		/* libxenstore closes a connection it cannot trust any more (a
+		 * reply too large for it, xenstored gone): a new one is made. */
+		if (r == -EBADF || r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN)
+			h->lost = true;
 		/* A value, a missing key or a bad one stays so until the next
 		 * event; a failing xenstore is asked again next time. */
 		if (r == 0 || r == -ENOENT || r == -EBADMSG)

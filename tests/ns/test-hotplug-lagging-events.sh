@@ -1,7 +1,8 @@
 #!/bin/bash
 # Backend keys changed between two runs of the script while xennetd could
-# not read its watch events (stopped, thousands of events behind). With
-# the C xenstored they all come, before any later reply. Against
+# not read its watch events (stopped, thousands of events behind). The C
+# xenstored sends them (a duplicate of one still queued at most once)
+# before any later reply. Against
 # oxenstored (XENSTORED_KIND=ocaml; its quota-maxwatchevents lowered to
 # 64 here, so that the flood is small): past that quota oxenstored
 # holds a watch's events back (each watch has a queue of its own, flushed
@@ -9,8 +10,8 @@
 # client that caused it, and is dropped when that client exits), so a
 # reply, and even another watch's event, overtakes events sent before it.
 # xennetd must answer from the keys as they are, not from what its watch
-# told it so far. (With the quota at 1, oxenstored stops serving a client
-# whose transaction fires the watch twice: xennetd's hotplug-error write.)
+# told it so far. (Not at quota 1: oxenstored then stops answering
+# xennetd's writer connection after its hotplug-error transaction.)
 . "$(dirname "$0")/lib.sh"
 export XS_MAXWATCHEVENTS=${XS_MAXWATCHEVENTS:-64}
 . "$(dirname "$0")/xenstore.sh"
