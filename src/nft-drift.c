@@ -108,3 +108,90 @@ int xn_nft_vifs_sync(const struct xn_nft_spec *s, const struct xn_nft_vif *vifs,
 	r = nft_batch_close_and_send(&bt, err);
 	return r < 0 ? r : changed;
 }
+
+struct key_dump {
+	struct dead_elem *v;
+	size_t n, cap;
+	int err;
+};
+
+static int add_key(const void *key, uint32_t len, const void *key_end, uint32_t elen,
+		   const void *val, uint32_t dlen, void *data)
+{
+	struct key_dump *d = data;
+
+	(void)key_end, (void)elen, (void)val, (void)dlen;
+	if (len > sizeof(d->v->key))
+		return MNL_CB_OK;
+	if (xn_grow((void **)&d->v, d->n, &d->cap, sizeof(*d->v)) < 0) {
+		d->err = -ENOMEM;
+		return MNL_CB_ERROR;
+	}
+	memset(&d->v[d->n], 0, sizeof(d->v[d->n]));
+	memcpy(d->v[d->n].key, key, len);
+	d->v[d->n++].klen = len;
+	return MNL_CB_OK;
+}
+
+static int on_keys(const struct nlmsghdr *h, void *data)
+{
+	return nft_for_each_elem(h, add_key, data);
+}
+
+/* Do one fixed set's elements (compared by key) match want? */
+static int keys_match(const struct set_def *set, const struct elem *want, size_t n_want,
+		      bool *match)
+{
+	struct key_dump kd = { 0 };
+	struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, NFPROTO_INET, set->name, on_keys, &kd };
+	struct dead_elem *w = calloc(n_want + 1, sizeof(*w)), *have;
+	int r = w ? nft_request(&q) : -ENOMEM;
+	size_t n_have = kd.n;
+
+	have = kd.v;
+	if (r >= 0 && kd.err < 0)
+		r = kd.err;
+
+	if (r >= 0) {
+		for (size_t i = 0; i < n_want; i++) {
+			memcpy(w[i].key, want[i].key, want[i].len);
+			w[i].klen = want[i].len;
+		}
+		if (n_want > 1)
+			qsort(w, n_want, sizeof(*w), cmp_elem);
+		if (n_have > 1)
+			qsort(have, n_have, sizeof(*have), cmp_elem);
+		*match = n_have == n_want;
+		for (size_t i = 0; *match && i < n_want; i++)
+			*match = cmp_elem(&w[i], &have[i]) == 0;
+	}
+	free(w);
+	free(have);
+	return r;
+}
+
+/* The NAT table's fixed sets (its uplink, its networks) are part of the
+ * ruleset: an element someone removed or added there makes the table
+ * stale (replaced whole, with the elements of the others). */
+int nft_nat_sets_current(const struct xn_nft_spec *s, bool *current)
+{
+	char ifname[IFNAMSIZ] = { 0 };
+	struct elem up = { .key = ifname, .len = IFNAMSIZ };
+	struct elem nets[1 + 2 * XN_ARRAY_SIZE(s->nat_networks)];
+	uint32_t starts[XN_ARRAY_SIZE(s->nat_networks)], ends[XN_ARRAY_SIZE(s->nat_networks)];
+	size_t n = nft_nat_network_elems(s, starts, ends, nets);
+	int r;
+
+	*current = true;
+	if (!s->nat)
+		return 0;
+	memcpy(ifname, s->nat_uplink, strnlen(s->nat_uplink, sizeof(ifname) - 1));
+	r = keys_match(&SET_NAT_UPLINKS, &up, 1, current);
+	if (r >= 0 && *current)
+		r = keys_match(&SET_NAT_NETWORKS, nets, n, current);
+	if (r == -ENOENT) { /* no such set: stale all the same */
+		*current = false;
+		r = 0;
+	}
+	return r;
+}

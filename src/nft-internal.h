@@ -95,6 +95,8 @@ struct dead_elem {
 typedef int (*elem_fn)(const void *key, uint32_t klen, const void *key_end, uint32_t elen,
 		       const void *data, uint32_t dlen, void *userdata);
 
+extern const struct set_def SET_NAT_UPLINKS;
+extern const struct set_def SET_NAT_NETWORKS;
 extern const struct set_def MAP_DNAT;
 extern const struct set_def MAP_SNAT;
 extern const struct set_def MAP_FWD;
@@ -119,6 +121,8 @@ uint32_t nft_batch_set(struct batch *bt, const struct set_def *d, const struct e
 struct nftnl_rule *nft_rule_new(uint16_t family, const char *chain, const char *comment);
 void nft_batch_rule(struct batch *bt, struct nftnl_rule *r, int built, const char *what);
 void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct nat_room *room);
+size_t nft_nat_network_elems(const struct xn_nft_spec *s, uint32_t *starts, uint32_t *ends,
+			     struct elem *out);
 uint32_t nft_next_seq(void);
 void nft_socket_reset(void);
 int nft_socket(struct mnl_socket **ret);
@@ -158,6 +162,9 @@ void nft_nat_room_grow(struct nat_room *room);
 /* nft-purge.c */
 int nft_collect_others(uint16_t family, const struct set_def *set, const char (*keep)[IFNAMSIZ], size_t n_keep, struct dead_elem **ret, size_t *n);
 void nft_batch_dead(struct batch *bt, const struct set_def *set, bool add, const struct dead_elem *d, size_t n);
+
+/* nft-drift.c */
+int nft_nat_sets_current(const struct xn_nft_spec *s, bool *current);
 
 /* nft-monitor.c */
 void nft_monitor_quiet(bool quiet, uint32_t *gen);

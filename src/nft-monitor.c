@@ -143,7 +143,7 @@ static int on_event(const struct nlmsghdr *h, void *data)
 		return MNL_CB_OK;
 	/* The table's name is attribute 1 of all these messages; an
 	 * element's set is attribute 2 (NFTA_SET_ELEM_LIST_SET). */
-	bool ours = false, antispoof = false;
+	bool ours = false, antispoof = false, fixed = false;
 	unsigned set_bit = 0;
 	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg)) {
 		if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
@@ -153,10 +153,12 @@ static int on_event(const struct nlmsghdr *h, void *data)
 		if (mnl_attr_get_type(a) == NFTA_SET_ELEM_LIST_SET) {
 			antispoof |= strncmp(mnl_attr_get_str(a), "as_", 3) == 0;
 			set_bit |= nat_set_bit(mnl_attr_get_str(a));
+			/* The NAT table's fixed sets are part of its rules. */
+			fixed |= strncmp(mnl_attr_get_str(a), "nat_", 4) == 0;
 		}
 	}
 	if (ours) {
-		st->pending |= !elems;
+		st->pending |= !elems || fixed;
 		st->pending_elems |= elems;
 		st->pending_nat |= elems && !antispoof;
 		st->pending_sets |= elems ? set_bit : 0;

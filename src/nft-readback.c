@@ -345,6 +345,13 @@ int xn_nft_query(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
 		if (r < 0)
 			return r;
 		stale |= have_rules != want_rules;
+		if (families[f] == NFPROTO_INET && !stale) {
+			bool current;
+			r = nft_nat_sets_current(s, &current);
+			if (r < 0)
+				return r;
+			stale |= !current;
+		}
 		if (dyn && dyn->grow_nat && s->nat && families[f] == NFPROTO_INET)
 			stale = true;
 		if (dyn && s->nat && families[f] == NFPROTO_INET && !stale) {

@@ -254,9 +254,9 @@ void nft_batch_chain(struct batch *bt, const char *name, const char *type,
 
 #define CONCAT_TYPE(a, b) (((uint32_t)(a) << 6) | (uint32_t)(b))
 
-static const struct set_def SET_NAT_UPLINKS = {
+const struct set_def SET_NAT_UPLINKS = {
 	.name = "nat_uplinks", .type = NFT_TYPE_IFNAME, .keylen = IFNAMSIZ, .host_order = true };
-static const struct set_def SET_NAT_NETWORKS = {
+const struct set_def SET_NAT_NETWORKS = {
 	.name = "nat_networks", .type = NFT_TYPE_IPADDR, .keylen = 4, .flags = NFT_SET_INTERVAL };
 #define NFT_TYPE_INET_PROTOCOL 12
 #define NFT_TYPE_INET_SERVICE 13
@@ -456,6 +456,32 @@ void nft_batch_rule(struct batch *bt, struct nftnl_rule *r, int built,
 	batch_next(bt);
 }
 
+/* Interval set elements as nft(8) writes them: a leading end at 0, then
+ * start and end (exclusive) of each network. out: room for 1 + 2 per
+ * network; starts and ends hold the keys. */
+size_t nft_nat_network_elems(const struct xn_nft_spec *s, uint32_t *starts, uint32_t *ends,
+			     struct elem *out)
+{
+	static const uint32_t zero;
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_nat_networks; i++) {
+		struct xn_addr net = xn_addr_network(&s->nat_networks[i]);
+		uint64_t size = 1ULL << (32 - net.prefixlen);
+		uint64_t end = (uint64_t)ntohl(net.v4.s_addr) + size;
+
+		starts[i] = net.v4.s_addr;
+		if (i == 0 && starts[i] != 0)
+			out[n++] = (struct elem){ .key = &zero, .len = 4, .interval_end = true };
+		out[n++] = (struct elem){ .key = &starts[i], .len = 4 };
+		if (end <= UINT32_MAX) {
+			ends[i] = htonl((uint32_t)end);
+			out[n++] = (struct elem){ .key = &ends[i], .len = 4, .interval_end = true };
+		}
+	}
+	return n;
+}
+
 void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct nat_room *room)
 {
 	char ifname[IFNAMSIZ] = { 0 };
@@ -463,7 +489,6 @@ void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct n
 	struct elem nets[1 + 2 * XN_ARRAY_SIZE(s->nat_networks)];
 	uint32_t starts[XN_ARRAY_SIZE(s->nat_networks)];
 	uint32_t ends[XN_ARRAY_SIZE(s->nat_networks)];
-	static const uint32_t zero;
 	uint32_t up_id, net_id;
 	struct nftnl_rule *r;
 	size_t n = 0;
@@ -472,22 +497,7 @@ void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct n
 	memcpy(ifname, s->nat_uplink, strnlen(s->nat_uplink, sizeof(ifname) - 1));
 	up_id = nft_batch_set(bt, &SET_NAT_UPLINKS, &ifelem, 1, 0);
 
-	/* Interval set elements as nft(8) writes them: a leading end at 0,
-	 * then start and end (exclusive) of each network. */
-	for (size_t i = 0; i < s->n_nat_networks; i++) {
-		struct xn_addr net = xn_addr_network(&s->nat_networks[i]);
-		uint64_t size = 1ULL << (32 - net.prefixlen);
-		uint64_t end = (uint64_t)ntohl(net.v4.s_addr) + size;
-
-		starts[i] = net.v4.s_addr;
-		if (i == 0 && starts[i] != 0)
-			nets[n++] = (struct elem){ .key = &zero, .len = 4, .interval_end = true };
-		nets[n++] = (struct elem){ .key = &starts[i], .len = 4 };
-		if (end <= UINT32_MAX) {
-			ends[i] = htonl((uint32_t)end);
-			nets[n++] = (struct elem){ .key = &ends[i], .len = 4, .interval_end = true };
-		}
-	}
+	n = nft_nat_network_elems(s, starts, ends, nets);
 	net_id = nft_batch_set(bt, &SET_NAT_NETWORKS, nets, n, 0);
 
 	uint32_t dnat_id = nft_batch_set(bt, &MAP_DNAT, NULL, 0, nat_capacity(room->maps));

@@ -51,6 +51,16 @@ for round in 1 2; do
 	expect_eq "round $round: vifs still connected" "connected connected" \
 		"$(xs_read backend/vif/1/0/hotplug-status) $(xs_read backend/vif/2/0/hotplug-status)"
 done
+# Deleted while the daemon is away: a restart makes it again, with the
+# address, the route and the vifs.
+stop_daemon
+ip -n "$DOM0" link del xenbr0
+start_daemon "$T/bridged.conf"
+t0=$(now_ms)
+while ! healed && [ $(($(now_ms) - t0)) -le $((limit + 1000)) ]; do sleep 0.01; done
+expect "after a restart: the bridge, its ports, address and route are back" healed
+expect "after a restart: guest 1 reaches the LAN" ping_from "$(guest 1)" "$LAN_IP"
+expect "after a restart: Dom0 reaches the LAN" ping_from "$DOM0" "$LAN_IP"
 # Anti-spoofing still on after the bridge came back.
 ip -n "$(guest 1)" addr add 192.168.50.99/24 dev eth0
 set +e

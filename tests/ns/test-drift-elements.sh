@@ -103,7 +103,25 @@ pass "map_dnat element put back in $ms ms"
 heal_dnat=$ms
 expect "after the heal, the LAN reaches the guest on its public address" public_answers
 
-# 5. Fail closed: with the daemon stopped (nothing heals), a vif whose
+# 5. The NAT table's fixed sets: the uplink's element deleted (no
+# masquerade, and new connections from the uplink into the guest network
+# no longer refused) or the guest network's: the table is made again.
+uplinks0=$(elems inet nat_uplinks)
+nets0=$(elems inet nat_networks)
+in_ns "$DOM0" nft delete element inet xennet nat_uplinks '{ "eth0" }'
+same_uplinks() { [ "$(elems inet nat_uplinks)" == "$uplinks0" ]; }
+ms=$(wait_for "nat_uplinks element" same_uplinks)
+pass "nat_uplinks element put back in $ms ms"
+in_ns "$DOM0" nft delete element inet xennet nat_networks '{ 10.0.0.0/24 }'
+same_nets() { [ "$(elems inet nat_networks)" == "$nets0" ]; }
+ms=$(wait_for "nat_networks element" same_nets)
+pass "nat_networks element put back in $ms ms"
+expect_eq "the vif's elements are still there" "$ports0" "$(elems bridge as_ports)"
+expect_eq "the mapping is still there" "$dnat0" "$(elems_map inet map_dnat)"
+src=$(exchange udp "$(guest 1)" "$LAN" "$LAN_IP" 7603) || fail "guest -> LAN after the NAT sets healed"
+expect_eq "the guest leaves with its public address again" "$PUB" "$src"
+
+# 6. Fail closed: with the daemon stopped (nothing heals), a vif whose
 # as_ports element is gone is still checked (its device group), with what
 # is left of its elements: its own traffic passes, spoofed does not.
 expect_eq "the vif is in xennet's device group" 7890286 \
@@ -114,7 +132,7 @@ in_ns "$DOM0" nft delete element bridge xennet as_ports '{ "vif1.0" }'
 expect_not "without its as_ports element, a spoofed datagram is still dropped" spoofed_arrives
 expect "without its as_ports element, the vif's own traffic passes" legit_arrives
 
-# 6. Foreign elements added while the daemon is away: a restart removes
+# 7. Foreign elements added while the daemon is away: a restart removes
 # them (and puts the missing one back).
 in_ns "$DOM0" nft add element bridge xennet as_ip4 '{ "vif1.0" . 10.0.0.0/24 }'
 in_ns "$DOM0" nft add element bridge xennet as_ports '{ "vif9.0" }'
