@@ -65,11 +65,15 @@ expect_not "before: a spoofed datagram is dropped" spoofed_arrives
 in_ns "$(guest 2)" ping -q -i 0.1 -w $((SECONDS_OF_FAULTS + 15)) "$LAN_IP" >"$T/ping.out" 2>&1 &
 BG_PIDS+=($!)
 
-faults=(as_ports map_dnat foreign_elem ip_forward bridge_deleted table_deleted port_released kill_restart)
+mac1=$(mac_of "$(guest 1)" eth0)
+faults=(as_ports as_mac map_dnat nat_uplinks foreign_elem ip_forward bridge_deleted table_deleted
+	port_released kill_restart)
 fault() {
 	case $1 in
 	as_ports) in_ns "$DOM0" nft delete element bridge xennet as_ports '{ "vif1.0" }' ;;
+	as_mac) in_ns "$DOM0" nft delete element bridge xennet as_mac "{ \"vif1.0\" . $mac1 }" ;;
 	map_dnat) in_ns "$DOM0" nft delete element inet xennet map_dnat "{ $PUB }" ;;
+	nat_uplinks) in_ns "$DOM0" nft flush set inet xennet nat_uplinks ;;
 	foreign_elem) in_ns "$DOM0" nft add element bridge xennet as_ip4 '{ "vif1.0" . 0.0.0.0/0 }' ;;
 	ip_forward) in_ns "$DOM0" sh -c 'echo 0 > /proc/sys/net/ipv4/ip_forward' ;;
 	bridge_deleted) ip -n "$DOM0" link del xenbr0 ;;
