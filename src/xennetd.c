@@ -1199,7 +1199,7 @@ static void log_vif_event(const struct xn_vif_report *r, void *userdata)
 	bool bad = r->event == XN_VIF_FAILED;
 
 	(void)userdata;
-	xn_log(bad ? LOG_ERR : r->event == XN_VIF_REQUEST_DROPPED ? LOG_WARNING : LOG_INFO,
+	xn_log_each(bad ? LOG_ERR : r->event == XN_VIF_REQUEST_DROPPED ? LOG_WARNING : LOG_INFO,
 	       "vif %u/%u%s (%s, domain %s): %s%s%s", r->domid, r->devid, r->emu ? " emu" : "",
 	       r->device, r->domain ? r->domain : "?", what[r->event], r->detail ? ": " : "",
 	       r->detail ? r->detail : "");
