@@ -722,7 +722,17 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 		if (!v)
 			return;
 	} else {
-		v = added ? vif_get(h, domid, devid, emu) : vif_find(h, domid, devid, emu);
+		v = vif_find(h, domid, devid, emu);
+		if (!v && added) {
+			/* Only for a backend that exists: the device of a vif
+			 * whose backend went (netback deletes it late) would
+			 * stay listed as waiting for ever. */
+			v = vif_get(h, domid, devid, emu);
+			if (v && !vif_backend_get(h, v, BK_DIR)) {
+				vif_drop(h, v);
+				return;
+			}
+		}
 		if (!v)
 			return;
 	}
