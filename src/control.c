@@ -423,8 +423,12 @@ static size_t take_new(struct xn_ctl_server *s, struct xn_ctl_request **ready, s
 			}
 			continue;
 		}
-		if (xn_ctl_request_read(q) || add_pending(s, q) < 0)
+		if (xn_ctl_request_read(q)) {
 			ready[n++] = q; /* complete, or answered with its error */
+		} else if ((e = add_pending(s, q)) < 0) {
+			q->r = e; /* it cannot wait: answered with the error */
+			ready[n++] = q;
+		}
 	}
 	return n;
 }

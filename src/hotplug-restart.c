@@ -256,6 +256,15 @@ static bool adopt_saved(struct xn_hotplug *h, const struct xn_snapshot *links,
 	memcpy(v->bridge, rec->bridge, IFNAMSIZ);
 	memcpy(v->uplink, rec->uplink, IFNAMSIZ);
 	v->state = VIF_CONNECTED;
+	/* Saved as connected, but its script may have given up since (and
+	 * told libxl the vif failed): only a vif reported connected stays
+	 * up; another is undone and waits for the next request. */
+	if (!reported_connected(h, v)) {
+		vif_detach(h, v);
+		v->state = VIF_WAITING;
+		vif_report(h, v, XN_VIF_OFFLINE, "its hotplug-status is not \"connected\": not adopted");
+		return false;
+	}
 	return true;
 }
 

@@ -333,6 +333,7 @@ static int post_status(struct xn_hotplug *h, struct vif *v, const char *error)
 
 static void report_failure(struct xn_hotplug *h, struct vif *v);
 static bool vif_script_waits(const struct vif *v);
+static bool keep_waiting_scripts(struct xn_hotplug *h, struct vif *v);
 
 void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 {
@@ -347,7 +348,7 @@ void vif_try(struct xn_hotplug *h, struct vif *v, bool requested)
 	 * lets a running guest's frontend take the backend to state 4 first
 	 * (libxl then times out). A vif the toolstack saw fail (its script
 	 * gave up) must not come up later either. */
-	if (!requested && !v->waiters)
+	if (!requested && !keep_waiting_scripts(h, v))
 		return;
 	r = vif_read_conf(h, v, &err);
 	if (r < 0) {
@@ -467,6 +468,30 @@ static bool vif_script_waits(const struct vif *v)
 		if (!xn_ctl_peer_gone(w->fd))
 			return true;
 	return false;
+}
+
+/* The scripts that went while v waited for its device (killed: libxl
+ * aborting, an admin's Ctrl-C) are forgotten: they told libxl the vif
+ * failed. Is any still waiting? */
+static bool keep_waiting_scripts(struct xn_hotplug *h, struct vif *v)
+{
+	struct waiter **p = &v->waiters;
+	bool dropped = false;
+
+	while (*p) {
+		struct waiter *w = *p;
+		if (!xn_ctl_peer_gone(w->fd)) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		close(w->fd);
+		free(w);
+		dropped = true;
+	}
+	if (dropped && !v->waiters)
+		vif_report(h, v, XN_VIF_REQUEST_DROPPED, "its hotplug script has gone");
+	return v->waiters != NULL;
 }
 
 static bool conf_same(const struct vif_conf *a, const struct xn_vif_conf *b)
@@ -707,7 +732,17 @@ void xn_hotplug_on_link(struct xn_hotplug *h, bool added, int ifindex,
 		if (!v)
 			return;
 	} else {
-		v = added ? vif_get(h, domid, devid, emu) : vif_find(h, domid, devid, emu);
+		v = vif_find(h, domid, devid, emu);
+		if (!v && added) {
+			/* Only for a backend that exists: the device of a vif
+			 * whose backend went (netback deletes it late) would
+			 * stay listed as waiting for ever. */
+			v = vif_get(h, domid, devid, emu);
+			if (v && !vif_backend_get(h, v, BK_DIR)) {
+				vif_drop(h, v);
+				return;
+			}
+		}
 		if (!v)
 			return;
 	}

@@ -18,7 +18,7 @@ static int log_max = LOG_INFO;
 static const char *log_ident = "xennet";
 
 /* Repeated warnings and errors (a client refused 5,000 times, the same
- * failure on every vif of a bridge that vanished) are limited per call
+ * repair failing on every vif of a bridge that vanished) are limited per
  * call site (the caller's return address: many share a format like
  * "%s"): LOG_BURST in each window of
  * LOG_WINDOW_MS, then one line saying how many were left out. Info and
@@ -141,41 +141,42 @@ static bool admit(struct log_site *s, int64_t now)
 	return s->printed++ < LOG_BURST;
 }
 
-void xn_log(int level, const char *fmt, ...)
+/* caller: the call site whose lines are rate-limited; NULL: never. */
+static void log_v(int level, const void *caller, const char *fmt, va_list ap)
 {
 	struct log_site *site = NULL;
 	char stackbuf[1024], *msg = stackbuf;
-	va_list ap;
+	va_list aq;
 	int n;
 
 	if (level > log_max)
 		return;
-	if (level <= LOG_WARNING) {
+	if (caller && level <= LOG_WARNING) {
 		int64_t now = now_ms();
 		bool admitted;
 
 		pthread_mutex_lock(&sites_lock);
-		site = site_of(__builtin_return_address(0), level, now);
+		site = site_of(caller, level, now);
 		admitted = admit(site, now);
 		if (!admitted) {
-			va_start(ap, fmt);
-			vsnprintf(site->last, sizeof(site->last), fmt, ap);
-			va_end(ap);
+			va_copy(aq, ap);
+			vsnprintf(site->last, sizeof(site->last), fmt, aq);
+			va_end(aq);
 			site->suppressed++;
 		}
 		pthread_mutex_unlock(&sites_lock);
 		if (!admitted)
 			return;
 	}
-	va_start(ap, fmt);
-	n = vsnprintf(stackbuf, sizeof(stackbuf), fmt, ap);
-	va_end(ap);
+	va_copy(aq, ap);
+	n = vsnprintf(stackbuf, sizeof(stackbuf), fmt, aq);
+	va_end(aq);
 	if (n >= (int)sizeof(stackbuf)) {
 		msg = malloc((size_t)n + 1);
 		if (msg) {
-			va_start(ap, fmt);
-			vsnprintf(msg, (size_t)n + 1, fmt, ap);
-			va_end(ap);
+			va_copy(aq, ap);
+			vsnprintf(msg, (size_t)n + 1, fmt, aq);
+			va_end(aq);
 		} else {
 			msg = stackbuf; /* cut short rather than lost */
 		}
@@ -183,6 +184,24 @@ void xn_log(int level, const char *fmt, ...)
 	emit(level, msg);
 	if (msg != stackbuf)
 		free(msg);
+}
+
+void xn_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_v(level, __builtin_return_address(0), fmt, ap);
+	va_end(ap);
+}
+
+void xn_log_each(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_v(level, NULL, fmt, ap);
+	va_end(ap);
 }
 
 int64_t xn_log_flush_due(void)

@@ -545,16 +545,25 @@ static bool same_route(const struct xn_route *a, const struct xn_route *b)
 	       (!a->has_gateway || xn_addr_equal(&a->gateway, &b->gateway));
 }
 
-static void ledger_drop_route(struct xn_ledger *l, const char *from,
-			      const char *to, const struct xn_route *r)
+/* The index of the ledger's entry for a moved route, -1 if none. */
+static ssize_t ledger_find_route(const struct xn_ledger *l, const char *from, const char *to,
+				 const struct xn_route *r)
 {
 	for (size_t i = 0; i < l->n_moved_routes; i++)
 		if (strcmp(l->moved_routes[i].from, from) == 0 &&
 		    strcmp(l->moved_routes[i].to, to) == 0 &&
-		    same_route(&l->moved_routes[i].route, r)) {
-			xn_ledger_del_moved_route(l, i);
-			return;
-		}
+		    same_route(&l->moved_routes[i].route, r))
+			return (ssize_t)i;
+	return -1;
+}
+
+static void ledger_drop_route(struct xn_ledger *l, const char *from,
+			      const char *to, const struct xn_route *r)
+{
+	ssize_t i = ledger_find_route(l, from, to, r);
+
+	if (i >= 0)
+		xn_ledger_del_moved_route(l, (size_t)i);
 }
 
 /* The ledger on disk as it is in memory (plan->ledger_path). Before a
@@ -709,12 +718,20 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		idx = ifindex_of(st->dev);
 		if (idx < 0)
 			return idx;
+		/* An entry already there (the address put back on a bridge
+		 * made again) stays if the kernel refuses: it says where
+		 * the address belongs. */
+		had = false;
+		for (size_t i = 0; i < l->n_moved_addrs; i++)
+			had = had || (strcmp(l->moved_addrs[i].from, st->dev2) == 0 &&
+				      strcmp(l->moved_addrs[i].to, st->dev) == 0 &&
+				      xn_addr_equal(&l->moved_addrs[i].addr, &st->addr));
 		r = intend(plan, l, xn_ledger_add_moved_addr(l, st->dev2, st->dev, &st->addr));
 		if (r >= 0)
 			r = xn_nl_addr_add(nl, idx, &st->addr);
 		if (r == -EEXIST)
 			r = 0;
-		if (r < 0) {
+		if (r < 0 && !had) {
 			xn_ledger_del_moved_addr(l, st->dev2, st->dev, &st->addr);
 			ledger_write(plan, l);
 		}
@@ -725,10 +742,12 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 			return idx;
 		rt = st->route;
 		rt.ifindex = idx;
-		r = intend(plan, l, xn_ledger_add_moved_route(l, st->dev2, st->dev, &st->route));
+		/* Once in the ledger: a route put back is not a second entry. */
+		had = ledger_find_route(l, st->dev2, st->dev, &st->route) >= 0;
+		r = intend(plan, l, had ? 0 : xn_ledger_add_moved_route(l, st->dev2, st->dev, &st->route));
 		if (r >= 0)
 			r = xn_nl_route_replace(nl, &rt);
-		if (r < 0) {
+		if (r < 0 && !had) {
 			ledger_drop_route(l, st->dev2, st->dev, &st->route);
 			ledger_write(plan, l);
 		}

@@ -47,6 +47,8 @@ struct daemon {
 	struct xn_engine *engine;
 	struct xn_nl *events;
 	struct xn_hotplug *hotplug; /* NULL while xenstore is unreachable */
+	struct xn_nft_vif *vifs_away; /* the connected vifs' filter while it is lost */
+	size_t n_vifs_away;
 	struct xn_publicip *publicip; /* per-VM public IP mappings */
 	struct xn_ctl_server *control;
 	struct xn_arp_prober *prober; /* while public addresses are probed */
@@ -184,8 +186,9 @@ static int engine_apply_grow(struct daemon *d, const struct xn_profile *p, bool 
 	xn_publicip_listed(d->publicip, &dyn.publics, &dyn.n_publics);
 	if (d->hotplug && xn_hotplug_nft_vifs(d->hotplug, &vifs, &n) < 0)
 		return -ENOMEM;
-	dyn.vifs = vifs;
-	dyn.n_vifs = n;
+	/* xenstore lost: the vifs stay as they were, and so do their elements. */
+	dyn.vifs = d->hotplug ? vifs : d->vifs_away;
+	dyn.n_vifs = d->hotplug ? n : d->n_vifs_away;
 	xn_nft_take_install_us();
 	r = xn_engine_apply(d->engine, p, &dyn, report, err);
 	long install_us = xn_nft_take_install_us();
@@ -1199,7 +1202,7 @@ static void log_vif_event(const struct xn_vif_report *r, void *userdata)
 	bool bad = r->event == XN_VIF_FAILED;
 
 	(void)userdata;
-	xn_log(bad ? LOG_ERR : r->event == XN_VIF_REQUEST_DROPPED ? LOG_WARNING : LOG_INFO,
+	xn_log_each(bad ? LOG_ERR : r->event == XN_VIF_REQUEST_DROPPED ? LOG_WARNING : LOG_INFO,
 	       "vif %u/%u%s (%s, domain %s): %s%s%s", r->domid, r->devid, r->emu ? " emu" : "",
 	       r->device, r->domain ? r->domain : "?", what[r->event], r->detail ? ": " : "",
 	       r->detail ? r->detail : "");
@@ -1221,6 +1224,8 @@ static void reconnect_xenstore(struct daemon *d)
 {
 	log_err("lost the connection to xenstore: vif hotplug stops until it is back (reconnecting)");
 	save_vifs(d);
+	if (xn_hotplug_nft_vifs(d->hotplug, &d->vifs_away, &d->n_vifs_away) < 0)
+		d->n_vifs_away = 0;
 	epoll_ctl(d->efd, EPOLL_CTL_DEL, xn_hotplug_fd(d->hotplug), NULL);
 	xn_hotplug_close(d->hotplug);
 	d->hotplug = NULL;
@@ -1256,6 +1261,9 @@ static void connect_xenstore(struct daemon *d)
 	}
 	complained = false;
 	d->xenstore_backoff = 0;
+	free(d->vifs_away);
+	d->vifs_away = NULL;
+	d->n_vifs_away = 0;
 	xn_hotplug_set_reporter(d->hotplug, log_vif_event, NULL);
 	xn_hotplug_set_profile(d->hotplug, d->profile);
 	log_info("connected to xenstore, watching backend/vif%s",
@@ -1684,6 +1692,7 @@ out:
 		run_purges(&d);
 	save_vifs(&d);
 	xn_hotplug_close(d.hotplug);
+	free(d.vifs_away);
 	xn_publicip_close(d.publicip);
 	xn_nft_close();
 	xn_nft_monitor_close();

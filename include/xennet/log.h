@@ -13,6 +13,10 @@
 void xn_log_init(const char *ident, bool to_syslog, int max_level);
 void xn_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Never rate-limited: one line per event of its own (a vif that failed),
+ * each naming what it is about, which a "left out" count would lose. */
+void xn_log_each(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* When (CLOCK_MONOTONIC ms) a "left out" line is due, 0 if none. */
 int64_t xn_log_flush_due(void);
 /* Print the "left out" lines that are due (all of them with all). */
