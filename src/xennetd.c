@@ -342,6 +342,21 @@ static void keep_copy(struct daemon *d, const char *path, bool applied)
 
 /* Load, check and apply a profile. On a bad profile nothing changes; on a
  * kernel failure half way the previous profile is applied again. */
+/* An error about a line of the copy the profile was read from names the
+ * file it came from, where the administrator edits it. */
+static void name_source(struct xn_buf *err, const char *copy, const char *source)
+{
+	const char *e = xn_buf_str(err);
+	size_t n = strlen(copy);
+	struct xn_buf named = { 0 };
+
+	if (!e || strcmp(copy, source) == 0 || strncmp(e, copy, n) != 0 || e[n] != ':')
+		return;
+	xn_buf_printf(&named, "%s%s", source, e + n);
+	xn_buf_free(err);
+	*err = named;
+}
+
 static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 {
 	struct xn_profile *p = NULL;
@@ -366,6 +381,7 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 	}
 	r = engine_apply(d, p, &report, &err);
 	if (r < 0) {
+		name_source(&err, p->path, path);
 		xn_buf_printf(out, "applying %s failed: %s\n", path, xn_buf_str(&err));
 		set_last_error(d, xn_buf_str(&err));
 		log_err("applying %s (%s) failed: %s", path, d->who, xn_buf_str(&err));
@@ -392,6 +408,10 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 			 d->who, steps, steps ? "\n" : "", steps ? xn_buf_str(&report) : "");
 		xn_buf_printf(out, "applied %s: %zu changes\n%s", path, steps,
 			      xn_buf_str(&report));
+		if (d->engine->warnings.len) {
+			xn_buf_printf(out, "%s", xn_buf_str(&d->engine->warnings));
+			log_warn("applying %s: %s", path, xn_buf_str(&d->engine->warnings));
+		}
 		xn_profile_free(d->profile);
 		d->profile = p;
 		if (d->hotplug)
