@@ -1131,47 +1131,46 @@ static const char *state_name(const struct vif *v)
 	       : "waiting";
 }
 
-void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
+void xn_hotplug_status(struct xn_hotplug *h, struct xn_json *json, struct xn_buf *out)
 {
-	char a[XN_ADDR_STRLEN];
+	char a[XN_ADDR_STRLEN], mac[18];
 
 	for (size_t i = 0; i < h->n_vifs; i++) {
 		struct vif *v = h->vifs[i];
+		const struct vif_conf *c = vif_conf_of(v);
 		/* As known from its events: status never waits on xenstore. */
 		char *dom = v->domain && v->domain[0] ? strdup(v->domain) : NULL;
 
-		if (dom)
-			for (char *c = dom; *c; c++)
-				if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\')
-					*c = '?';
+		if (c->has_mac)
+			xn_format_mac(c->mac, mac);
 		if (json) {
-			xn_buf_printf(out, "%s{\"domid\":%u,\"devid\":%u,\"emu\":%s,\"name\":\"%s\",\"domain\":",
-				      i ? "," : "", v->domid, v->devid, v->emu ? "true" : "false", v->name);
-			if (dom)
-				xn_buf_printf(out, "\"%s\"", dom);
-			else
-				xn_buf_printf(out, "null");
-			xn_buf_printf(out, ",\"state\":\"%s\",\"antispoof\":%s,\"mode\":\"%s\",\"bridge\":%s%s%s,\"addresses\":[",
-				      state_name(v), v->filtered ? "true" : "false",
-				      xn_mode_name(v->mode),
-				      v->mode == XN_MODE_ROUTED ? "" : "\"",
-				      v->mode == XN_MODE_ROUTED ? "null" : v->bridge,
-				      v->mode == XN_MODE_ROUTED ? "" : "\"");
-			for (size_t j = 0; j < vif_conf_of(v)->n_ips; j++)
-				xn_buf_printf(out, "%s\"%s\"", j ? "," : "",
-					      xn_addr_format(&vif_conf_of(v)->ips[j], true, a));
-			xn_buf_printf(out, "]");
-			if (v->state == VIF_FAILED) {
-				xn_buf_printf(out, ",\"error\":\"");
-				for (const char *c = vif_error(v); *c; c++)
-					xn_buf_printf(out, (*c == '"' || *c == '\\') ? "\\%c" : "%c", *c);
-				xn_buf_printf(out, "\"");
-			}
-			xn_buf_printf(out, "}");
+			xn_json_object_begin(json, NULL);
+			xn_json_uint(json, "domid", v->domid);
+			xn_json_uint(json, "devid", v->devid);
+			xn_json_bool(json, "emu", v->emu);
+			xn_json_string(json, "name", v->name);
+			xn_json_string(json, "domain", dom);
+			xn_json_string(json, "mac", c->has_mac ? mac : NULL);
+			xn_json_string(json, "state", state_name(v));
+			xn_json_bool(json, "antispoof", v->filtered);
+			xn_json_string(json, "mode", xn_mode_name(v->mode));
+			xn_json_string(json, "bridge", v->mode == XN_MODE_ROUTED ? NULL : v->bridge);
+			xn_json_array_begin(json, "addresses");
+			for (size_t j = 0; j < c->n_ips; j++)
+				xn_json_string(json, NULL, xn_addr_format(&c->ips[j], true, a));
+			xn_json_array_end(json);
+			if (v->state == VIF_FAILED)
+				xn_json_string(json, "error", vif_error(v));
+			xn_json_object_end(json);
 		} else {
+			for (char *ch = dom; ch && *ch; ch++)
+				if (*ch < 0x20 || *ch == 0x7f)
+					*ch = '?';
 			xn_buf_printf(out, "vif %u/%u%s %s", v->domid, v->devid, v->emu ? " (emu)" : "", v->name);
 			if (dom)
 				xn_buf_printf(out, " (domain %s)", dom);
+			if (c->has_mac)
+				xn_buf_printf(out, ", mac %s", mac);
 			xn_buf_printf(out, ": %s", state_name(v));
 			if (v->state == VIF_CONNECTED) {
 				if (v->mode == XN_MODE_ROUTED)

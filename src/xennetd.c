@@ -449,18 +449,14 @@ static int reload_profile(struct daemon *d, const char *path, struct xn_buf *out
 	return r;
 }
 
-static void status_foreign(const struct xn_foreign *f, bool json, struct xn_buf *out)
+static void status_foreign(const struct xn_foreign *f, struct xn_json *json, struct xn_buf *out)
 {
 	if (json) {
-		xn_buf_printf(out, ",\"degraded\":%s,\"foreign_firewalls\":[",
-			      f->degraded ? "true" : "false");
-		for (size_t i = 0; i < f->n; i++) {
-			xn_buf_printf(out, "%s\"", i ? "," : "");
-			for (const char *c = f->what[i]; *c; c++)
-				xn_buf_printf(out, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
-			xn_buf_printf(out, "\"");
-		}
-		xn_buf_printf(out, "]");
+		xn_json_bool(json, "degraded", f->degraded);
+		xn_json_array_begin(json, "foreign_firewalls");
+		for (size_t i = 0; i < f->n; i++)
+			xn_json_string(json, NULL, f->what[i]);
+		xn_json_array_end(json);
 		return;
 	}
 	xn_buf_printf(out, "firewalls: %s\n", f->degraded ? "DEGRADED, guests' traffic is dropped"
@@ -469,20 +465,21 @@ static void status_foreign(const struct xn_foreign *f, bool json, struct xn_buf 
 		xn_buf_printf(out, "  %s\n", f->what[i]);
 }
 
-static void status_vifs(bool json, struct xn_buf *out, void *userdata)
+static void status_vifs(struct xn_json *json, struct xn_buf *out, void *userdata)
 {
 	struct daemon *d = userdata;
 
 	status_foreign(&d->foreign, json, out);
 	if (json) {
-		xn_buf_printf(out, ",\"xenstore\":%s,\"vifs\":[", d->hotplug ? "true" : "false");
+		xn_json_bool(json, "xenstore", d->hotplug != NULL);
+		xn_json_array_begin(json, "vifs");
 		if (d->hotplug)
-			xn_hotplug_status(d->hotplug, true, out);
-		xn_buf_printf(out, "]");
+			xn_hotplug_status(d->hotplug, json, out);
+		xn_json_array_end(json);
 	} else if (!d->hotplug) {
 		xn_buf_printf(out, "xenstore: not connected; vif hotplug starts when it is\n");
 	} else {
-		xn_hotplug_status(d->hotplug, false, out);
+		xn_hotplug_status(d->hotplug, NULL, out);
 	}
 }
 

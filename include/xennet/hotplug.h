@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "xennet/json.h"
 #include "xennet/netlink.h"
 #include "xennet/profile.h"
 #include "xennet/util.h"
@@ -96,4 +97,5 @@ int xn_hotplug_reattach(struct xn_hotplug *h, const char *bridge, struct xn_buf 
 void xn_hotplug_purge_vanished(struct xn_hotplug *h);
 
 /* Each vif: domid/devid, name, mode, bridge or routes, addresses. */
-void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out);
+/* One line per vif, or (json not NULL) one object per vif. */
+void xn_hotplug_status(struct xn_hotplug *h, struct xn_json *json, struct xn_buf *out);

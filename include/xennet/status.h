@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "xennet/json.h"
 #include "xennet/ledger.h"
 #include "xennet/netlink.h"
 #include "xennet/nft.h"
@@ -25,9 +26,9 @@ struct xn_status_input {
 	const char *state_dir; /* may be NULL */
 	int state_error; /* 0, or why the state directory cannot be written */
 	const char *profile_source; /* where the profile was applied from, "" or NULL unknown */
-	/* More to say (the vifs): text lines, or JSON members that start
-	 * with a comma. */
-	void (*extra)(bool json, struct xn_buf *out, void *userdata);
+	/* More to say (the vifs): text lines in out, or (json not NULL)
+	 * members of the status object written with json. */
+	void (*extra)(struct xn_json *json, struct xn_buf *out, void *userdata);
 	void *extra_userdata;
 };
 
