@@ -1131,6 +1131,26 @@ static const char *state_name(const struct vif *v)
 	       : "waiting";
 }
 
+void xn_hotplug_each_vif(struct xn_hotplug *h,
+			 void (*fn)(const struct xn_vif_info *vif, void *userdata), void *userdata)
+{
+	for (size_t i = 0; i < h->n_vifs; i++) {
+		const struct vif *v = h->vifs[i];
+		const struct vif_conf *c = vif_conf_of(v);
+		struct xn_vif_info info = {
+			.domid = v->domid, .devid = v->devid, .emu = v->emu, .name = v->name,
+			.domain = v->domain && v->domain[0] ? v->domain : NULL,
+			.state = state_name(v), .mode = v->mode,
+			.bridge = v->mode == XN_MODE_ROUTED ? "" : v->bridge,
+			.has_mac = c->has_mac, .ips = c->ips, .n_ips = c->n_ips,
+			.filtered = v->filtered,
+			.error = v->state == VIF_FAILED ? vif_error(v) : NULL,
+		};
+		memcpy(info.mac, c->mac, sizeof(info.mac));
+		fn(&info, userdata);
+	}
+}
+
 void xn_hotplug_status(struct xn_hotplug *h, struct xn_json *json, struct xn_buf *out)
 {
 	char a[XN_ADDR_STRLEN], mac[18];

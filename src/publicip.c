@@ -930,6 +930,11 @@ int xn_publicip_fwd_del(struct xn_publicip *pi, const struct xn_addr *pub, uint1
 	return -ENOENT;
 }
 
+const struct xn_mapset *xn_publicip_all(const struct xn_publicip *pi)
+{
+	return &pi->all;
+}
+
 static void list_json(struct xn_publicip *pi, bool forwards, struct xn_buf *out)
 {
 	char a[XN_ADDR_STRLEN];

@@ -21,6 +21,7 @@
 #include "xennet/engine.h"
 #include "xennet/foreign.h"
 #include "xennet/hotplug.h"
+#include "xennet/inventory.h"
 #include "xennet/log.h"
 #include "xennet/nft.h"
 #include "xennet/notify.h"
@@ -794,6 +795,16 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 		check_foreign(d); /* what status says is of now */
 		render_status(d, json, out);
 		return d->foreign.degraded ? -XN_STATUS_DEGRADED : 0;
+	}
+	if (strcmp(w[0], "inventory") == 0 && n <= 2) {
+		bool json = n == 2 && strcmp(w[1], "json") == 0;
+		if (n == 2 && !json) {
+			xn_buf_printf(out, "inventory: unknown argument \"%s\"\n", w[1]);
+			return -EINVAL;
+		}
+		xn_inventory_render(d->hotplug, d->publicip ? xn_publicip_all(d->publicip) : NULL,
+				    json, out);
+		return 0;
 	}
 	if (strcmp(w[0], "apply") == 0 && n == 2) {
 		if (w[1][0] != '/') {
