@@ -7,6 +7,7 @@
 #include "xennet/json.h"
 #include "xennet/plan.h"
 #include "xennet/sysctl.h"
+#include "xennet/vif.h"
 
 /* The uplinks the profile names: the bridges' (bridged), [routed] or
  * [nat] uplink. */
@@ -278,4 +279,111 @@ void xn_status_render(const struct xn_status_input *in, bool json,
 		render_json(in, out);
 	else
 		render_text(in, out);
+}
+
+/* ---- vifs ---- */
+
+struct vifs_ctx {
+	const struct xn_nft_vif_drops *drops;
+	size_t n_drops;
+	struct xn_json *json;
+	struct xn_buf *out;
+};
+
+static const struct xn_nft_vif_drops *drops_of(const struct vifs_ctx *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_drops; i++)
+		if (strcmp(c->drops[i].ifname, name) == 0)
+			return &c->drops[i];
+	return NULL;
+}
+
+static void vif_json(const struct xn_vif_info *v, const char *mac,
+		     const struct xn_nft_vif_drops *d, struct xn_json *j)
+{
+	char a[XN_ADDR_STRLEN];
+
+	xn_json_object_begin(j, NULL);
+	xn_json_uint(j, "domid", v->domid);
+	xn_json_uint(j, "devid", v->devid);
+	xn_json_bool(j, "emu", v->emu);
+	xn_json_string(j, "name", v->name);
+	xn_json_string(j, "domain", v->domain);
+	xn_json_string(j, "mac", mac);
+	xn_json_string(j, "state", v->state);
+	xn_json_bool(j, "antispoof", v->filtered);
+	xn_json_string(j, "mode", xn_mode_name(v->mode));
+	xn_json_string(j, "bridge", v->mode == XN_MODE_ROUTED ? NULL : v->bridge);
+	xn_json_array_begin(j, "addresses");
+	for (size_t i = 0; i < v->n_ips; i++)
+		xn_json_string(j, NULL, xn_addr_format(&v->ips[i], true, a));
+	xn_json_array_end(j);
+	if (d) {
+		xn_json_object_begin(j, "spoofed_dropped");
+		xn_json_uint(j, "packets", d->packets);
+		xn_json_uint(j, "bytes", d->bytes);
+		xn_json_object_end(j);
+	} else {
+		xn_json_null(j, "spoofed_dropped");
+	}
+	if (v->error)
+		xn_json_string(j, "error", v->error);
+	xn_json_object_end(j);
+}
+
+static void vif_text(const struct xn_vif_info *v, const char *mac,
+		     const struct xn_nft_vif_drops *d, struct xn_buf *out)
+{
+	bool connected = strcmp(v->state, "connected") == 0;
+	char a[XN_ADDR_STRLEN];
+
+	xn_buf_printf(out, "vif %u/%u%s %s", v->domid, v->devid, v->emu ? " (emu)" : "", v->name);
+	if (v->domain) {
+		xn_buf_printf(out, " (domain ");
+		for (const char *c = v->domain; *c; c++) /* shown, never obeyed by a terminal */
+			xn_buf_printf(out, "%c", (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c);
+		xn_buf_printf(out, ")");
+	}
+	xn_buf_printf(out, ": %s", v->state);
+	if (mac)
+		xn_buf_printf(out, ", mac %s", mac);
+	if (connected)
+		xn_buf_printf(out, v->mode == XN_MODE_ROUTED ? ", routed" : ", bridge %s", v->bridge);
+	for (size_t i = 0; i < v->n_ips; i++)
+		xn_buf_printf(out, "%s%s", i ? " " : ", addresses ",
+			      xn_addr_format(&v->ips[i], true, a));
+	if (connected)
+		xn_buf_printf(out, ", anti-spoofing %s", v->filtered ? "on" : "off");
+	if (d)
+		xn_buf_printf(out, ", %llu spoofed packets dropped", (unsigned long long)d->packets);
+	if (v->error)
+		xn_buf_printf(out, ": %s", v->error);
+	xn_buf_printf(out, "\n");
+}
+
+static void one_vif(const struct xn_vif_info *v, void *userdata)
+{
+	struct vifs_ctx *c = userdata;
+	const struct xn_nft_vif_drops *d = v->filtered ? drops_of(c, v->name) : NULL;
+	char mac[18];
+
+	if (v->has_mac)
+		xn_format_mac(v->mac, mac);
+	if (c->json)
+		vif_json(v, v->has_mac ? mac : NULL, d, c->json);
+	else
+		vif_text(v, v->has_mac ? mac : NULL, d, c->out);
+}
+
+void xn_status_vifs(struct xn_hotplug *h, const struct xn_nft_vif_drops *drops, size_t n_drops,
+		    struct xn_json *json, struct xn_buf *out)
+{
+	struct vifs_ctx c = { .drops = drops, .n_drops = n_drops, .json = json, .out = out };
+
+	if (json)
+		xn_json_array_begin(json, "vifs");
+	if (h)
+		xn_hotplug_each_vif(h, one_vif, &c);
+	if (json)
+		xn_json_array_end(json);
 }

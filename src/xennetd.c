@@ -470,18 +470,18 @@ static void status_vifs(struct xn_json *json, struct xn_buf *out, void *userdata
 {
 	struct daemon *d = userdata;
 
+	struct xn_nft_vif_drops *drops = NULL;
+	size_t n_drops = 0;
+
 	status_foreign(&d->foreign, json, out);
-	if (json) {
+	if (json)
 		xn_json_bool(json, "xenstore", d->hotplug != NULL);
-		xn_json_array_begin(json, "vifs");
-		if (d->hotplug)
-			xn_hotplug_status(d->hotplug, json, out);
-		xn_json_array_end(json);
-	} else if (!d->hotplug) {
+	else if (!d->hotplug)
 		xn_buf_printf(out, "xenstore: not connected; vif hotplug starts when it is\n");
-	} else {
-		xn_hotplug_status(d->hotplug, NULL, out);
-	}
+	if (d->hotplug && xn_nft_vif_drops(&drops, &n_drops) < 0)
+		n_drops = 0; /* the table is being rebuilt: no counters this time */
+	xn_status_vifs(d->hotplug, drops, n_drops, json, out);
+	free(drops);
 }
 
 static void render_status(struct daemon *d, bool json, struct xn_buf *out)

@@ -4,7 +4,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "xennet/json.h"
 #include "xennet/netlink.h"
 #include "xennet/profile.h"
 #include "xennet/util.h"
@@ -116,5 +115,3 @@ struct xn_vif_info {
 void xn_hotplug_each_vif(struct xn_hotplug *h,
 			 void (*fn)(const struct xn_vif_info *vif, void *userdata), void *userdata);
 
-/* One line per vif, or (json not NULL) one object per vif. */
-void xn_hotplug_status(struct xn_hotplug *h, struct xn_json *json, struct xn_buf *out);

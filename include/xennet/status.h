@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "xennet/hotplug.h"
 #include "xennet/json.h"
 #include "xennet/ledger.h"
 #include "xennet/netlink.h"
@@ -35,3 +36,9 @@ struct xn_status_input {
 /* Human-readable text, or one JSON object. */
 void xn_status_render(const struct xn_status_input *in, bool json,
 		      struct xn_buf *out);
+
+/* The vifs h knows (h may be NULL), with the spoofed packets dropped
+ * from each (drops: xn_nft_vif_drops): text lines, or with json a "vifs"
+ * member. */
+void xn_status_vifs(struct xn_hotplug *h, const struct xn_nft_vif_drops *drops, size_t n_drops,
+		    struct xn_json *json, struct xn_buf *out);
