@@ -62,7 +62,7 @@ for n in "${SIZES[@]}"; do
 	done
 	T_LOAD[xennet,$n]=$(median "${runs[@]}")
 	echo "xennet, $n mappings, each run (ms): ${runs[*]}"
-	[ "$(xn map list --json | jq length)" = "$n" ] || fail "xennet: not all $n mappings in force"
+	[ "$(xn map list --json | jq '.maps | length')" = "$n" ] || fail "xennet: not all $n mappings in force"
 	# One more on top, through the control socket (no process start), and
 	# through the CLI (with it).
 	# Isolated requests (50 ms apart): after replying, the daemon drops

@@ -162,7 +162,7 @@ for d in "out guest -> LAN" "in LAN -> public address"; do
 	row "pings lost, ${d#* } (of $COUNT, $RESTARTS restarts)" "$l" "0" "$([ "$l" = 0 ] && echo yes || echo no)"
 done
 [ "$(connected)" = "$V" ] || fail "after the restart only $(connected) of $V vifs are connected"
-[ "$(xn map list --json | jq length)" = "$M" ] || fail "after the restart the mappings are not all there"
+[ "$(xn map list --json | jq '.maps | length')" = "$M" ] || fail "after the restart the mappings are not all there"
 sleep 0.5
 kib_row "after restart VmRSS" "$(mem VmRSS)" $RSS_TARGET_KIB
 kib_row "after restart VmHWM (peak)" "$(mem VmHWM)"

@@ -34,8 +34,13 @@ static bool ledger_equal(const struct xn_ledger *a, const struct xn_ledger *b)
 	if (strcmp(a->profile, b->profile) != 0 || a->n_bridges != b->n_bridges ||
 	    a->n_ports != b->n_ports || a->n_addrs != b->n_addrs ||
 	    a->n_moved_addrs != b->n_moved_addrs || a->n_moved_routes != b->n_moved_routes ||
-	    a->n_sysctls != b->n_sysctls)
+	    a->n_sysctls != b->n_sysctls || a->n_tuned != b->n_tuned)
 		return false;
+	for (size_t i = 0; i < a->n_tuned; i++)
+		if (strcmp(a->tuned[i].bridge, b->tuned[i].bridge) != 0 ||
+		    a->tuned[i].stp != b->tuned[i].stp ||
+		    a->tuned[i].forward_delay != b->tuned[i].forward_delay)
+			return false;
 	for (size_t i = 0; i < a->n_bridges; i++)
 		if (strcmp(a->bridges[i], b->bridges[i]) != 0)
 			return false;

@@ -45,6 +45,7 @@ void xn_engine_close(struct xn_engine *e)
 		return;
 	xn_nl_close(e->nl);
 	xn_ledger_clear(&e->ledger);
+	xn_buf_free(&e->warnings);
 	free(e);
 }
 
@@ -95,6 +96,7 @@ static bool step_recorded(const struct xn_ledger *l, const struct xn_step *st)
 {
 	switch (st->op) {
 	case XN_STEP_BRIDGE_TUNE:
+		return st->record && !xn_ledger_tuned(l, st->dev);
 	case XN_STEP_LINK_MTU:
 	case XN_STEP_LINK_UP:
 	case XN_STEP_NFT_INSTALL:
@@ -134,10 +136,12 @@ int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
 	bool recorded;
 	int r, s;
 
+	xn_buf_free(&e->warnings);
 	r = xn_engine_plan(e, profile, dyn, &plan, err);
 	if (r < 0)
 		return r;
 	plan.dyn = dyn;
+	xn_plan_warnings(&plan, &e->warnings);
 	/* What must be recorded is refused before the kernel changes when
 	 * the ledger cannot be written (a full or read-only state
 	 * directory); nothing is written when nothing is to be recorded. */

@@ -1209,63 +1209,22 @@ static const char *state_name(const struct vif *v)
 	       : "waiting";
 }
 
-void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out)
+void xn_hotplug_each_vif(struct xn_hotplug *h,
+			 void (*fn)(const struct xn_vif_info *vif, void *userdata), void *userdata)
 {
-	char a[XN_ADDR_STRLEN];
-
 	for (size_t i = 0; i < h->n_vifs; i++) {
-		struct vif *v = h->vifs[i];
-		/* As known from its events: status never waits on xenstore. */
-		char *dom = v->domain && v->domain[0] ? strdup(v->domain) : NULL;
-
-		if (dom)
-			for (char *c = dom; *c; c++)
-				if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\')
-					*c = '?';
-		if (json) {
-			xn_buf_printf(out, "%s{\"domid\":%u,\"devid\":%u,\"emu\":%s,\"name\":\"%s\",\"domain\":",
-				      i ? "," : "", v->domid, v->devid, v->emu ? "true" : "false", v->name);
-			if (dom)
-				xn_buf_printf(out, "\"%s\"", dom);
-			else
-				xn_buf_printf(out, "null");
-			xn_buf_printf(out, ",\"state\":\"%s\",\"antispoof\":%s,\"mode\":\"%s\",\"bridge\":%s%s%s,\"addresses\":[",
-				      state_name(v), v->filtered ? "true" : "false",
-				      xn_mode_name(v->mode),
-				      v->mode == XN_MODE_ROUTED ? "" : "\"",
-				      v->mode == XN_MODE_ROUTED ? "null" : v->bridge,
-				      v->mode == XN_MODE_ROUTED ? "" : "\"");
-			for (size_t j = 0; j < vif_conf_of(v)->n_ips; j++)
-				xn_buf_printf(out, "%s\"%s\"", j ? "," : "",
-					      xn_addr_format(&vif_conf_of(v)->ips[j], true, a));
-			xn_buf_printf(out, "]");
-			if (v->state == VIF_FAILED) {
-				xn_buf_printf(out, ",\"error\":\"");
-				for (const char *c = vif_error(v); *c; c++)
-					xn_buf_printf(out, (*c == '"' || *c == '\\') ? "\\%c" : "%c", *c);
-				xn_buf_printf(out, "\"");
-			}
-			xn_buf_printf(out, "}");
-		} else {
-			xn_buf_printf(out, "vif %u/%u%s %s", v->domid, v->devid, v->emu ? " (emu)" : "", v->name);
-			if (dom)
-				xn_buf_printf(out, " (domain %s)", dom);
-			xn_buf_printf(out, ": %s", state_name(v));
-			if (v->state == VIF_CONNECTED) {
-				if (v->mode == XN_MODE_ROUTED)
-					xn_buf_printf(out, ", routed");
-				else
-					xn_buf_printf(out, ", bridge %s", v->bridge);
-			}
-			for (size_t j = 0; j < vif_conf_of(v)->n_ips; j++)
-				xn_buf_printf(out, "%s%s", j ? " " : ", addresses ",
-					      xn_addr_format(&vif_conf_of(v)->ips[j], true, a));
-			if (v->state == VIF_CONNECTED)
-				xn_buf_printf(out, ", anti-spoofing %s", v->filtered ? "on" : "off");
-			if (v->state == VIF_FAILED)
-				xn_buf_printf(out, ": %s", vif_error(v));
-			xn_buf_printf(out, "\n");
-		}
-		free(dom);
+		const struct vif *v = h->vifs[i];
+		const struct vif_conf *c = vif_conf_of(v);
+		struct xn_vif_info info = {
+			.domid = v->domid, .devid = v->devid, .emu = v->emu, .name = v->name,
+			.domain = v->domain && v->domain[0] ? v->domain : NULL,
+			.state = state_name(v), .mode = v->mode,
+			.bridge = v->mode == XN_MODE_ROUTED ? "" : v->bridge,
+			.has_mac = c->has_mac, .ips = c->ips, .n_ips = c->n_ips,
+			.filtered = v->filtered,
+			.error = v->state == VIF_FAILED ? vif_error(v) : NULL,
+		};
+		memcpy(info.mac, c->mac, sizeof(info.mac));
+		fn(&info, userdata);
 	}
 }

@@ -41,6 +41,7 @@ void xn_ledger_clear(struct xn_ledger *l)
 	free(l->moved_addrs);
 	free(l->moved_routes);
 	free(l->sysctls);
+	free(l->tuned);
 	*l = (struct xn_ledger){ 0 };
 }
 
@@ -207,6 +208,32 @@ void xn_ledger_del_sysctl(struct xn_ledger *l, const char *path)
 					 sizeof(l->sysctls[0]), i);
 }
 
+const struct xn_ledger_tuned *xn_ledger_tuned(const struct xn_ledger *l, const char *bridge)
+{
+	for (size_t i = 0; i < l->n_tuned; i++)
+		if (strcmp(l->tuned[i].bridge, bridge) == 0)
+			return &l->tuned[i];
+	return NULL;
+}
+
+int xn_ledger_add_tuned(struct xn_ledger *l, const char *bridge, uint32_t stp,
+			uint32_t forward_delay)
+{
+	struct xn_ledger_tuned t = { .stp = stp, .forward_delay = forward_delay };
+
+	if (xn_ledger_tuned(l, bridge))
+		return 0;
+	copy_name(t.bridge, bridge);
+	return append(&l->tuned, &l->n_tuned, sizeof(t), &t);
+}
+
+void xn_ledger_del_tuned(struct xn_ledger *l, const char *bridge)
+{
+	for (size_t i = 0; i < l->n_tuned; i++)
+		if (strcmp(l->tuned[i].bridge, bridge) == 0)
+			return remove_at(l->tuned, &l->n_tuned, sizeof(l->tuned[0]), i);
+}
+
 /* ---- file format: one record per line, words separated by spaces ---- */
 
 static void put_route(struct xn_buf *b, const struct xn_ledger_moved_route *m)
@@ -252,6 +279,9 @@ int xn_ledger_save(const char *path, const struct xn_ledger *l)
 	for (size_t i = 0; i < l->n_sysctls; i++)
 		xn_buf_printf(&b, "sysctl %s %s\n", l->sysctls[i].path,
 			      l->sysctls[i].original);
+	for (size_t i = 0; i < l->n_tuned; i++)
+		xn_buf_printf(&b, "tuned %s %u %u\n", l->tuned[i].bridge, l->tuned[i].stp,
+			      l->tuned[i].forward_delay);
 	text = xn_buf_str(&b);
 	r = text ? xn_write_file_atomic(path, text, strlen(text)) : -ENOMEM;
 	xn_buf_free(&b);
@@ -347,6 +377,14 @@ static int parse_line(struct xn_ledger *l, char *line)
 		r.protocol = (uint8_t)proto;
 		r.scope = (uint8_t)scope;
 		return xn_ledger_add_moved_route(l, w[1], w[2], &r);
+	}
+	/* tuned BRIDGE STP FORWARD_DELAY: what an adopted bridge had. */
+	if (strcmp(w[0], "tuned") == 0 && n == 4) {
+		unsigned stp, fd;
+		if (!xn_ifname_valid(w[1]) || parse_u(w[2], 1, &stp) < 0 ||
+		    parse_u(w[3], UINT32_MAX - 1, &fd) < 0)
+			return -EBADMSG;
+		return xn_ledger_add_tuned(l, w[1], stp, fd);
 	}
 	if (strcmp(w[0], "sysctl") == 0 && n == 3) {
 		if (strstr(w[1], "..") || w[1][0] == '/' ||

@@ -467,7 +467,8 @@ struct link_change {
 	const char *name; /* IFLA_IFNAME to create or look up by */
 	const char *newname; /* rename */
 	const char *kind; /* IFLA_INFO_KIND */
-	bool bridge_tune; /* STP off, forward delay 0 */
+	bool bridge_tune; /* STP and forward delay below */
+	uint32_t stp, forward_delay; /* XN_BRIDGE_LEAVE: not sent */
 	unsigned mtu;
 	bool set_master;
 	int master; /* 0 releases */
@@ -509,8 +510,10 @@ static int link_request(struct xn_nl *nl, int type, int flags,
 		if (c->bridge_tune) {
 			struct nlattr *d = nla_nest_start(msg, IFLA_INFO_DATA);
 			if (!d ||
-			    nla_put_u32(msg, IFLA_BR_STP_STATE, 0) < 0 ||
-			    nla_put_u32(msg, IFLA_BR_FORWARD_DELAY, 0) < 0)
+			    (c->stp != XN_BRIDGE_LEAVE &&
+			     nla_put_u32(msg, IFLA_BR_STP_STATE, c->stp) < 0) ||
+			    (c->forward_delay != XN_BRIDGE_LEAVE &&
+			     nla_put_u32(msg, IFLA_BR_FORWARD_DELAY, c->forward_delay) < 0))
 				goto out;
 			nla_nest_end(msg, d);
 		}
@@ -533,13 +536,15 @@ out:
  * falls to 1500 when the last one leaves. The kernel ignores a change to
  * the value the bridge has already: then it is set to another value
  * first, so that the bridge keeps it as its own. */
-int xn_nl_bridge_create(struct xn_nl *nl, const char *name, unsigned mtu)
+int xn_nl_bridge_create(struct xn_nl *nl, const char *name, unsigned mtu, uint32_t stp,
+			uint32_t forward_delay)
 {
 	struct xn_link l;
 	int r;
 
 	r = link_request(nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFI(0),
-			 LINK_CHANGE(.name = name, .kind = "bridge", .bridge_tune = true));
+			 LINK_CHANGE(.name = name, .kind = "bridge", .bridge_tune = true,
+				     .stp = stp, .forward_delay = forward_delay));
 	if (r >= 0)
 		r = xn_nl_link_get(nl, name, &l);
 	if (r < 0)
@@ -551,10 +556,19 @@ int xn_nl_bridge_create(struct xn_nl *nl, const char *name, unsigned mtu)
 	return r < 0 ? r : xn_nl_link_set_mtu(nl, l.ifindex, mtu);
 }
 
-int xn_nl_bridge_tune(struct xn_nl *nl, int ifindex)
+int xn_nl_bridge_tune(struct xn_nl *nl, int ifindex, uint32_t stp, uint32_t forward_delay)
 {
+	/* The kernel sets the forward delay before the STP state, and takes
+	 * only 2 to 30 s while STP is on: STP goes off first. */
+	if (stp == 0 && forward_delay != XN_BRIDGE_LEAVE) {
+		int r = xn_nl_bridge_tune(nl, ifindex, 0, XN_BRIDGE_LEAVE);
+		if (r < 0)
+			return r;
+		stp = XN_BRIDGE_LEAVE;
+	}
 	return link_request(nl, RTM_NEWLINK, 0, IFI(ifindex),
-			    LINK_CHANGE(.kind = "bridge", .bridge_tune = true));
+			    LINK_CHANGE(.kind = "bridge", .bridge_tune = true, .stp = stp,
+					.forward_delay = forward_delay));
 }
 
 int xn_nl_link_delete(struct xn_nl *nl, int ifindex)
@@ -669,6 +683,7 @@ static int on_addr(struct nl_msg *msg, void *arg)
 {
 	static struct nla_policy pol[IFA_MAX + 1] = {
 		[IFA_FLAGS] = { .type = NLA_U32 },
+		[IFA_CACHEINFO] = { .minlen = sizeof(struct ifa_cacheinfo) },
 	};
 	struct addr_dump_ctx *ctx = arg;
 	struct nlmsghdr *h = nlmsg_hdr(msg);
@@ -699,6 +714,9 @@ static int on_addr(struct nl_msg *msg, void *arg)
 		.addr = { .family = ifa->ifa_family, .prefixlen = ifa->ifa_prefixlen },
 		.scope = ifa->ifa_scope,
 		.flags = tb[IFA_FLAGS] ? nla_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags,
+		.valid_lft = tb[IFA_CACHEINFO]
+				     ? ((const struct ifa_cacheinfo *)nla_data(tb[IFA_CACHEINFO]))->ifa_valid
+				     : UINT32_MAX,
 	};
 	memcpy(ia->addr.bytes, nla_data(local), len);
 	return NL_OK;

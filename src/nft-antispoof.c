@@ -50,7 +50,8 @@ size_t nft_vif_wanted(const struct xn_nft_vif *v, const struct set_def *set, str
 	if (!k)
 		return 0;
 	vif_keys(v, k);
-	if (set == &SET_AS_PORTS || (set == &SET_AS_IPLESS && v->n_ips == 0)) {
+	if (set == &SET_AS_PORTS || set == &SET_AS_DROPS ||
+	    (set == &SET_AS_IPLESS && v->n_ips == 0)) {
 		one = (struct elem){ .key = k->name, .len = IFNAMSIZ };
 		src = &one, n = 1;
 	} else if (set == &SET_AS_MAC) {
@@ -91,10 +92,32 @@ void nft_batch_vif(struct batch *bt, const struct xn_nft_vif *v, bool add)
 		nft_batch_elems(bt, &SET_AS_IPLESS, add, &port, 1);
 	nft_batch_elems(bt, &SET_AS_IP4, add, k->e4, k->n4);
 	nft_batch_elems(bt, &SET_AS_IP6, add, k->e6, k->n6);
+	nft_batch_elems(bt, &SET_AS_DROPS, add, &port, 1);
 	/* Last: the port is checked only once its allow-lists exist (all in
 	 * one transaction anyway). */
 	nft_batch_elems(bt, &SET_AS_PORTS, add, &port, 1);
 	free(k);
+}
+
+/* Where spoofed packets go: counted on their vif's as_drops element,
+ * then dropped (also a vif without one: fail closed). */
+static void nft_build_spoofed(struct batch *bt, bool bridge, uint32_t drops_id)
+{
+	uint16_t fam = bridge ? NFPROTO_BRIDGE : NFPROTO_INET;
+	struct nftnl_rule *r;
+	int ret;
+
+	nft_batch_chain(bt, "spoofed", NULL, 0, 0);
+	r = nft_rule_new(fam, "spoofed", "xennet: spoofed packets, counted per vif");
+	ret = r ? nft_add_expr(r, nft_expr_meta(NFT_META_IIFNAME)) : -ENOMEM;
+	if (ret >= 0)
+		ret = nft_add_expr(r, nft_expr_lookup(SET_AS_DROPS.name, drops_id, false));
+	if (ret >= 0)
+		ret = nft_add_verdict(r, NF_DROP);
+	nft_batch_rule(bt, r, ret, "anti-spoofing per-vif drop rule");
+	r = nft_rule_new(fam, "spoofed", "xennet: spoofed packets of a vif without a counter");
+	ret = r ? nft_add_verdict(r, NF_DROP) : -ENOMEM;
+	nft_batch_rule(bt, r, ret, "anti-spoofing drop rule");
 }
 
 void nft_build_antispoof(struct batch *bt, bool bridge)
@@ -105,7 +128,7 @@ void nft_build_antispoof(struct batch *bt, bool bridge)
 	static const uint8_t ll_net[16] = { 0xfe, 0x80 };
 	static const uint8_t arp_type[2] = { 0x08, 0x06 }, ip_type[2] = { 0x08, 0x00 },
 			     ip6_type[2] = { 0x86, 0xdd };
-	uint32_t ports_id, ipless_id, mac_id, ip4_id, ip6_id;
+	uint32_t ports_id, ipless_id, mac_id, ip4_id, ip6_id, drops_id;
 	struct nftnl_rule *r;
 	uint8_t udp = 17, icmp6 = 58;
 	int ret;
@@ -115,6 +138,8 @@ void nft_build_antispoof(struct batch *bt, bool bridge)
 	mac_id = nft_batch_set(bt, &SET_AS_MAC, NULL, 0, 0);
 	ip4_id = nft_batch_set(bt, &SET_AS_IP4, NULL, 0, 0);
 	ip6_id = nft_batch_set(bt, &SET_AS_IP6, NULL, 0, 0);
+	drops_id = nft_batch_set(bt, &SET_AS_DROPS, NULL, 0, 0);
+	nft_build_spoofed(bt, bridge, drops_id);
 	nft_batch_chain(bt, "antispoof", NULL, 0, 0);
 	nft_batch_chain(bt, "prerouting", "filter", NF_INET_PRE_ROUTING, -300);
 
@@ -139,7 +164,7 @@ void nft_build_antispoof(struct batch *bt, bool bridge)
 	if (ret >= 0)
 		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
 	if (ret >= 0)
-		ret = nft_add_verdict(r, NF_DROP);
+		ret = nft_add_jump(r, "spoofed");
 	nft_batch_rule(bt, r, ret, "anti-spoofing MAC rule");
 
 	r = nft_rule_new(fam, "antispoof", "xennet: vifs without addresses are checked by MAC only");
@@ -160,7 +185,7 @@ void nft_build_antispoof(struct batch *bt, bool bridge)
 		if (ret >= 0)
 			ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
 		if (ret >= 0)
-			ret = nft_add_verdict(r, NF_DROP);
+			ret = nft_add_jump(r, "spoofed");
 		nft_batch_rule(bt, r, ret, "anti-spoofing ARP sender rule");
 
 		r = nft_rule_new(fam, "antispoof", "xennet: ARP probes");
@@ -268,7 +293,7 @@ void nft_build_antispoof(struct batch *bt, bool bridge)
 	r = nft_rule_new(fam, "antispoof", "xennet: spoofed packets");
 	ret = r ? nft_add_expr(r, nftnl_expr_alloc("counter")) : -ENOMEM;
 	if (ret >= 0)
-		ret = nft_add_verdict(r, NF_DROP);
+		ret = nft_add_jump(r, "spoofed");
 	nft_batch_rule(bt, r, ret, "anti-spoofing drop rule");
 
 	r = nft_rule_new(fam, "prerouting", "xennet: vifs under anti-spoofing");

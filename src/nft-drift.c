@@ -3,7 +3,7 @@
  * connected vifs want, and put back what someone removed or added. */
 #include "nft-internal.h"
 
-static const struct set_def *const SYNC_SETS[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
+static const struct set_def *const SYNC_SETS[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC, &SET_AS_DROPS,
 						   &SET_AS_IP4, &SET_AS_IP6 };
 
 static int cmp_elem(const void *a, const void *b)

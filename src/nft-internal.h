@@ -63,6 +63,7 @@ struct set_def {
 	uint8_t fields[2]; /* concatenation field lengths, in bytes */
 	bool host_order; /* how nft(8) should print the key */
 	uint32_t data_type, data_len; /* maps */
+	bool counters; /* a counter on each element */
 };
 
 /* Entries the NAT maps must hold: public_addrs holds at most one address
@@ -106,6 +107,7 @@ extern const struct set_def SET_AS_IPLESS;
 extern const struct set_def SET_AS_MAC;
 extern const struct set_def SET_AS_IP4;
 extern const struct set_def SET_AS_IP6;
+extern const struct set_def SET_AS_DROPS;
 
 /* nft.c */
 bool nft_want_inet(const struct xn_nft_spec *s);

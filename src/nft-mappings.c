@@ -398,7 +398,7 @@ int xn_nft_mapping_update(const struct xn_mapping *add_m, const struct xn_mappin
 	return nft_batch_close_and_send(&bt, err);
 }
 
-static const struct set_def *const AS_SETS[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
+static const struct set_def *const AS_SETS[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC, &SET_AS_DROPS,
 						  &SET_AS_IP4, &SET_AS_IP6 };
 
 static int install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,

@@ -103,7 +103,7 @@ void nft_batch_dead(struct batch *bt, const struct set_def *set, bool add,
 int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err)
 {
 	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
-	static const struct set_def *const sets[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
+	static const struct set_def *const sets[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC, &SET_AS_DROPS,
 						      &SET_AS_IP4, &SET_AS_IP6 };
 	struct purge_acc p = { .keep = keep, .n_keep = n_keep };
 	struct batch bt;

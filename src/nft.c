@@ -53,12 +53,16 @@ static void describe_antispoof(struct xn_buf *out, bool bridge)
 		      "  set as_mac { type ifname . ether_addr }\n"
 		      "  set as_ip4 { type ifname . ipv4_addr; flags interval }\n"
 		      "  set as_ip6 { type ifname . ipv6_addr; flags interval }\n"
+		      "  set as_drops { type ifname; counter }\n"
+		      "  chain spoofed {\n"
+		      "    iifname @as_drops drop\n"
+		      "    drop\n  }\n"
 		      "  chain antispoof {\n"
-		      "    iifname . ether saddr != @as_mac counter drop\n"
+		      "    iifname . ether saddr != @as_mac counter jump spoofed\n"
 		      "    iifname @as_ipless accept\n");
 	if (bridge)
 		xn_buf_printf(out,
-			      "    ether type arp iifname . arp saddr ether != @as_mac counter drop\n"
+			      "    ether type arp iifname . arp saddr ether != @as_mac counter jump spoofed\n"
 			      "    ether type arp arp saddr ip 0.0.0.0 accept\n"
 			      "    ether type arp iifname . arp saddr ip @as_ip4 accept\n");
 	xn_buf_printf(out,
@@ -71,7 +75,7 @@ static void describe_antispoof(struct xn_buf *out, bool bridge)
 		      "    %s ip6 saddr fe80::/10 icmpv6 type mld2-listener-report accept\n"
 		      "    %s ip6 saddr fe80::/10 icmpv6 type nd-neighbor-advert icmpv6 target fe80::/10 accept\n"
 		      "    %s iifname . ip6 saddr @as_ip6 accept\n"
-		      "    counter drop\n  }\n"
+		      "    counter jump spoofed\n  }\n"
 		      "  chain prerouting { type filter hook prerouting priority -300 }\n"
 		      "    iifname @as_ports jump antispoof\n"
 		      "    meta iifgroup %u jump antispoof\n",
@@ -275,6 +279,11 @@ const struct set_def SET_PUBLICS = {
 	.name = "public_addrs", .type = NFT_TYPE_IPADDR, .keylen = 4 };
 const struct set_def SET_AS_PORTS = {
 	.name = "as_ports", .type = NFT_TYPE_IFNAME, .keylen = IFNAMSIZ, .host_order = true };
+/* One element per filtered vif, each with its counter: the spoofed
+ * packets dropped from that vif (`xennet status`). */
+const struct set_def SET_AS_DROPS = {
+	.name = "as_drops", .type = NFT_TYPE_IFNAME, .keylen = IFNAMSIZ, .host_order = true,
+	.counters = true };
 const struct set_def SET_AS_IPLESS = {
 	.name = "as_ipless", .type = NFT_TYPE_IFNAME, .keylen = IFNAMSIZ, .host_order = true };
 /* A hash: no concatenation field lengths (those are for intervals). */
@@ -397,6 +406,15 @@ uint32_t nft_batch_set(struct batch *bt, const struct set_def *d,
 		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, d->fields, 2);
 	if (size)
 		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, size);
+	if (d->counters) {
+		struct nftnl_expr *c = nftnl_expr_alloc("counter");
+		if (!c) {
+			nftnl_set_free(s);
+			bt->err = -ENOMEM;
+			return id;
+		}
+		nftnl_set_add_expr(s, c);
+	}
 	u = nftnl_udata_buf_alloc(64);
 	if (!u || !nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER,
 				       d->host_order ? NFT_BYTEORDER_HOST

@@ -129,6 +129,29 @@ static bool addr_movable(const struct xn_ifaddr *a)
 	return a->scope == RT_SCOPE_UNIVERSE;
 }
 
+/* A bridge about to be removed that still has ports other than the
+ * uplinks xennet put there: guests connected to it lose their network. */
+static void warn_ports_detached(const struct xn_profile *p, const struct xn_snapshot *s,
+				const struct xn_ledger *l, const char *bridge,
+				struct xn_plan *plan)
+{
+	const struct xn_link *br = xn_snapshot_link(s, bridge);
+	size_t n = 0;
+
+	(void)p;
+	for (size_t i = 0; br && i < s->n_links; i++) {
+		const struct xn_link *port = &s->links[i];
+
+		if (port->master != br->ifindex || xn_ledger_has_port(l, bridge, port->name))
+			continue;
+		xn_buf_printf(&plan->warnings, "%s%s", n++ ? ", " : "", port->name);
+	}
+	if (n)
+		xn_buf_printf(&plan->warnings,
+			      " %s detached: bridge %s, which the profile no longer has, is removed with %s ports (their guests lose their network)\n",
+			      n == 1 ? "is" : "are", bridge, n == 1 ? "its" : "all its");
+}
+
 static int plan_undo(const struct xn_profile *p, const struct xn_snapshot *s,
 		     const struct xn_ledger *l, struct xn_plan *plan)
 {
@@ -185,9 +208,22 @@ static int plan_undo(const struct xn_profile *p, const struct xn_snapshot *s,
 		if (!dev || !xn_snapshot_has_addr(s, dev->ifindex, &a->addr))
 			st->dev2[0] = '-'; /* already gone: ledger only */
 	}
+	for (size_t i = 0; i < l->n_tuned; i++) {
+		const struct xn_ledger_tuned *t = &l->tuned[i];
+		const struct xn_bridge_conf *b = p ? xn_profile_bridge(p, t->bridge) : NULL;
+
+		if (b && (b->stp >= 0 || b->forward_delay >= 0))
+			continue;
+		st = PUSH(plan, XN_STEP_BRIDGE_RESTORE, t->bridge, NULL);
+		st->stp = t->stp;
+		st->forward_delay = t->forward_delay;
+		st->record = xn_snapshot_link(s, t->bridge) != NULL;
+	}
 	for (size_t i = 0; i < l->n_bridges; i++)
-		if (!wants_bridge(p, l->bridges[i]))
+		if (!wants_bridge(p, l->bridges[i])) {
 			PUSH(plan, XN_STEP_BRIDGE_DELETE, l->bridges[i], NULL);
+			warn_ports_detached(p, s, l, l->bridges[i], plan);
+		}
 	for (size_t i = 0; i < l->n_sysctls; i++) {
 		struct xn_wanted_sysctl w[XN_MAX_WANTED_SYSCTLS];
 		size_t n = xn_plan_sysctls(p, w);
@@ -249,7 +285,123 @@ static int plan_moved_back(const struct xn_bridge_conf *b, const struct xn_snaps
 	return 0;
 }
 
-static int plan_bridge(const struct xn_bridge_conf *b,
+/* STP and forward delay of an existing bridge: one xennet made gets the
+ * profile's values, else off and 0; one it adopts keeps its own unless
+ * the profile sets them, and the ledger keeps what it had. */
+static int plan_bridge_tune(const struct xn_bridge_conf *b, const struct xn_link *br,
+			    const struct xn_ledger *l, struct xn_plan *plan)
+{
+	bool ours = xn_ledger_has_bridge(l, b->name);
+	uint32_t stp = b->stp >= 0 ? (uint32_t)b->stp : ours ? 0 : XN_BRIDGE_LEAVE;
+	uint32_t fd = b->forward_delay >= 0 ? (uint32_t)b->forward_delay * 100
+		      : ours ? 0 : XN_BRIDGE_LEAVE;
+	struct xn_step *st;
+
+	if (stp == br->stp_state || (stp == 1 && br->stp_state != 0))
+		stp = XN_BRIDGE_LEAVE; /* the kernel's user or kernel STP is on */
+	if (fd == br->forward_delay)
+		fd = XN_BRIDGE_LEAVE;
+	if (stp == XN_BRIDGE_LEAVE && fd == XN_BRIDGE_LEAVE)
+		return 0;
+	st = PUSH(plan, XN_STEP_BRIDGE_TUNE, b->name, NULL);
+	st->stp = stp;
+	st->forward_delay = fd;
+	st->was_stp = br->stp_state ? 1 : 0;
+	st->was_forward_delay = br->forward_delay;
+	st->record = !ours;
+	return 0;
+}
+
+/* Addresses the host uses outside xennet (on other devices, not moved or
+ * added by xennet): a bridge address inside one of their networks, or
+ * whose network holds one of them, takes the host's own traffic (the LAN
+ * gateway's address on the bridge: Dom0 loses its gateway). */
+static bool prefixes_overlap(const struct xn_addr *a, const struct xn_addr *b)
+{
+	const struct xn_addr *wide = a->prefixlen <= b->prefixlen ? a : b;
+	const struct xn_addr *narrow = wide == a ? b : a;
+
+	return a->family == b->family && xn_addr_in_network(wide, narrow);
+}
+
+static bool ledger_knows_addr(const struct xn_ledger *l, const char *dev,
+			      const struct xn_addr *a)
+{
+	if (xn_ledger_has_addr(l, dev, a))
+		return true;
+	for (size_t i = 0; i < l->n_moved_addrs; i++)
+		if (strcmp(l->moved_addrs[i].to, dev) == 0 &&
+		    xn_addr_equal(&l->moved_addrs[i].addr, a))
+			return true;
+	return false;
+}
+
+/* Is dev one whose addresses and routes are not the host's own here: the
+ * bridge itself, its uplink when they move to it, a bridge xennet made. */
+static bool dev_is_xennets(const struct xn_bridge_conf *b, const struct xn_ledger *l,
+			   const struct xn_link *dev)
+{
+	return !dev || strcmp(dev->name, b->name) == 0 ||
+	       (b->take_addresses && strcmp(dev->name, b->uplink) == 0) ||
+	       xn_ledger_has_bridge(l, dev->name);
+}
+
+static int check_overlap(const struct xn_profile *p, const struct xn_bridge_conf *b,
+			 size_t k, const struct xn_snapshot *s, const struct xn_ledger *l,
+			 struct xn_buf *err)
+{
+	const struct xn_addr *want = &b->addresses[k];
+	struct xn_addr net = xn_addr_network(want);
+	char a[XN_ADDR_STRLEN], o[XN_ADDR_STRLEN];
+
+	for (size_t i = 0; i < s->n_addrs; i++) {
+		const struct xn_ifaddr *x = &s->addrs[i];
+		const struct xn_link *dev = xn_snapshot_link_by_index(s, x->ifindex);
+
+		if (x->scope > RT_SCOPE_SITE || dev_is_xennets(b, l, dev) ||
+		    ledger_knows_addr(l, dev->name, &x->addr) || !prefixes_overlap(&net, &x->addr))
+			continue;
+		xn_buf_printf(err, "%s:%u: address %s of bridge %s overlaps %s on %s, which this host already uses; refused (the host would lose that network): choose a network of its own",
+			      p->path, b->address_lines ? b->address_lines[k] : b->line,
+			      xn_addr_format(want, true, a), b->name,
+			      xn_addr_format(&x->addr, true, o), dev->name);
+		return -EADDRINUSE;
+	}
+	for (size_t i = 0; i < s->n_routes; i++) {
+		const struct xn_route *r = &s->routes[i];
+		const struct xn_link *dev = xn_snapshot_link_by_index(s, r->ifindex);
+
+		if (r->dst.prefixlen == 0 || r->protocol == RTPROT_KERNEL ||
+		    r->protocol == XN_RTPROT_PUBLIC || dev_is_xennets(b, l, dev) ||
+		    !prefixes_overlap(&net, &r->dst))
+			continue;
+		xn_buf_printf(err, "%s:%u: address %s of bridge %s overlaps the route to %s on %s, which this host already uses; refused (the host would lose that network): choose a network of its own",
+			      p->path, b->address_lines ? b->address_lines[k] : b->line,
+			      xn_addr_format(want, true, a), b->name,
+			      xn_addr_format(&r->dst, true, o), dev->name);
+		return -EADDRINUSE;
+	}
+	return 0;
+}
+
+/* An address that is not permanent (a DHCP lease, a SLAAC address: the
+ * kernel lets it expire unless its client renews it) becomes permanent
+ * once copied to the bridge, and nobody renews it there. */
+static void warn_dynamic(const struct xn_bridge_conf *b, const struct xn_ifaddr *x,
+			 struct xn_plan *plan)
+{
+	char a[XN_ADDR_STRLEN];
+
+	if (x->flags & IFA_F_PERMANENT)
+		return;
+	xn_buf_printf(&plan->warnings,
+		      "address %s on %s is dynamic (%s, valid for %u s more): moved to %s it becomes permanent and is no longer renewed; run the DHCP client (or accept router advertisements) on %s instead\n",
+		      xn_addr_format(&x->addr, true, a), b->uplink,
+		      x->addr.family == AF_INET ? "a DHCP lease" : "SLAAC or DHCPv6",
+		      x->valid_lft, b->name, b->name);
+}
+
+static int plan_bridge(const struct xn_profile *p, const struct xn_bridge_conf *b,
 		       const struct xn_snapshot *s, const struct xn_ledger *l,
 		       struct xn_plan *plan, struct xn_buf *err)
 {
@@ -282,11 +434,13 @@ static int plan_bridge(const struct xn_bridge_conf *b,
 		/* dev2: the uplink whose MTU it takes (without one, 1500). */
 		st = PUSH(plan, XN_STEP_BRIDGE_CREATE, b->name, b->uplink[0] ? b->uplink : NULL);
 		st->mtu = b->mtu;
+		st->stp = b->stp > 0 ? 1 : 0;
+		st->forward_delay = b->forward_delay > 0 ? (uint32_t)b->forward_delay * 100 : 0;
 		st->record = true;
 	} else {
 		unsigned want = b->mtu ? b->mtu : up ? up->mtu : 0;
-		if (br->stp_state != 0 || br->forward_delay != 0)
-			PUSH(plan, XN_STEP_BRIDGE_TUNE, b->name, NULL);
+		if (plan_bridge_tune(b, br, l, plan) < 0)
+			return -ENOMEM;
 		if (want && br->mtu != want) {
 			st = PUSH(plan, XN_STEP_LINK_MTU, b->name, NULL);
 			st->mtu = want;
@@ -304,8 +458,13 @@ static int plan_bridge(const struct xn_bridge_conf *b,
 		PUSH(plan, XN_STEP_LINK_UP, b->name, NULL);
 
 	for (size_t i = 0; i < b->n_addresses; i++) {
+		int r;
+
 		if (br && xn_snapshot_has_addr(s, br->ifindex, &b->addresses[i]))
 			continue;
+		r = check_overlap(p, b, i, s, l, err);
+		if (r < 0)
+			return r;
 		st = PUSH(plan, XN_STEP_ADDR_ADD, b->name, NULL);
 		st->addr = b->addresses[i];
 		st->record = true;
@@ -321,6 +480,7 @@ static int plan_bridge(const struct xn_bridge_conf *b,
 			st = PUSH(plan, XN_STEP_ADDR_MOVE, b->name, b->uplink);
 			st->addr = a->addr;
 			st->record = true;
+			warn_dynamic(b, a, plan);
 		}
 		for (size_t i = 0; i < s->n_routes; i++) {
 			if (!route_on(&s->routes[i], up->ifindex))
@@ -364,7 +524,7 @@ int xn_plan_build(const struct xn_profile *p, const struct xn_snapshot *s,
 
 	r = plan_undo(p, s, l, plan);
 	for (size_t i = 0; r >= 0 && p && i < p->n_bridges; i++)
-		r = plan_bridge(&p->bridges[i], s, l, plan, err);
+		r = plan_bridge(p, &p->bridges[i], s, l, plan, err);
 	if (r < 0)
 		goto fail;
 
@@ -408,6 +568,7 @@ fail:
 
 void xn_plan_clear(struct xn_plan *plan)
 {
+	xn_buf_free(&plan->warnings);
 	free(plan->steps);
 	plan->steps = NULL;
 	plan->n_steps = 0;
@@ -458,14 +619,29 @@ void xn_step_describe(const struct xn_step *st, struct xn_buf *b)
 	case XN_STEP_SYSCTL_RESTORE:
 		xn_buf_printf(b, "restore sysctl %s to %s", st->path, st->value);
 		break;
+	case XN_STEP_BRIDGE_RESTORE:
+		xn_buf_printf(b, "set STP %s and forward delay %u s on bridge %s back%s",
+			      st->stp ? "on" : "off", st->forward_delay / 100, st->dev,
+			      st->record ? "" : " (bridge gone: ledger only)");
+		break;
 	case XN_STEP_BRIDGE_CREATE:
-		xn_buf_printf(b, "create bridge %s (STP off, forward delay 0", st->dev);
+		xn_buf_printf(b, "create bridge %s (STP %s, forward delay %u s", st->dev,
+			      st->stp ? "on" : "off", st->forward_delay / 100);
 		if (st->mtu)
 			xn_buf_printf(b, ", mtu %u", st->mtu);
 		xn_buf_printf(b, ")");
 		break;
 	case XN_STEP_BRIDGE_TUNE:
-		xn_buf_printf(b, "set STP off and forward delay 0 on bridge %s", st->dev);
+		xn_buf_printf(b, "set");
+		if (st->stp != XN_BRIDGE_LEAVE)
+			xn_buf_printf(b, " STP %s", st->stp ? "on" : "off");
+		if (st->forward_delay != XN_BRIDGE_LEAVE)
+			xn_buf_printf(b, "%s forward delay %u s",
+				      st->stp != XN_BRIDGE_LEAVE ? " and" : "", st->forward_delay / 100);
+		xn_buf_printf(b, " on bridge %s", st->dev);
+		if (st->record)
+			xn_buf_printf(b, " (was STP %s, forward delay %u s: put back when the profile no longer sets them)",
+				      st->was_stp ? "on" : "off", st->was_forward_delay / 100);
 		break;
 	case XN_STEP_LINK_MTU:
 		xn_buf_printf(b, "set mtu %u on %s", st->mtu, st->dev);
@@ -500,6 +676,19 @@ void xn_step_describe(const struct xn_step *st, struct xn_buf *b)
 	}
 }
 
+void xn_plan_warnings(const struct xn_plan *plan, struct xn_buf *b)
+{
+	const char *w = plan->warnings.len ? plan->warnings.data : NULL;
+
+	while (w && *w) {
+		const char *end = strchr(w, '\n');
+		size_t n = end ? (size_t)(end - w) : strlen(w);
+
+		xn_buf_printf(b, "warning: %.*s\n", (int)n, w);
+		w += n + (end ? 1 : 0);
+	}
+}
+
 void xn_plan_print(const struct xn_plan *plan, FILE *f)
 {
 	struct xn_buf b = { 0 };
@@ -518,6 +707,7 @@ void xn_plan_print(const struct xn_plan *plan, FILE *f)
 		xn_buf_printf(&b, "  nothing to change: the host already matches the profile\n");
 	if (plan->nft_unknown)
 		xn_buf_printf(&b, "  (the nftables table could not be read without privileges; shown as if it had to be replaced)\n");
+	xn_plan_warnings(plan, &b);
 	if (!xn_nft_spec_empty(&plan->nft)) {
 		xn_buf_printf(&b, "nftables tables wanted:\n");
 		xn_nft_describe(&plan->nft, &b);
@@ -669,16 +859,34 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		had = xn_ledger_has_bridge(l, st->dev);
 		r = intend(plan, l, xn_ledger_add_bridge(l, st->dev));
 		if (r >= 0)
-			r = xn_nl_bridge_create(nl, st->dev, mtu);
+			r = xn_nl_bridge_create(nl, st->dev, mtu, st->stp, st->forward_delay);
 		if (r < 0 && !had) {
 			xn_ledger_del_bridge(l, st->dev);
 			ledger_write(plan, l);
 		}
 		return r;
 	}
+	case XN_STEP_BRIDGE_RESTORE:
+		if (st->record) {
+			idx = ifindex_of(st->dev);
+			r = idx < 0 ? 0 : xn_nl_bridge_tune(nl, idx, st->stp, st->forward_delay);
+			if (r == -ENODEV)
+				r = 0;
+		}
+		if (r >= 0)
+			xn_ledger_del_tuned(l, st->dev);
+		return undone(plan, l, r);
 	case XN_STEP_BRIDGE_TUNE:
 		idx = ifindex_of(st->dev);
-		return idx < 0 ? idx : xn_nl_bridge_tune(nl, idx);
+		if (idx < 0)
+			return idx;
+		if (st->record) {
+			r = intend(plan, l, xn_ledger_add_tuned(l, st->dev, st->was_stp,
+								 st->was_forward_delay));
+			if (r < 0)
+				return r;
+		}
+		return xn_nl_bridge_tune(nl, idx, st->stp, st->forward_delay);
 	case XN_STEP_LINK_MTU:
 		idx = ifindex_of(st->dev);
 		return idx < 0 ? idx : xn_nl_link_set_mtu(nl, idx, st->mtu);

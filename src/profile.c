@@ -63,6 +63,8 @@ enum key_id {
 	K_BR_TAKE,
 	K_BR_ADDRESS,
 	K_BR_MTU,
+	K_BR_STP,
+	K_BR_FORWARD_DELAY,
 	K_ROUTED_UPLINK,
 	K_NAT_UPLINK,
 	K_NAT_BRIDGE,
@@ -93,6 +95,10 @@ static const char *parse_mtu(struct load_ctx *c, struct sect *s, void *field,
 			     const char *value);
 static const char *parse_ipv4_host(struct load_ctx *c, struct sect *s,
 				   void *field, const char *value);
+static const char *parse_stp(struct load_ctx *c, struct sect *s, void *field,
+			     const char *value);
+static const char *parse_forward_delay(struct load_ctx *c, struct sect *s, void *field,
+				       const char *value);
 static const char *parse_fwd_public(struct load_ctx *c, struct sect *s,
 				    void *field, const char *value);
 static const char *parse_fwd_guest(struct load_ctx *c, struct sect *s,
@@ -121,6 +127,11 @@ static const struct key_def {
 			   .offset = 0, .repeat = true },
 	[K_BR_MTU] = KEY(SECT_BRIDGE, "mtu", "MTU", parse_mtu,
 			 offsetof(struct xn_bridge_conf, mtu)),
+	[K_BR_STP] = KEY(SECT_BRIDGE, "stp", "boolean", parse_stp,
+			 offsetof(struct xn_bridge_conf, stp)),
+	[K_BR_FORWARD_DELAY] = KEY(SECT_BRIDGE, "forward_delay", "seconds",
+				   parse_forward_delay,
+				   offsetof(struct xn_bridge_conf, forward_delay)),
 	[K_ROUTED_UPLINK] = KEY(SECT_ROUTED, "uplink", "interface name",
 				parse_ifname,
 				offsetof(struct xn_profile, routed_uplink)),
@@ -456,6 +467,34 @@ static const char *parse_bool(struct load_ctx *c, struct sect *s, void *field,
 	return NULL;
 }
 
+/* Bridge STP and forward delay: unset (-1) leaves an adopted bridge's
+ * own values alone. */
+static const char *parse_stp(struct load_ctx *c, struct sect *s, void *field,
+			     const char *value)
+{
+	int r = xn_parse_bool(value);
+
+	(void)c;
+	(void)s;
+	if (r < 0)
+		return "expected yes or no";
+	*(int *)field = r;
+	return NULL;
+}
+
+static const char *parse_forward_delay(struct load_ctx *c, struct sect *s, void *field,
+				       const char *value)
+{
+	unsigned long v;
+
+	(void)c;
+	(void)s;
+	if (xn_parse_uint(value, 0, 30, &v) < 0)
+		return "must be a number of seconds from 0 to 30";
+	*(int *)field = (int)v;
+	return NULL;
+}
+
 static const char *parse_ifname(struct load_ctx *c, struct sect *s,
 				void *field, const char *value)
 {
@@ -544,6 +583,14 @@ static const char *parse_address(struct load_ctx *c, struct sect *s,
 		return NULL;
 	}
 	s->addr_lines = vl;
+	vl = reallocarray(b->address_lines, b->n_addresses + 1, sizeof(*vl));
+	if (!vl) {
+		c->oom = true;
+		return NULL;
+	}
+	b->address_lines = vl;
+	vl[b->n_addresses] = c->lineno;
+	vl = s->addr_lines;
 	va[b->n_addresses] = a;
 	vl[b->n_addresses] = c->lineno;
 	b->n_addresses++;
@@ -648,7 +695,8 @@ static int new_sect(struct load_ctx *c, enum sect_kind kind, const char *name)
 		if (!b)
 			return -ENOMEM;
 		p->bridges = b;
-		b[p->n_bridges] = (struct xn_bridge_conf){ .line = c->lineno };
+		b[p->n_bridges] = (struct xn_bridge_conf){ .line = c->lineno, .stp = -1,
+							   .forward_delay = -1 };
 		snprintf(b[p->n_bridges].name, IFNAMSIZ, "%s", name);
 		s->idx = p->n_bridges++;
 	} else if (kind == SECT_MAP) {
@@ -1050,6 +1098,10 @@ static void check_bridges(struct load_ctx *c)
 		b = &p->bridges[s->idx];
 		label(s, lb);
 
+		if (b->stp == 1 && b->forward_delay >= 0 && b->forward_delay < 2)
+			add_error(c, s->key_line[K_BR_FORWARD_DELAY],
+				  "forward_delay = %d in %s: with stp = yes the kernel takes 2 to 30 seconds",
+				  b->forward_delay, lb);
 		if (b->take_addresses && !s->key_line[K_BR_UPLINK])
 			add_error(c, s->key_line[K_BR_TAKE],
 				  "take_addresses = yes in %s needs an uplink to take the addresses from",
@@ -1630,8 +1682,10 @@ void xn_profile_free(struct xn_profile *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->n_bridges; i++)
+	for (size_t i = 0; i < p->n_bridges; i++) {
 		free(p->bridges[i].addresses);
+		free(p->bridges[i].address_lines);
+	}
 	free(p->bridges);
 	free(p->maps);
 	free(p->forwards);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "xennet/conntrack.h"
+#include "xennet/json.h"
 #include "xennet/nft.h"
 
 /* A sorted set of IPv4 addresses (network order words): with 10,000
@@ -929,45 +930,64 @@ int xn_publicip_fwd_del(struct xn_publicip *pi, const struct xn_addr *pub, uint1
 	return -ENOENT;
 }
 
+const struct xn_mapset *xn_publicip_all(const struct xn_publicip *pi)
+{
+	return &pi->all;
+}
+
+static void list_json(struct xn_publicip *pi, bool forwards, struct xn_buf *out)
+{
+	char a[XN_ADDR_STRLEN];
+	struct xn_json j;
+
+	xn_json_document_begin(&j, out);
+	xn_json_array_begin(&j, forwards ? "forwards" : "maps");
+	for (size_t i = 0; !forwards && i < pi->all.n_maps; i++) {
+		const struct xn_mapping *m = &pi->all.maps[i];
+		xn_json_object_begin(&j, NULL);
+		xn_json_string(&j, "public", xn_addr_format(&m->public_addr, false, a));
+		xn_json_string(&j, "guest", xn_addr_format(&m->guest, false, a));
+		xn_json_string(&j, "name", m->name);
+		xn_json_string(&j, "source", m->from_profile ? "profile" : "cli");
+		xn_json_object_end(&j);
+	}
+	for (size_t i = 0; forwards && i < pi->all.n_fwds; i++) {
+		const struct xn_forward *f = &pi->all.fwds[i];
+		xn_json_object_begin(&j, NULL);
+		xn_json_string(&j, "public", xn_addr_format(&f->public_addr, false, a));
+		xn_json_uint(&j, "port", f->public_port);
+		xn_json_string(&j, "proto", xn_proto_name(f->proto));
+		xn_json_string(&j, "guest", xn_addr_format(&f->guest, false, a));
+		xn_json_uint(&j, "guest_port", f->guest_port);
+		xn_json_string(&j, "name", f->name);
+		xn_json_string(&j, "source", f->from_profile ? "profile" : "cli");
+		xn_json_object_end(&j);
+	}
+	xn_json_array_end(&j);
+	xn_json_document_end(&j);
+}
+
 void xn_publicip_list(struct xn_publicip *pi, bool forwards, bool json, struct xn_buf *out)
 {
 	char a[XN_ADDR_STRLEN], g[XN_ADDR_STRLEN];
 
 	if (json)
-		xn_buf_printf(out, "[");
-	if (!forwards) {
-		for (size_t i = 0; i < pi->all.n_maps; i++) {
-			const struct xn_mapping *m = &pi->all.maps[i];
-			xn_addr_format(&m->public_addr, false, a);
-			xn_addr_format(&m->guest, false, g);
-			if (json)
-				xn_buf_printf(out, "%s{\"public\":\"%s\",\"guest\":\"%s\",\"name\":%s%s%s,\"source\":\"%s\"}",
-					      i ? "," : "", a, g, m->name ? "\"" : "",
-					      m->name ? m->name : "null", m->name ? "\"" : "",
-					      m->from_profile ? "profile" : "cli");
-			else
-				xn_buf_printf(out, "%-15s -> %-15s %-20s %s\n", a, g, m->name ? m->name : "-",
-					      m->from_profile ? "profile" : "cli");
-		}
-	} else {
-		for (size_t i = 0; i < pi->all.n_fwds; i++) {
-			const struct xn_forward *f = &pi->all.fwds[i];
-			xn_addr_format(&f->public_addr, false, a);
-			xn_addr_format(&f->guest, false, g);
-			if (json)
-				xn_buf_printf(out, "%s{\"public\":\"%s\",\"port\":%u,\"proto\":\"%s\",\"guest\":\"%s\",\"guest_port\":%u,\"name\":%s%s%s,\"source\":\"%s\"}",
-					      i ? "," : "", a, f->public_port, xn_proto_name(f->proto), g,
-					      f->guest_port, f->name ? "\"" : "",
-					      f->name ? f->name : "null", f->name ? "\"" : "",
-					      f->from_profile ? "profile" : "cli");
-			else
-				xn_buf_printf(out, "%s:%u/%s -> %s:%u %s %s\n", a, f->public_port,
-					      xn_proto_name(f->proto), g, f->guest_port,
-					      f->name ? f->name : "-", f->from_profile ? "profile" : "cli");
-		}
+		return list_json(pi, forwards, out);
+	for (size_t i = 0; !forwards && i < pi->all.n_maps; i++) {
+		const struct xn_mapping *m = &pi->all.maps[i];
+		xn_addr_format(&m->public_addr, false, a);
+		xn_addr_format(&m->guest, false, g);
+		xn_buf_printf(out, "%-15s -> %-15s %-20s %s\n", a, g, m->name ? m->name : "-",
+			      m->from_profile ? "profile" : "cli");
 	}
-	if (json)
-		xn_buf_printf(out, "]\n");
+	for (size_t i = 0; forwards && i < pi->all.n_fwds; i++) {
+		const struct xn_forward *f = &pi->all.fwds[i];
+		xn_addr_format(&f->public_addr, false, a);
+		xn_addr_format(&f->guest, false, g);
+		xn_buf_printf(out, "%s:%u/%s -> %s:%u %s %s\n", a, f->public_port,
+			      xn_proto_name(f->proto), g, f->guest_port,
+			      f->name ? f->name : "-", f->from_profile ? "profile" : "cli");
+	}
 }
 
 void xn_publicip_last_sync(struct xn_publicip *pi, size_t *maps, size_t *fwds, size_t *changed,

@@ -123,6 +123,18 @@ static int cmd_status(const struct options *o, int argc, char **argv)
 	return call_daemon(o, (const char *const[]){ "status" }, 1);
 }
 
+static int cmd_inventory(const struct options *o, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr, "Usage: xennet inventory [--json]\n");
+		return 2;
+	}
+	if (o->json)
+		return call_daemon(o, (const char *const[]){ "inventory", "json" }, 2);
+	return call_daemon(o, (const char *const[]){ "inventory" }, 1);
+}
+
 /* map|forward add|del|list: checked here for a quick message, then sent;
  * the daemon checks again (it is the one that knows the conflicts). */
 static int cmd_mapping(const struct options *o, int argc, char **argv, bool fwd)
@@ -226,6 +238,7 @@ static const struct command {
 	{ "check", cmd_check, "check FILE      validate a profile and print the plan (dry run)" },
 	{ "apply", cmd_apply, "apply FILE      validate, then have xennetd apply it" },
 	{ "status", cmd_status, "status [--json] what xennetd manages, and its state" },
+	{ "inventory", cmd_inventory, "inventory [--json] per domain: its vifs, public addresses and forwards" },
 	{ "reload", cmd_reload, "reload          re-read the profile in force (as SIGHUP)" },
 	{ "down", cmd_down, "down            undo everything xennet made, then xennetd exits" },
 	{ "map", cmd_map, "map add PUBLIC GUEST [--name VM] [--force] | map del PUBLIC | map list [--json]\n"
@@ -324,8 +337,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, name) == 0) {
 			if (o.json && commands[i].fn != cmd_status && commands[i].fn != cmd_map &&
-			    commands[i].fn != cmd_forward) {
-				fprintf(stderr, "xennet %s: --json is only for status and lists\n", name);
+			    commands[i].fn != cmd_forward && commands[i].fn != cmd_inventory) {
+				fprintf(stderr, "xennet %s: --json is only for status, inventory and lists\n", name);
 				return 2;
 			}
 			if ((o.name || o.force) && commands[i].fn != cmd_map && commands[i].fn != cmd_forward) {

@@ -21,6 +21,7 @@
 #include "xennet/engine.h"
 #include "xennet/foreign.h"
 #include "xennet/hotplug.h"
+#include "xennet/inventory.h"
 #include "xennet/log.h"
 #include "xennet/nft.h"
 #include "xennet/notify.h"
@@ -345,6 +346,21 @@ static void keep_copy(struct daemon *d, const char *path, bool applied)
 
 /* Load, check and apply a profile. On a bad profile nothing changes; on a
  * kernel failure half way the previous profile is applied again. */
+/* An error about a line of the copy the profile was read from names the
+ * file it came from, where the administrator edits it. */
+static void name_source(struct xn_buf *err, const char *copy, const char *source)
+{
+	const char *e = xn_buf_str(err);
+	size_t n = strlen(copy);
+	struct xn_buf named = { 0 };
+
+	if (!e || strcmp(copy, source) == 0 || strncmp(e, copy, n) != 0 || e[n] != ':')
+		return;
+	xn_buf_printf(&named, "%s%s", source, e + n);
+	xn_buf_free(err);
+	*err = named;
+}
+
 static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 {
 	struct xn_profile *p = NULL;
@@ -369,6 +385,7 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 	}
 	r = engine_apply(d, p, &report, &err);
 	if (r < 0) {
+		name_source(&err, p->path, path);
 		xn_buf_printf(out, "applying %s failed: %s\n", path, xn_buf_str(&err));
 		set_last_error(d, xn_buf_str(&err));
 		log_err("applying %s (%s) failed: %s", path, d->who, xn_buf_str(&err));
@@ -395,6 +412,10 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 			 d->who, steps, steps ? "\n" : "", steps ? xn_buf_str(&report) : "");
 		xn_buf_printf(out, "applied %s: %zu changes\n%s", path, steps,
 			      xn_buf_str(&report));
+		if (d->engine->warnings.len) {
+			xn_buf_printf(out, "%s", xn_buf_str(&d->engine->warnings));
+			log_warn("applying %s: %s", path, xn_buf_str(&d->engine->warnings));
+		}
 		xn_profile_free(d->profile);
 		d->profile = p;
 		if (d->hotplug)
@@ -432,18 +453,14 @@ static int reload_profile(struct daemon *d, const char *path, struct xn_buf *out
 	return r;
 }
 
-static void status_foreign(const struct xn_foreign *f, bool json, struct xn_buf *out)
+static void status_foreign(const struct xn_foreign *f, struct xn_json *json, struct xn_buf *out)
 {
 	if (json) {
-		xn_buf_printf(out, ",\"degraded\":%s,\"foreign_firewalls\":[",
-			      f->degraded ? "true" : "false");
-		for (size_t i = 0; i < f->n; i++) {
-			xn_buf_printf(out, "%s\"", i ? "," : "");
-			for (const char *c = f->what[i]; *c; c++)
-				xn_buf_printf(out, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
-			xn_buf_printf(out, "\"");
-		}
-		xn_buf_printf(out, "]");
+		xn_json_bool(json, "degraded", f->degraded);
+		xn_json_array_begin(json, "foreign_firewalls");
+		for (size_t i = 0; i < f->n; i++)
+			xn_json_string(json, NULL, f->what[i]);
+		xn_json_array_end(json);
 		return;
 	}
 	xn_buf_printf(out, "firewalls: %s\n", f->degraded ? "DEGRADED, guests' traffic is dropped"
@@ -452,21 +469,22 @@ static void status_foreign(const struct xn_foreign *f, bool json, struct xn_buf 
 		xn_buf_printf(out, "  %s\n", f->what[i]);
 }
 
-static void status_vifs(bool json, struct xn_buf *out, void *userdata)
+static void status_vifs(struct xn_json *json, struct xn_buf *out, void *userdata)
 {
 	struct daemon *d = userdata;
 
+	struct xn_nft_vif_drops *drops = NULL;
+	size_t n_drops = 0;
+
 	status_foreign(&d->foreign, json, out);
-	if (json) {
-		xn_buf_printf(out, ",\"xenstore\":%s,\"vifs\":[", d->hotplug ? "true" : "false");
-		if (d->hotplug)
-			xn_hotplug_status(d->hotplug, true, out);
-		xn_buf_printf(out, "]");
-	} else if (!d->hotplug) {
+	if (json)
+		xn_json_bool(json, "xenstore", d->hotplug != NULL);
+	else if (!d->hotplug)
 		xn_buf_printf(out, "xenstore: not connected; vif hotplug starts when it is\n");
-	} else {
-		xn_hotplug_status(d->hotplug, false, out);
-	}
+	if (d->hotplug && xn_nft_vif_drops(&drops, &n_drops) < 0)
+		n_drops = 0; /* the table is being rebuilt: no counters this time */
+	xn_status_vifs(d->hotplug, drops, n_drops, json, out);
+	free(drops);
 }
 
 static void render_status(struct daemon *d, bool json, struct xn_buf *out)
@@ -780,6 +798,16 @@ static int handle_request(struct daemon *d, char **w, size_t n, int fd,
 		check_foreign(d); /* what status says is of now */
 		render_status(d, json, out);
 		return d->foreign.degraded ? -XN_STATUS_DEGRADED : 0;
+	}
+	if (strcmp(w[0], "inventory") == 0 && n <= 2) {
+		bool json = n == 2 && strcmp(w[1], "json") == 0;
+		if (n == 2 && !json) {
+			xn_buf_printf(out, "inventory: unknown argument \"%s\"\n", w[1]);
+			return -EINVAL;
+		}
+		xn_inventory_render(d->hotplug, d->publicip ? xn_publicip_all(d->publicip) : NULL,
+				    json, out);
+		return 0;
 	}
 	if (strcmp(w[0], "apply") == 0 && n == 2) {
 		if (w[1][0] != '/') {

@@ -13,6 +13,9 @@ struct xn_engine {
 	struct xn_nl *nl;
 	char ledger_path[PATH_MAX];
 	struct xn_ledger ledger;
+	/* The last applied plan's warnings (guests detached, a lease made
+	 * permanent), one a line; empty when none. */
+	struct xn_buf warnings;
 };
 
 /* Loads the ledger from state_dir (a corrupt ledger is reported in err and

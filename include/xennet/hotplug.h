@@ -99,4 +99,22 @@ int xn_hotplug_reattach(struct xn_hotplug *h, const char *bridge, struct xn_buf 
 void xn_hotplug_purge_vanished(struct xn_hotplug *h);
 
 /* Each vif: domid/devid, name, mode, bridge or routes, addresses. */
-void xn_hotplug_status(struct xn_hotplug *h, bool json, struct xn_buf *out);
+/* What a vif is, for status and inventory (valid during the callback). */
+struct xn_vif_info {
+	unsigned domid, devid;
+	bool emu;
+	const char *name; /* its device's name now */
+	const char *domain; /* NULL: not known */
+	const char *state; /* connected, connecting, waiting, offline, error */
+	enum xn_mode mode;
+	const char *bridge; /* "" when routed */
+	bool has_mac;
+	uint8_t mac[6];
+	const struct xn_addr *ips;
+	size_t n_ips;
+	bool filtered;
+	const char *error; /* NULL unless it failed */
+};
+void xn_hotplug_each_vif(struct xn_hotplug *h,
+			 void (*fn)(const struct xn_vif_info *vif, void *userdata), void *userdata);
+

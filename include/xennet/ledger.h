@@ -32,6 +32,13 @@ struct xn_ledger_sysctl {
 	char original[XN_SYSCTL_VALUE_MAX];
 };
 
+/* A bridge xennet did not make whose STP or forward delay it changed:
+ * the values it had before. */
+struct xn_ledger_tuned {
+	char bridge[IFNAMSIZ];
+	uint32_t stp, forward_delay; /* forward delay in centiseconds */
+};
+
 struct xn_ledger {
 	char profile[PATH_MAX]; /* the profile last applied, "" if none */
 	char (*bridges)[IFNAMSIZ];
@@ -46,6 +53,8 @@ struct xn_ledger {
 	size_t n_moved_routes;
 	struct xn_ledger_sysctl *sysctls;
 	size_t n_sysctls;
+	struct xn_ledger_tuned *tuned;
+	size_t n_tuned;
 };
 
 void xn_ledger_clear(struct xn_ledger *l);
@@ -77,6 +86,11 @@ int xn_ledger_add_sysctl(struct xn_ledger *l, const char *path, const char *orig
 void xn_ledger_del_sysctl(struct xn_ledger *l, const char *path);
 const struct xn_ledger_sysctl *xn_ledger_sysctl(const struct xn_ledger *l,
 						const char *path);
+/* Records the bridge's values only the first time. */
+int xn_ledger_add_tuned(struct xn_ledger *l, const char *bridge, uint32_t stp,
+			uint32_t forward_delay);
+void xn_ledger_del_tuned(struct xn_ledger *l, const char *bridge);
+const struct xn_ledger_tuned *xn_ledger_tuned(const struct xn_ledger *l, const char *bridge);
 bool xn_ledger_has_bridge(const struct xn_ledger *l, const char *name);
 bool xn_ledger_has_port(const struct xn_ledger *l, const char *bridge, const char *port);
 bool xn_ledger_has_addr(const struct xn_ledger *l, const char *dev, const struct xn_addr *a);

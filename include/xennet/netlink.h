@@ -32,6 +32,7 @@ struct xn_ifaddr {
 	struct xn_addr addr; /* with prefixlen */
 	uint8_t scope; /* RT_SCOPE_* */
 	uint32_t flags; /* IFA_F_* */
+	uint32_t valid_lft; /* seconds; UINT32_MAX: forever */
 };
 
 struct xn_route {
@@ -80,10 +81,12 @@ const struct xn_link *xn_snapshot_link_by_index(const struct xn_snapshot *s,
 bool xn_snapshot_has_addr(const struct xn_snapshot *s, int ifindex,
 			  const struct xn_addr *a);
 
-/* Bridges are created with STP off and forward delay 0; mtu 0 = default. */
-int xn_nl_bridge_create(struct xn_nl *nl, const char *name, unsigned mtu);
-/* Set STP off and forward delay 0 on an existing bridge. */
-int xn_nl_bridge_tune(struct xn_nl *nl, int ifindex);
+/* STP state (0 off, 1 on) and forward delay (centiseconds) of a bridge;
+ * XN_BRIDGE_LEAVE: as the kernel has it. mtu 0 = default. */
+#define XN_BRIDGE_LEAVE UINT32_MAX
+int xn_nl_bridge_create(struct xn_nl *nl, const char *name, unsigned mtu, uint32_t stp,
+			uint32_t forward_delay);
+int xn_nl_bridge_tune(struct xn_nl *nl, int ifindex, uint32_t stp, uint32_t forward_delay);
 int xn_nl_link_delete(struct xn_nl *nl, int ifindex);
 /* master 0 releases the port. */
 int xn_nl_link_set_master(struct xn_nl *nl, int ifindex, int master);

@@ -152,6 +152,14 @@ struct xn_nft_rule_info {
 /* All rules of xennet's tables; -ENOENT when there is none. */
 int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n);
 
+/* Spoofed packets dropped, per filtered vif (the counter of its as_drops
+ * element); *ret (caller frees) holds n, none when nothing is filtered. */
+struct xn_nft_vif_drops {
+	char ifname[IFNAMSIZ];
+	uint64_t packets, bytes;
+};
+int xn_nft_vif_drops(struct xn_nft_vif_drops **ret, size_t *n);
+
 /* Someone else (nft flush ruleset, a hand edit) changed xennet's tables:
  * open a socket on nftables' events (its fd for the event loop), and
  * drain it: 1 when a transaction not made by this process added or

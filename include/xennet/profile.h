@@ -24,8 +24,13 @@ struct xn_bridge_conf {
 	char uplink[IFNAMSIZ]; /* "" when none */
 	bool take_addresses;
 	struct xn_addr *addresses; /* address = CIDR, may repeat */
+	unsigned *address_lines; /* the line of each address */
 	size_t n_addresses;
 	unsigned mtu; /* 0: leave as it is */
+	/* -1 when not set: a bridge xennet makes gets STP off and forward
+	 * delay 0, one it adopts keeps its own. */
+	int stp; /* 0 or 1 */
+	int forward_delay; /* seconds */
 	unsigned line; /* line of the [bridge NAME] header */
 };
 

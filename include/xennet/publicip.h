@@ -73,4 +73,6 @@ void xn_publicip_last_sync(struct xn_publicip *pi, size_t *maps, size_t *fwds, s
  * them: one walk for all of them. */
 bool xn_publicip_purge_pending(const struct xn_publicip *pi);
 int xn_publicip_flush(struct xn_publicip *pi);
+/* Every mapping and forward in force (the profile's and the CLI's). */
+const struct xn_mapset *xn_publicip_all(const struct xn_publicip *pi);
 void xn_publicip_list(struct xn_publicip *pi, bool forwards, bool json, struct xn_buf *out);

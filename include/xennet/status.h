@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "xennet/hotplug.h"
+#include "xennet/json.h"
 #include "xennet/ledger.h"
 #include "xennet/netlink.h"
 #include "xennet/nft.h"
@@ -25,12 +27,18 @@ struct xn_status_input {
 	const char *state_dir; /* may be NULL */
 	int state_error; /* 0, or why the state directory cannot be written */
 	const char *profile_source; /* where the profile was applied from, "" or NULL unknown */
-	/* More to say (the vifs): text lines, or JSON members that start
-	 * with a comma. */
-	void (*extra)(bool json, struct xn_buf *out, void *userdata);
+	/* More to say (the vifs): text lines in out, or (json not NULL)
+	 * members of the status object written with json. */
+	void (*extra)(struct xn_json *json, struct xn_buf *out, void *userdata);
 	void *extra_userdata;
 };
 
 /* Human-readable text, or one JSON object. */
 void xn_status_render(const struct xn_status_input *in, bool json,
 		      struct xn_buf *out);
+
+/* The vifs h knows (h may be NULL), with the spoofed packets dropped
+ * from each (drops: xn_nft_vif_drops): text lines, or with json a "vifs"
+ * member. */
+void xn_status_vifs(struct xn_hotplug *h, const struct xn_nft_vif_drops *drops, size_t n_drops,
+		    struct xn_json *json, struct xn_buf *out);

@@ -43,7 +43,7 @@ refused() {
 	expect_eq "$what: the kernel is unchanged" "$before" "$(kernel_state)"
 }
 refused "map del" map del "$PUB"
-expect_eq "the mapping is still listed" "$PUB" "$(xn map list --json | jq -r '[.[].public] | join(",")')"
+expect_eq "the mapping is still listed" "$PUB" "$(xn map list --json | jq -r '[.maps[].public] | join(",")')"
 expect "and still carries traffic" ping_from "$LAN" "$PUB"
 refused "map add" map add 100.64.9.2 10.0.0.12
 refused "forward add" forward add 100.64.9.3:80/tcp 10.0.0.12:80

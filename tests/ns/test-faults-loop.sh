@@ -111,7 +111,7 @@ if [ -z "$healed" ]; then
 fi
 pass "ruleset, sets, maps, links, addresses, routes and sysctls are as wanted"
 expect_eq "every acknowledged mapping is listed" "$PUB,$PUB2" \
-	"$(xn map list --json | jq -r '[.[].public] | join(",")'),$(xn forward list --json | jq -r '[.[].public | sub(":.*"; "")] | join(",")')"
+	"$(xn map list --json | jq -r '[.maps[].public] | join(",")'),$(xn forward list --json | jq -r '[.forwards[].public | sub(":.*"; "")] | join(",")')"
 expect "the map carries traffic" reaches "$PUB" 7701 10.0.0.11 7701 1
 expect "the forward carries traffic" reaches "$PUB2" 8080 10.0.0.12 80 2
 expect_not "no spoofed datagram is forwarded" spoofed_arrives

@@ -45,5 +45,5 @@ rm "$T/state/mappings"
 mv "$T/mappings.saved" "$T/state/mappings"
 start_daemon "$T/nat.conf"
 expect_eq "the mapping is listed again" "$PUB 10.0.0.11 web" \
-	"$(xn map list --json | jq -r '.[] | "\(.public) \(.guest) \(.name)"')"
+	"$(xn map list --json | jq -r '.maps[] | "\(.public) \(.guest) \(.name)"')"
 expect_eq "and unchanged in the kernel" "$before" "$(kernel_state)"

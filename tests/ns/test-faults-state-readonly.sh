@@ -41,7 +41,7 @@ check_serves() {
 	expect "$why: the log names the problem" grep -q "state directory $T/state: $why" "$T/daemon.log"
 	expect "$why: status names it" grep -q "state directory $T/state: $why: changes that must be saved are refused" <(xn status)
 	expect_eq "$why: status --json too" "$why" "$(xn status --json | jq -r .state_dir.error)"
-	expect_eq "$why: the mapping is listed" 100.64.9.1 "$(xn map list --json | jq -r '[.[].public] | join(",")')"
+	expect_eq "$why: the mapping is listed" 100.64.9.1 "$(xn map list --json | jq -r '[.maps[].public] | join(",")')"
 	expect "$why: and carries traffic" ping_from "$LAN" 100.64.9.1
 	make_guest "$n" "10.0.0.1$n/24" 10.0.0.1
 	libxl_add_vif "$n" 0 "mac=$(mac_of "$(guest "$n")" eth0)" "ip=10.0.0.1$n" script="$VIF_XENNET"

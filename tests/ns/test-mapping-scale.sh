@@ -25,7 +25,7 @@ mkdir -p "$T/state"
 } >"$T/state/mappings"
 start_daemon "$T/nat.conf"
 
-expect_eq "all $N mappings listed" "$N" "$(xn map list --json | jq length)"
+expect_eq "all $N mappings listed" "$N" "$(xn map list --json | jq '.maps | length')"
 expect_eq "all $N in the DNAT map" "$N" \
 	"$(nft_json | jq '[.nftables[] | select(.map.name == "map_dnat") | .map.elem[]?] | length')"
 expect_eq "all $N in the SNAT map" "$N" \

@@ -16,7 +16,7 @@ public_routes() { ip -n "$DOM0" -j route show table local dev eth0 proto 120; }
 out=$(xn map add "$PUB" 10.0.0.11 --name web)
 expect "map add" grep -q "mapped $PUB to 10.0.0.11" <<<"$out"
 expect_eq "map list shows it, made by the CLI" "$PUB 10.0.0.11 web cli" \
-	"$(xn map list --json | jq -r '.[] | "\(.public) \(.guest) \(.name) \(.source)"')"
+	"$(xn map list --json | jq -r '.maps[] | "\(.public) \(.guest) \(.name) \(.source)"')"
 expect_eq "the public address is a local route on the uplink (xennet's protocol)" "$PUB local" \
 	"$(public_routes | jq -r ".[] | select(.dst == \"$PUB\") | \"\(.dst) \(.type)\"")"
 expect_eq "not one of the uplink's addresses" "" \
@@ -115,7 +115,7 @@ expect_eq "public_addrs lists the forwarded address, not the 1:1 one" 192.168.50
 expect_eq "Dom0 drops untranslated traffic to the DNAT map's keys too" 1 \
 	"$(nft_json | jq '[.nftables[] | select(.rule.chain == "input") | .rule.expr[] | select(.match.right == "@map_dnat")] | length')"
 expect_eq "forward list" "192.168.50.102 8080 tcp 10.0.0.12 7708 api" \
-	"$(xn forward list --json | jq -r '.[] | "\(.public) \(.port) \(.proto) \(.guest) \(.guest_port) \(.name)"')"
+	"$(xn forward list --json | jq -r '.forwards[] | "\(.public) \(.port) \(.proto) \(.guest) \(.guest_port) \(.name)"')"
 
 # map del during a running UDP flow stops it at once; map add for another
 # guest takes the same flow's new packets there.
@@ -147,8 +147,8 @@ wait "$ppid" || true
 expect_eq "no ping to the public address lost across a restart" 0 \
 	"$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$T/ping.out")"
 expect_eq "mappings survive the restart" "$PUB 10.0.0.12 cli" \
-	"$(xn map list --json | jq -r '.[] | "\(.public) \(.guest) \(.source)"')"
-expect_eq "forwards survive the restart" 1 "$(xn forward list --json | jq length)"
+	"$(xn map list --json | jq -r '.maps[] | "\(.public) \(.guest) \(.source)"')"
+expect_eq "forwards survive the restart" 1 "$(xn forward list --json | jq '.forwards | length')"
 expect_eq "each element once" 1 \
 	"$(nft_json | jq "[.nftables[] | select(.map.name == \"map_dnat\") | .map.elem[]?] | length")"
 
@@ -165,8 +165,8 @@ guest = 10.0.0.11:7710
 CONF
 xn apply "$T/nat2.conf" >/dev/null
 expect_eq "the profile's map is listed as such" "192.168.50.110 10.0.0.11 fixed profile" \
-	"$(xn map list --json | jq -r '.[] | select(.source == "profile") | "\(.public) \(.guest) \(.name) \(.source)"')"
-expect_eq "the CLI's map is still there" 1 "$(xn map list --json | jq '[.[] | select(.source == "cli")] | length')"
+	"$(xn map list --json | jq -r '.maps[] | select(.source == "profile") | "\(.public) \(.guest) \(.name) \(.source)"')"
+expect_eq "the CLI's map is still there" 1 "$(xn map list --json | jq '[.maps[] | select(.source == "cli")] | length')"
 in_ns "$(guest 1)" "$NETCHECK" serve tcp 10.0.0.11 7710 10 >"$T/s6" &
 s6=$!
 expect "the profile's forward works" in_ns "$LAN" "$NETCHECK" send tcp 192.168.50.111 2222 hello 8
@@ -230,7 +230,7 @@ expect_eq "only xennet's mappings are in it" "$((have + 1))" "$(dnat_map | jq '[
 expect "LAN pings guest 3 through its new public address" ping_from "$LAN" 192.168.50.130
 src=$(exchange udp "$(guest 3)" "$LAN" "$LAN_IP" 7712) || fail "UDP guest 3 -> LAN"
 expect_eq "the LAN sees guest 3 as its new public address" 192.168.50.130 "$src"
-expect_eq "the earlier mappings are all still listed" "$((have + 1))" "$(xn map list --json | jq length)"
+expect_eq "the earlier mappings are all still listed" "$((have + 1))" "$(xn map list --json | jq '.maps | length')"
 
 # An apply that makes the table anew (here: one more guest network) and
 # moves a mapping to another guest in the same batch: the running flow to

@@ -121,7 +121,7 @@ static void test_examples(const char *dir)
 
 	host_fresh();
 	expect_plan("bridged on a fresh host", bridged, &empty, XN_NFT_ABSENT,
-		    "create bridge xenbr0 (STP off, forward delay 0)\n"
+		    "create bridge xenbr0 (STP off, forward delay 0 s)\n"
 		    "add eth0 to bridge xenbr0\n"
 		    "bring xenbr0 up\n"
 		    "copy address 192.168.1.2/24 from eth0 to xenbr0\n"
@@ -135,7 +135,7 @@ static void test_examples(const char *dir)
 		    "set sysctl net/ipv6/conf/eth0/proxy_ndp = 1 (now ?)\n"
 		    "replace the nftables tables named xennet (one atomic batch)\n");
 	expect_plan("nat on a fresh host", nat, &empty, XN_NFT_ABSENT,
-		    "create bridge xenbr0 (STP off, forward delay 0)\n"
+		    "create bridge xenbr0 (STP off, forward delay 0 s)\n"
 		    "bring xenbr0 up\n"
 		    "add address 10.0.0.1/24 to xenbr0\n"
 		    "set sysctl net/ipv4/ip_forward = 1 (now 0)\n"
