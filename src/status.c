@@ -96,6 +96,8 @@ static void render_text(const struct xn_status_input *in, struct xn_buf *b)
 	xn_buf_printf(b, "mode: %s\n", p ? xn_mode_name(p->mode) : "-");
 	if (in->last_error)
 		xn_buf_printf(b, "last apply failed: %s\n", in->last_error);
+	if (in->last_warnings)
+		xn_buf_printf(b, "the last profile applied warned:\n%s", in->last_warnings);
 	if (in->state_dir && in->state_error)
 		xn_buf_printf(b, "state directory %s: %s: changes that must be saved are refused\n",
 			      in->state_dir, strerror(-in->state_error));
@@ -257,6 +259,20 @@ static void render_json(const struct xn_status_input *in, struct xn_buf *b)
 		xn_json_string(&j, "profile_source", in->profile_source);
 	xn_json_string(&j, "mode", p ? xn_mode_name(p->mode) : NULL);
 	xn_json_string(&j, "last_error", in->last_error);
+	xn_json_array_begin(&j, "last_warnings");
+	for (const char *w = in->last_warnings; w && *w;) {
+		const char *end = strchr(w, '\n');
+		size_t n = end ? (size_t)(end - w) : strlen(w);
+		char *line = strndup(w, n);
+
+		if (line && strncmp(line, "warning: ", 9) == 0)
+			xn_json_string(&j, NULL, line + 9);
+		else if (line)
+			xn_json_string(&j, NULL, line);
+		free(line);
+		w += n + (end ? 1 : 0);
+	}
+	xn_json_array_end(&j);
 	if (in->state_dir) {
 		xn_json_object_begin(&j, "state_dir");
 		xn_json_string(&j, "path", in->state_dir);

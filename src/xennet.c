@@ -238,7 +238,7 @@ static const struct command {
 	{ "check", cmd_check, "check FILE      validate a profile and print the plan (dry run)" },
 	{ "apply", cmd_apply, "apply FILE      validate, then have xennetd apply it" },
 	{ "status", cmd_status, "status [--json] what xennetd manages, and its state" },
-	{ "inventory", cmd_inventory, "inventory [--json] per domain: its vifs, public addresses and forwards" },
+	{ "inventory", cmd_inventory, "inventory [--json]\n                  per domain: its vifs, public addresses and forwards" },
 	{ "reload", cmd_reload, "reload          re-read the profile in force (as SIGHUP)" },
 	{ "down", cmd_down, "down            undo everything xennet made, then xennetd exits" },
 	{ "map", cmd_map, "map add PUBLIC GUEST [--name VM] [--force] | map del PUBLIC | map list [--json]\n"

@@ -66,6 +66,7 @@ struct daemon {
 		int ifindex;
 	} known[16]; /* managed links as last seen */
 	char *last_error;
+	char *last_warnings; /* of the last profile applied, NULL: none */
 	int state_error; /* why the state directory cannot be written, 0 if it can */
 	char who[64]; /* who asked for the change being made, for the log */
 	bool resync; /* a link we manage changed: converge again */
@@ -412,9 +413,12 @@ static int apply_profile(struct daemon *d, const char *path, struct xn_buf *out)
 			 d->who, steps, steps ? "\n" : "", steps ? xn_buf_str(&report) : "");
 		xn_buf_printf(out, "applied %s: %zu changes\n%s", path, steps,
 			      xn_buf_str(&report));
+		free(d->last_warnings);
+		d->last_warnings = NULL;
 		if (d->engine->warnings.len) {
 			xn_buf_printf(out, "%s", xn_buf_str(&d->engine->warnings));
 			log_warn("applying %s: %s", path, xn_buf_str(&d->engine->warnings));
+			d->last_warnings = strdup(xn_buf_str(&d->engine->warnings));
 		}
 		xn_profile_free(d->profile);
 		d->profile = p;
@@ -494,6 +498,7 @@ static void render_status(struct daemon *d, bool json, struct xn_buf *out)
 	struct xn_status_input in = { .pid = getpid(), .profile = d->profile,
 				      .ledger = &d->engine->ledger,
 				      .last_error = d->last_error, .state_dir = d->state_dir,
+				      .last_warnings = d->last_warnings,
 				      .profile_source = d->profile_source };
 	int r;
 
@@ -1729,6 +1734,7 @@ out:
 	xn_engine_close(d.engine);
 	xn_profile_free(d.profile);
 	free(d.last_error);
+	free(d.last_warnings);
 	xn_buf_free(&out);
 	xn_buf_free(&err);
 	close(lock_fd);

@@ -24,6 +24,8 @@ struct xn_status_input {
 	size_t n_rules;
 	int nft_error; /* 0, -ENOENT (no table) or another -errno */
 	const char *last_error; /* of the last apply, or NULL */
+	/* The warnings of the last profile applied ("warning: ..." lines), or NULL. */
+	const char *last_warnings;
 	const char *state_dir; /* may be NULL */
 	int state_error; /* 0, or why the state directory cannot be written */
 	const char *profile_source; /* where the profile was applied from, "" or NULL unknown */

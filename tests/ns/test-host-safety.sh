@@ -51,6 +51,8 @@ expect "check warns that vif1.0 is detached" \
 out=$(xn apply "$T/other.conf")
 expect "the apply report warns too" grep -q "^warning: vif1.0 is detached" <<<"$out"
 expect "and the log" grep -q "applying $T/other.conf: warning: vif1.0 is detached" "$T/daemon.log"
+expect "and status" grep -q "^warning: vif1.0 is detached" <(xn status)
+expect "and status --json" grep -q "^vif1.0 is detached: bridge xenbr0" <(xn status --json | jq -r '.last_warnings[0]')
 out=$(xn check "$T/nat.conf")
 expect_not "no warning without ports" grep -q "warning" <<<"$out"
 stop_daemon

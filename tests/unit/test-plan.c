@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xennet/plan.h"
 
@@ -326,6 +327,92 @@ static void test_ledger_file(void)
 	rmdir(dir);
 }
 
+/* A profile from text, through a file (the loader reads files). */
+static struct xn_profile *load_text(const char *text)
+{
+	char path[] = "/tmp/xennet-test-plan-XXXXXX";
+	struct xn_profile *p = NULL;
+	struct xn_diag d = { 0 };
+	int fd = mkstemp(path);
+
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		printf("cannot write %s\n", path);
+		exit(2);
+	}
+	close(fd);
+	if (xn_profile_load(path, &p, &d) < 0) {
+		for (size_t i = 0; i < d.n; i++)
+			printf("%s\n", d.lines[i]);
+		exit(2);
+	}
+	xn_diag_free(&d);
+	unlink(path);
+	return p;
+}
+
+/* What would break the host: refused, or warned about. */
+static void test_host_safety(void)
+{
+	struct xn_ledger empty = { 0 };
+	struct xn_plan plan;
+	struct xn_buf err = { 0 };
+	struct xn_profile *lan = load_text("[xennet]\nmode = nat\n[bridge xenbr1]\n"
+					   "address = 10.0.0.1/24\naddress = 192.168.1.1/24\n"
+					   "[nat]\nuplink = eth0\nbridge = xenbr1\n");
+	struct xn_profile *take = load_text("[xennet]\nmode = bridged\n[bridge xenbr0]\n"
+					    "uplink = eth0\ntake_addresses = yes\n");
+	int r;
+
+	host_fresh();
+	r = xn_plan_build(lan, &snap, &empty, XN_NFT_ABSENT, false, &plan, &err);
+	check(r == -EADDRINUSE, "the LAN's subnet on the NAT bridge is refused (%d)", r);
+	check(strstr(xn_buf_str(&err), ":5: address 192.168.1.1/24 of bridge xenbr1 overlaps 192.168.1.2/24 on eth0") != NULL,
+	      "and the error names line 5: %s", xn_buf_str(&err));
+	xn_buf_free(&err);
+
+	/* A DHCP lease (no IFA_F_PERMANENT) moved by take_addresses. */
+	addrs[0].flags = 0;
+	addrs[0].valid_lft = 3600;
+	r = xn_plan_build(take, &snap, &empty, XN_NFT_ABSENT, false, &plan, &err);
+	check(r == 0 && plan.warnings.len &&
+		      strstr(plan.warnings.data, "address 192.168.1.2/24 on eth0 is dynamic (a DHCP lease, valid for 3600 s more)"),
+	      "a lease moved to the bridge is warned about: %s", plan.warnings.data ? plan.warnings.data : "");
+	xn_plan_clear(&plan);
+	addrs[0].flags = IFA_F_PERMANENT;
+	r = xn_plan_build(take, &snap, &empty, XN_NFT_ABSENT, false, &plan, &err);
+	check(r == 0 && plan.warnings.len == 0, "a permanent address is not");
+	xn_plan_clear(&plan);
+
+	/* A bridge someone else made with STP on keeps it; one of ours not. */
+	links[2] = (struct xn_link){ .ifindex = 3, .name = "xenbr0", .kind = "bridge", .up = true,
+				     .mtu = 1500, .stp_state = 1, .forward_delay = 1500 };
+	links[1].master = 3;
+	snap.n_links = 3;
+	snap.n_addrs = 1;
+	snap.n_routes = 0;
+	r = xn_plan_build(take, &snap, &empty, XN_NFT_CURRENT, false, &plan, &err);
+	{
+		char *got = r == 0 ? plan_text(&plan) : NULL;
+		check(got && strcmp(got, "copy address 192.168.1.2/24 from eth0 to xenbr0\n"
+					 "remove address 192.168.1.2/24 from eth0\n") == 0,
+		      "an adopted bridge keeps STP and its forward delay:\n%s", got ? got : "");
+		free(got);
+	}
+	xn_plan_clear(&plan);
+	struct xn_ledger ours = { 0 };
+	xn_ledger_add_bridge(&ours, "xenbr0");
+	r = xn_plan_build(take, &snap, &ours, XN_NFT_CURRENT, false, &plan, &err);
+	check(r == 0 && plan.n_steps >= 1 && plan.steps[0].op == XN_STEP_BRIDGE_TUNE &&
+		      plan.steps[0].stp == 0 && plan.steps[0].forward_delay == 0 && !plan.steps[0].record,
+	      "a bridge xennet made is set back to STP off, 0");
+	xn_plan_clear(&plan);
+	xn_ledger_clear(&ours);
+	links[1].master = 0;
+	xn_buf_free(&err);
+	xn_profile_free(lan);
+	xn_profile_free(take);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -334,6 +421,7 @@ int main(int argc, char **argv)
 	}
 	test_examples(argv[1]);
 	test_host_errors(argv[1]);
+	test_host_safety();
 	test_ledger_file();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
