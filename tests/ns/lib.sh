@@ -13,6 +13,9 @@ fi
 
 T=$(mktemp -d /tmp/xennet-test.XXXXXX)
 P="xn$$"
+# A namespace left behind by a test that was killed (its pid reused now)
+# must not make this one fail.
+while ls /run/netns/"$P"* >/dev/null 2>&1; do P="xn$$x$RANDOM"; done
 LAN=${P}lan
 DOM0=${P}d0
 DPID=
