@@ -33,7 +33,11 @@ sleep 0.2
 t0=$(ms)
 expect "status answers while a client does not read its reply" xn status
 t1=$(ms)
-expect "and is not delayed by it ($((t1 - t0)) ms)" [ $((t1 - t0)) -lt 1000 ]
+# Blocked, the daemon would wait its 2 s reply deadline on top of the
+# status itself (slower under valgrind: XENNETD_WRAP).
+limit=1000
+[ -z "${XENNETD_WRAP:-}" ] || limit=3000
+expect "and is not delayed by it ($((t1 - t0)) ms, limit $limit)" [ $((t1 - t0)) -lt "$limit" ]
 expect_eq "another list is whole" "$N" "$(xn map list --json | jq '.maps | length')"
 for _ in $(seq 120); do
 	grep -q "did not read its reply" "$T/daemon.log" && break
