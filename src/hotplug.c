@@ -217,7 +217,10 @@ const char *vif_backend_get(struct xn_hotplug *h, struct vif *v, enum backend_ke
 		v->be[k] = NULL;
 		if (k == BK_DIR) {
 			backend_dir(v, path, sizeof(path));
-			r = xn_xs_exists(h->xs, path) ? 0 : -ENOENT;
+			/* Unreadable is not gone: a failing xenstore must not
+			 * take a connected vif down. */
+			r = xn_xs_exists(h->xs, path);
+			r = r > 0 ? 0 : r == 0 ? -ENOENT : r;
 			if (r == 0)
 				value = strdup("");
 		} else {
