@@ -1083,15 +1083,20 @@ static struct xn_xs *xs_left_to_exit;
 
 void xn_hotplug_close(struct xn_hotplug *h)
 {
+	const char *why;
+
 	if (!h)
 		return;
+	/* What the scripts waiting write in hotplug-error: the daemon goes
+	 * on (and reconnects) when it is xenstore that went. */
+	why = h->lost ? "xennetd lost its connection to xenstore\n" : "xennetd is exiting\n";
 	/* Requests not served yet are refused; what is posted is made
 	 * (for a while: xenstored may be stuck), and the scripts waiting
 	 * for it hear how it went. Nothing new is configured. */
 	while (h->parked) {
 		struct parked *p = h->parked;
 		h->parked = p->next;
-		xn_ctl_write_reply(p->fd, ECANCELED, "xennetd is exiting\n");
+		xn_ctl_write_reply(p->fd, ECANCELED, why);
 		close(p->fd);
 		free(p);
 	}
@@ -1105,7 +1110,7 @@ void xn_hotplug_close(struct xn_hotplug *h)
 	}
 	release_held(h, UINT64_MAX);
 	for (size_t i = 0; i < h->n_vifs; i++) {
-		answer(h, h->vifs[i], ECANCELED, "xennetd is exiting\n");
+		answer(h, h->vifs[i], ECANCELED, why);
 		vif_free(h, h->vifs[i]);
 	}
 	release_held(h, UINT64_MAX);
