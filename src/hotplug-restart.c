@@ -256,6 +256,11 @@ static bool adopt_saved(struct xn_hotplug *h, const struct xn_snapshot *links,
 	v = vif_get(h, rec->domid, rec->devid, rec->emu);
 	if (!v || v->state != VIF_WAITING || vif_set_conf(v, &rec->conf) < 0)
 		return false;
+	/* Its device group keeps it filtered if its as_ports element goes:
+	 * an older xennet did not set it, someone may have reset it. */
+	if (rec->filtered && l->group != XN_NFT_VIF_GROUP &&
+	    xn_nl_link_set_group(h->nl, l->ifindex, XN_NFT_VIF_GROUP) < 0)
+		return false;
 	v->mode = rec->mode;
 	v->ifindex = rec->ifindex;
 	v->filtered = rec->filtered;
