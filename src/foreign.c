@@ -82,10 +82,14 @@ struct rule_facts {
 static bool guest_ifname(const struct scan *s, const char *data, uint32_t len)
 {
 	char name[IFNAMSIZ + 1] = "";
+	/* nft pads an exact name with NULs; a wildcard ("vif*") is the
+	 * prefix alone. */
+	bool exact = memchr(data, '\0', len) != NULL;
 
 	memcpy(name, data, len < IFNAMSIZ ? len : IFNAMSIZ);
 	for (size_t i = 0; i < s->n_ifnames; i++)
-		if (*name && strncmp(s->ifnames[i], name, strlen(name)) == 0)
+		if (*name && (exact ? strcmp(s->ifnames[i], name) == 0
+				    : strncmp(s->ifnames[i], name, strlen(name)) == 0))
 			return true; /* the name, or a prefix of it (vif+) */
 	return false;
 }

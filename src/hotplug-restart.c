@@ -14,17 +14,24 @@
 /* Did a script (ours, before a restart) report the vif connected? Only
  * then may xennetd configure it without a request: any other vif waits
  * for the script libxl runs. */
-static bool reported_connected(struct xn_hotplug *h, const struct vif *v)
+static int hotplug_status_connected(struct xn_hotplug *h, const struct vif *v)
 {
 	char path[96], *st = NULL;
-	bool connected;
+	int r;
 
 	if (v->emu)
-		return true; /* taps have no hotplug-status */
+		return 1; /* taps have no hotplug-status */
 	snprintf(path, sizeof(path), "backend/vif/%u/%u/hotplug-status", v->domid, v->devid);
-	connected = xn_xs_read(h->xs, path, 32, &st) >= 0 && strcmp(st, "connected") == 0;
+	r = xn_xs_read(h->xs, path, 32, &st);
+	if (r >= 0)
+		r = strcmp(st, "connected") == 0;
 	free(st);
-	return connected;
+	return r == -ENOENT || r == -EBADMSG ? 0 : r;
+}
+
+static bool reported_connected(struct xn_hotplug *h, const struct vif *v)
+{
+	return hotplug_status_connected(h, v) > 0;
 }
 
 /* A vif that is already configured is adopted without touching it: no
@@ -249,6 +256,11 @@ static bool adopt_saved(struct xn_hotplug *h, const struct xn_snapshot *links,
 	v = vif_get(h, rec->domid, rec->devid, rec->emu);
 	if (!v || v->state != VIF_WAITING || vif_set_conf(v, &rec->conf) < 0)
 		return false;
+	/* Its device group keeps it filtered if its as_ports element goes:
+	 * an older xennet did not set it, someone may have reset it. */
+	if (rec->filtered && l->group != XN_NFT_VIF_GROUP &&
+	    xn_nl_link_set_group(h->nl, l->ifindex, XN_NFT_VIF_GROUP) < 0)
+		return false;
 	v->mode = rec->mode;
 	v->ifindex = rec->ifindex;
 	v->filtered = rec->filtered;
@@ -259,7 +271,7 @@ static bool adopt_saved(struct xn_hotplug *h, const struct xn_snapshot *links,
 	/* Saved as connected, but its script may have given up since (and
 	 * told libxl the vif failed): only a vif reported connected stays
 	 * up; another is undone and waits for the next request. */
-	if (!reported_connected(h, v)) {
+	if (hotplug_status_connected(h, v) == 0) { /* unreadable: as saved */
 		vif_detach(h, v);
 		v->state = VIF_WAITING;
 		vif_report(h, v, XN_VIF_OFFLINE, "its hotplug-status is not \"connected\": not adopted");

@@ -219,7 +219,10 @@ const char *vif_backend_get(struct xn_hotplug *h, struct vif *v, enum backend_ke
 		v->be[k] = NULL;
 		if (k == BK_DIR) {
 			backend_dir(v, path, sizeof(path));
-			r = xn_xs_exists(h->xs, path) ? 0 : -ENOENT;
+			/* Unreadable is not gone: a failing xenstore must not
+			 * take a connected vif down. */
+			r = xn_xs_exists(h->xs, path);
+			r = r > 0 ? 0 : r == 0 ? -ENOENT : r;
 			if (r == 0)
 				value = strdup("");
 		} else {
@@ -1114,15 +1117,20 @@ static struct xn_xs *xs_left_to_exit;
 
 void xn_hotplug_close(struct xn_hotplug *h)
 {
+	const char *why;
+
 	if (!h)
 		return;
+	/* What the scripts waiting write in hotplug-error: the daemon goes
+	 * on (and reconnects) when it is xenstore that went. */
+	why = h->lost ? "xennetd lost its connection to xenstore\n" : "xennetd is exiting\n";
 	/* Requests not served yet are refused; what is posted is made
 	 * (for a while: xenstored may be stuck), and the scripts waiting
 	 * for it hear how it went. Nothing new is configured. */
 	while (h->parked) {
 		struct parked *p = h->parked;
 		h->parked = p->next;
-		xn_ctl_write_reply(p->fd, ECANCELED, "xennetd is exiting\n");
+		xn_ctl_write_reply(p->fd, ECANCELED, why);
 		close(p->fd);
 		free(p);
 	}
@@ -1136,7 +1144,7 @@ void xn_hotplug_close(struct xn_hotplug *h)
 	}
 	release_held(h, UINT64_MAX);
 	for (size_t i = 0; i < h->n_vifs; i++) {
-		answer(h, h->vifs[i], ECANCELED, "xennetd is exiting\n");
+		answer(h, h->vifs[i], ECANCELED, why);
 		vif_free(h, h->vifs[i]);
 	}
 	release_held(h, UINT64_MAX);

@@ -198,6 +198,7 @@ static int on_link(struct nl_msg *msg, void *arg)
 		[IFLA_MASTER] = { .type = NLA_U32 },
 		[IFLA_LINKINFO] = { .type = NLA_NESTED },
 		[IFLA_IFALIAS] = { .type = NLA_STRING },
+		[IFLA_GROUP] = { .type = NLA_U32 },
 	};
 	struct dump_ctx *ctx = arg;
 	struct nlmsghdr *h = nlmsg_hdr(msg);
@@ -228,6 +229,8 @@ static int on_link(struct nl_msg *msg, void *arg)
 		parse_bridge_info(tb[IFLA_LINKINFO], l);
 	if (tb[IFLA_IFALIAS])
 		nla_strlcpy(l->alias, tb[IFLA_IFALIAS], sizeof(l->alias));
+	if (tb[IFLA_GROUP])
+		l->group = nla_get_u32(tb[IFLA_GROUP]);
 	return NL_OK;
 }
 

@@ -203,16 +203,27 @@ static int attach_to_bridge(struct xn_hotplug *h, struct vif *v, struct xn_link 
 
 /* A connected vif taken off its bridge, or set down, by someone: made a
  * port again. Only if its bridge is there: a bridge made again brings its
- * vifs back itself (xn_hotplug_reattach). Returns 1 if it was repaired. */
+ * vifs back itself (xn_hotplug_reattach). Its device group, which keeps
+ * it filtered without its as_ports element, is put back too. Returns 1 if
+ * it was repaired. */
 int vif_check_port(struct xn_hotplug *h, struct vif *v)
 {
 	struct xn_link l, br;
+	int fixed = 0;
 
-	if (v->state != VIF_CONNECTED || v->mode == XN_MODE_ROUTED || v->pending ||
-	    vif_find_device(h, v, &l) < 0 || xn_nl_link_get(h->nl, v->bridge, &br) < 0)
+	if (v->state != VIF_CONNECTED || v->pending || vif_find_device(h, v, &l) < 0)
 		return 0;
+	if (v->filtered && l.group != XN_NFT_VIF_GROUP) {
+		int r = xn_nl_link_set_group(h->nl, l.ifindex, XN_NFT_VIF_GROUP);
+		if (r < 0)
+			return vif_fail(v, -EIO, "anti-spoofing: setting the device group of %s: %s",
+					l.name, strerror(-r));
+		fixed = 1;
+	}
+	if (v->mode == XN_MODE_ROUTED || xn_nl_link_get(h->nl, v->bridge, &br) < 0)
+		return fixed;
 	if (l.master == br.ifindex && l.up)
-		return 0;
+		return fixed;
 	return attach_to_bridge(h, v, &l) < 0 ? -EIO : 1;
 }
 

@@ -1230,7 +1230,7 @@ static void log_vif_event(const struct xn_vif_report *r, void *userdata)
 		[XN_VIF_OFFLINE] = "offline",
 		[XN_VIF_FAILED] = "failed",
 		[XN_VIF_REQUEST_DROPPED] = "request not carried out",
-		[XN_VIF_REPAIRED] = "taken off its bridge or down by someone: put back",
+		[XN_VIF_REPAIRED] = "taken off its bridge, down or out of its device group by someone: put back",
 	};
 	bool bad = r->event == XN_VIF_FAILED;
 

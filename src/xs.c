@@ -87,16 +87,16 @@ int xn_xs_read(struct xn_xs *xs, const char *path, size_t max, char **ret)
 	return 0;
 }
 
-bool xn_xs_exists(struct xn_xs *xs, const char *path)
+int xn_xs_exists(struct xn_xs *xs, const char *path)
 {
 	unsigned n = 0;
 	char **d = xs_directory(xs->h, XBT_NULL, path, &n);
 
 	if (d) {
 		free(d);
-		return true;
+		return 1;
 	}
-	return false;
+	return errno == ENOENT ? 0 : (errno ? -errno : -EIO);
 }
 
 int xn_xs_write(struct xn_xs *xs, const char *path, const char *value)

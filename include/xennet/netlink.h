@@ -25,6 +25,7 @@ struct xn_link {
 	uint8_t stp_state; /* bridges */
 	uint32_t forward_delay; /* bridges, in centiseconds (USER_HZ) */
 	char alias[64]; /* IFLA_IFALIAS, "" if none */
+	uint32_t group; /* IFLA_GROUP, 0 the default */
 };
 
 struct xn_ifaddr {

@@ -18,7 +18,8 @@ void xn_xs_close(struct xn_xs *xs);
 /* -ENOENT when the node does not exist, -EBADMSG for a value that is not
  * text or longer than max. *ret is malloc'ed. */
 int xn_xs_read(struct xn_xs *xs, const char *path, size_t max, char **ret);
-bool xn_xs_exists(struct xn_xs *xs, const char *path);
+/* 1 if path exists, 0 if it does not, -errno if xenstore cannot say. */
+int xn_xs_exists(struct xn_xs *xs, const char *path);
 int xn_xs_write(struct xn_xs *xs, const char *path, const char *value);
 /* Write hotplug-error and hotplug-status=error in one transaction. */
 int xn_xs_write_error(struct xn_xs *xs, const char *dir, const char *message);

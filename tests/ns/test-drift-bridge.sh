@@ -87,5 +87,5 @@ for how in "nomaster" "down"; do
 	pass "vif2.0 ($how) put back in $(($(now_ms) - t0)) ms"
 	expect "guest 2 reaches guest 1 after it ($how)" ping_from "$(guest 2)" 192.168.50.11
 done
-expect "the repair is logged" grep -q "vif 2/0 (vif2.0, domain guest2): taken off its bridge or down by someone: put back" "$T/daemon.log"
+expect "the repair is logged" grep -q "vif 2/0 (vif2.0, domain guest2): taken off its bridge, down or out of its device group by someone: put back" "$T/daemon.log"
 stop_daemon
