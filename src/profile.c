@@ -472,14 +472,12 @@ static const char *parse_bool(struct load_ctx *c, struct sect *s, void *field,
 static const char *parse_stp(struct load_ctx *c, struct sect *s, void *field,
 			     const char *value)
 {
-	int r = xn_parse_bool(value);
+	bool on;
+	const char *bad = parse_bool(c, s, &on, value);
 
-	(void)c;
-	(void)s;
-	if (r < 0)
-		return "expected yes or no";
-	*(int *)field = r;
-	return NULL;
+	if (!bad)
+		*(int *)field = on;
+	return bad;
 }
 
 static const char *parse_forward_delay(struct load_ctx *c, struct sect *s, void *field,
