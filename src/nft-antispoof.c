@@ -293,3 +293,41 @@ void nft_build_antispoof(struct batch *bt, bool bridge)
 #undef PROTO
 #undef IIFNAME_AND
 }
+
+int xn_nft_vif_elements(struct xn_nft *nft, const struct xn_nft_vif *add,
+			const struct xn_nft_vif *del, struct xn_buf *err)
+{
+	struct batch bt;
+	int r;
+
+	r = nft_batch_open(nft, &bt);
+	if (r < 0)
+		return r;
+	if (del) {
+		bt.family = del->routed ? NFPROTO_INET : NFPROTO_BRIDGE;
+		nft_batch_vif(&bt, del, false);
+	}
+	if (add) {
+		bt.family = add->routed ? NFPROTO_INET : NFPROTO_BRIDGE;
+		nft_batch_vif(&bt, add, true);
+	}
+	return nft_batch_close_and_send(&bt, err);
+}
+
+int xn_nft_vifs_elements_add(struct xn_nft *nft, const struct xn_nft_vif *v, size_t n,
+			     struct xn_buf *err)
+{
+	struct batch bt;
+	int r;
+
+	if (n == 0)
+		return 0;
+	r = nft_batch_open(nft, &bt);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		bt.family = v[i].routed ? NFPROTO_INET : NFPROTO_BRIDGE;
+		nft_batch_vif(&bt, &v[i], true);
+	}
+	return nft_batch_close_and_send(&bt, err);
+}

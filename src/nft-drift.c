@@ -51,8 +51,8 @@ static int sync_set(struct batch *bt, const struct xn_nft_vif *vifs, size_t n, b
 	int r = wanted_elems(vifs, n, bridge, set, &want, &n_want);
 
 	if (r >= 0)
-		r = nft_collect_others(bridge ? NFPROTO_BRIDGE : NFPROTO_INET, set, NULL, 0, &have,
-				       &n_have);
+		r = nft_collect_others(bt->nft, bridge ? NFPROTO_BRIDGE : NFPROTO_INET, set, NULL, 0,
+				       &have, &n_have);
 	if (r < 0)
 		goto out;
 	if (n_have > 1)
@@ -83,13 +83,13 @@ out:
 	return r;
 }
 
-int xn_nft_vifs_sync(const struct xn_nft_spec *s, const struct xn_nft_vif *vifs, size_t n,
+int xn_nft_vifs_sync(struct xn_nft *nft, const struct xn_nft_spec *s, const struct xn_nft_vif *vifs, size_t n,
 		     struct xn_buf *err)
 {
 	struct batch bt;
 	int changed = 0, r;
 
-	r = nft_batch_open(&bt);
+	r = nft_batch_open(nft, &bt);
 	if (r < 0)
 		return r;
 	for (int b = 0; b < 2 && r >= 0; b++) {
@@ -102,7 +102,7 @@ int xn_nft_vifs_sync(const struct xn_nft_spec *s, const struct xn_nft_vif *vifs,
 		}
 	}
 	if (r < 0 || changed == 0) {
-		nftnl_batch_free(bt.b);
+		nft_batch_abort(&bt);
 		return r < 0 ? r : 0;
 	}
 	r = nft_batch_close_and_send(&bt, err);

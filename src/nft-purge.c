@@ -60,13 +60,13 @@ static int on_elems(const struct nlmsghdr *h, void *data)
 	return nft_for_each_elem(h, add_dead_elem, data);
 }
 
-int nft_collect_others(uint16_t family, const struct set_def *set,
-			  const char (*keep)[IFNAMSIZ], size_t n_keep,
-			  struct dead_elem **ret, size_t *n)
+int nft_collect_others(struct xn_nft *nft, uint16_t family, const struct set_def *set,
+		       const char (*keep)[IFNAMSIZ], size_t n_keep,
+		       struct dead_elem **ret, size_t *n)
 {
 	struct purge_acc p = { .keep = keep, .n_keep = n_keep };
 	struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, family, set->name, on_elems, &p };
-	int r = nft_request(&q);
+	int r = nft_request(nft, &q);
 
 	if (r >= 0 && p.err < 0)
 		r = p.err;
@@ -100,7 +100,8 @@ void nft_batch_dead(struct batch *bt, const struct set_def *set, bool add,
 	free(el);
 }
 
-int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err)
+int xn_nft_purge_others(struct xn_nft *nft, const char (*keep)[IFNAMSIZ], size_t n_keep,
+			struct xn_buf *err)
 {
 	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
 	static const struct set_def *const sets[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
@@ -110,19 +111,19 @@ int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err
 	size_t purged = 0;
 	int r;
 
-	r = nft_batch_open(&bt);
+	r = nft_batch_open(nft, &bt);
 	if (r < 0)
 		return r;
 	for (size_t f = 0; f < XN_ARRAY_SIZE(families) && r >= 0; f++) {
 		struct table_info ti;
-		if (nft_get_table(families[f], &ti) < 0)
+		if (nft_get_table(nft, families[f], &ti) < 0)
 			continue;
 		bt.family = families[f];
 		for (size_t i = 0; i < XN_ARRAY_SIZE(sets) && r >= 0; i++) {
 			struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, families[f], sets[i]->name,
 					     on_elems, &p };
 			p.n_dead = 0;
-			r = nft_request(&q);
+			r = nft_request(nft, &q);
 			if (r == -ENOENT) /* a table without that set */
 				r = 0;
 			if (r >= 0 && p.err < 0)
@@ -145,7 +146,7 @@ int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err
 		}
 	}
 	if (r < 0) {
-		nftnl_batch_free(bt.b);
+		nft_batch_abort(&bt);
 		return r;
 	}
 	purged = p.n_purged;

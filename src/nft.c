@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nftables through libnftnl + libmnl: one table, one batch per change,
  * every reply read and mapped back to the object that caused it. This
- * file: the ruleset, the batch that carries it, and the socket. */
+ * file: the ruleset and the objects a batch carries (nft-netlink.c sends
+ * it). */
 #include "nft-internal.h"
 
 /* nft(8)'s datatype numbers, so that `nft list` prints our sets nicely. */
@@ -166,52 +167,7 @@ int nft_fingerprint(const struct xn_nft_spec *s, uint16_t family,
 	return 0;
 }
 
-/* ---- the batch ---- */
-
-static struct nlmsghdr *batch_hdr(struct batch *bt, uint16_t type,
-				  uint16_t flags, const char *what)
-{
-	uint32_t idx = bt->seq - bt->seq_first;
-
-	if (idx < XN_ARRAY_SIZE(bt->what))
-		bt->what[idx] = what;
-	/* libmnl 1.0.4 leaves attribute padding uninitialised; the tail of
-	 * a batch page always has the overrun room (one socket buffer). */
-	memset(nftnl_batch_buffer(bt->b), 0, MNL_SOCKET_BUFFER_SIZE);
-	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type,
-				     bt->family, flags | NLM_F_ACK,
-				     bt->seq++);
-}
-
-static void batch_next(struct batch *bt)
-{
-	if (nftnl_batch_update(bt->b) < 0 && !bt->err)
-		bt->err = -ENOMEM;
-}
-
-struct nftnl_table *nft_table_new(uint16_t family, const char *comment)
-{
-	struct nftnl_table *t = nftnl_table_alloc();
-
-	if (!t)
-		return NULL;
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, family);
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, XN_NFT_TABLE);
-	if (comment) {
-		struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(128);
-		if (!u || !nftnl_udata_put_strz(u, NFTNL_UDATA_TABLE_COMMENT,
-						comment)) {
-			nftnl_udata_buf_free(u);
-			nftnl_table_free(t);
-			return NULL;
-		}
-		nftnl_table_set_data(t, NFTNL_TABLE_USERDATA,
-				     nftnl_udata_buf_data(u),
-				     nftnl_udata_buf_len(u));
-		nftnl_udata_buf_free(u);
-	}
-	return t;
-}
+/* ---- the objects of a batch ---- */
 
 void nft_batch_table(struct batch *bt, uint16_t type, uint16_t flags,
 			const char *comment, const char *what)
@@ -222,9 +178,9 @@ void nft_batch_table(struct batch *bt, uint16_t type, uint16_t flags,
 		bt->err = -ENOMEM;
 		return;
 	}
-	nftnl_table_nlmsg_build_payload(batch_hdr(bt, type, flags, what), t);
+	nftnl_table_nlmsg_build_payload(nft_batch_hdr(bt, type, flags, what), t);
 	nftnl_table_free(t);
-	batch_next(bt);
+	nft_batch_next(bt);
 }
 
 /* A base chain (type non-NULL) or a regular one (type NULL). */
@@ -247,9 +203,9 @@ void nft_batch_chain(struct batch *bt, const char *name, const char *type,
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	}
 	nftnl_chain_nlmsg_build_payload(
-		batch_hdr(bt, NFT_MSG_NEWCHAIN, NLM_F_CREATE, name), c);
+		nft_batch_hdr(bt, NFT_MSG_NEWCHAIN, NLM_F_CREATE, name), c);
 	nftnl_chain_free(c);
-	batch_next(bt);
+	nft_batch_next(bt);
 }
 
 #define CONCAT_TYPE(a, b) (((uint32_t)(a) << 6) | (uint32_t)(b))
@@ -337,10 +293,10 @@ void nft_batch_elems(struct batch *bt, const struct set_def *d, bool add,
 			nftnl_set_elem_add(s, e);
 		}
 		nftnl_set_elems_nlmsg_build_payload(
-			batch_hdr(bt, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+			nft_batch_hdr(bt, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
 				  add ? NLM_F_CREATE : 0, d->name),
 			s);
-		batch_next(bt);
+		nft_batch_next(bt);
 		nftnl_set_free(s);
 	}
 }
@@ -410,8 +366,8 @@ uint32_t nft_batch_set(struct batch *bt, const struct set_def *d,
 			   nftnl_udata_buf_len(u));
 	nftnl_udata_buf_free(u);
 	nftnl_set_nlmsg_build_payload(
-		batch_hdr(bt, NFT_MSG_NEWSET, NLM_F_CREATE, d->name), s);
-	batch_next(bt);
+		nft_batch_hdr(bt, NFT_MSG_NEWSET, NLM_F_CREATE, d->name), s);
+	nft_batch_next(bt);
 	nftnl_set_free(s);
 	nft_batch_elems(bt, d, true, elems, n);
 	return id;
@@ -449,11 +405,11 @@ void nft_batch_rule(struct batch *bt, struct nftnl_rule *r, int built,
 		return;
 	}
 	nftnl_rule_nlmsg_build_payload(
-		batch_hdr(bt, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
+		nft_batch_hdr(bt, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
 			  what),
 		r);
 	nftnl_rule_free(r);
-	batch_next(bt);
+	nft_batch_next(bt);
 }
 
 void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct nat_room *room)
@@ -655,184 +611,4 @@ void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct n
 	if (ret >= 0)
 		ret = nft_add_verdict(r, NF_DROP);
 	nft_batch_rule(bt, r, ret, "forward drop rule");
-}
-
-/* ---- talking to the kernel ---- */
-
-/* One socket for the life of the process. Closing a nfnetlink socket
- * makes the kernel wait for the destruction of what earlier transactions
- * deleted (an RCU grace period, ~10 ms): a socket per request would charge
- * that to every mapping removed. */
-static struct mnl_socket *the_socket;
-static uint32_t the_seq;
-
-void xn_nft_close(void)
-{
-	if (the_socket)
-		mnl_socket_close(the_socket);
-	the_socket = NULL;
-}
-
-uint32_t nft_next_seq(void)
-{
-	if (the_seq == 0)
-		the_seq = (uint32_t)time(NULL);
-	return the_seq++;
-}
-
-/* A socket that has been used for a request that failed half way may
- * still hold replies: start over with a new one. */
-void nft_socket_reset(void)
-{
-	xn_nft_close();
-}
-
-int nft_socket(struct mnl_socket **ret)
-{
-	struct mnl_socket *nl;
-	int bufsize = 16 << 20;
-
-	if (the_socket) {
-		*ret = the_socket;
-		return 0;
-	}
-	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		int e = -errno;
-		mnl_socket_close(nl);
-		return e;
-	}
-	/* Room for large batches (10,000 mappings are ~1 MiB) and their
-	 * replies: as root, past the system's default limits. */
-	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &bufsize,
-		       sizeof(bufsize)) < 0)
-		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
-	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &bufsize,
-		       sizeof(bufsize)) < 0)
-		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
-	the_socket = nl;
-	*ret = nl;
-	return 0;
-}
-
-/* Send the batch and read one reply per message. Returns the first error,
- * naming its object in err. */
-#define QUIET_BATCH_MSGS 8
-
-static int batch_talk(struct batch *bt, struct xn_buf *err)
-{
-	struct mnl_socket *nl = NULL;
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t expected = bt->seq - bt->seq_first, got = 0;
-	uint32_t portid, gen = 0;
-	int first_err = 0;
-	/* A large batch (hundreds of elements, or a table) is not echoed to
-	 * our own monitor: the kernel would build an event per element. */
-	bool quiet = expected >= QUIET_BATCH_MSGS;
-	int r;
-
-	/* First: its request may replace the shared socket on an error. */
-	nft_monitor_quiet(quiet, &gen);
-	r = nft_socket(&nl);
-	if (r < 0) {
-		nft_monitor_loud(quiet, gen, false);
-		return r;
-	}
-	portid = mnl_socket_get_portid(nl);
-	{
-		int iovlen = nftnl_batch_iovec_len(bt->b);
-		struct iovec iov[iovlen];
-		struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-		struct msghdr msg = { .msg_name = &sa,
-				      .msg_namelen = sizeof(sa),
-				      .msg_iov = iov,
-				      .msg_iovlen = (size_t)iovlen };
-
-		nftnl_batch_iovec(bt->b, iov, (uint32_t)iovlen);
-		if (sendmsg(mnl_socket_get_fd(nl), &msg, 0) < 0) {
-			r = -errno;
-			goto out;
-		}
-	}
-	while (got < expected) {
-		struct pollfd pfd = { .fd = mnl_socket_get_fd(nl),
-				      .events = POLLIN };
-		ssize_t len;
-
-		r = poll(&pfd, 1, 5000);
-		if (r == 0) {
-			r = first_err ? first_err : -ETIMEDOUT;
-			goto out;
-		}
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto out;
-		}
-		len = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (len < 0) {
-			r = -errno;
-			goto out;
-		}
-		int left = (int)len;
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf;
-		     mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
-			if (h->nlmsg_pid != portid)
-				continue;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-				got++;
-				if (h->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
-					continue;
-				if (e->error && !first_err) {
-					uint32_t idx = h->nlmsg_seq - bt->seq_first;
-					first_err = e->error;
-					if (err)
-						xn_buf_printf(err, "nftables refused %s: %s",
-							      idx < XN_ARRAY_SIZE(bt->what) && bt->what[idx]
-								      ? bt->what[idx] : "a message",
-							      strerror(-e->error));
-				}
-			}
-		}
-	}
-	r = first_err;
-out:
-	if (got < expected)
-		nft_socket_reset(); /* replies may still come on it */
-	nft_monitor_loud(quiet, gen, r >= 0 && got == expected);
-	return r;
-}
-
-int nft_batch_open(struct batch *bt)
-{
-	*bt = (struct batch){ 0 };
-	bt->b = nftnl_batch_alloc(MNL_SOCKET_BUFFER_SIZE, MNL_SOCKET_BUFFER_SIZE);
-	if (!bt->b)
-		return -ENOMEM;
-	bt->seq = nft_next_seq();
-	bt->seq += 1024; /* room for this batch's messages */
-	the_seq = bt->seq + 65536;
-	memset(nftnl_batch_buffer(bt->b), 0, MNL_SOCKET_BUFFER_SIZE);
-	nftnl_batch_begin(nftnl_batch_buffer(bt->b), bt->seq++);
-	bt->seq_first = bt->seq;
-	batch_next(bt);
-	return 0;
-}
-
-int nft_batch_close_and_send(struct batch *bt, struct xn_buf *err)
-{
-	int r;
-
-	memset(nftnl_batch_buffer(bt->b), 0, MNL_SOCKET_BUFFER_SIZE);
-	nftnl_batch_end(nftnl_batch_buffer(bt->b), bt->seq);
-	batch_next(bt);
-	r = bt->err;
-	if (r >= 0 && bt->seq != bt->seq_first)
-		r = batch_talk(bt, err);
-	nftnl_batch_free(bt->b);
-	return r;
 }
