@@ -1516,6 +1516,7 @@ static void ctx_done(struct load_ctx *c)
 static void check_forwards(struct load_ctx *c)
 {
 	struct xn_profile *p = c->p;
+	struct xn_nat_net net = xn_profile_nat_net(p);
 	struct xn_mapset set = { 0 };
 
 	for (size_t i = 0; i < p->n_maps; i++) {
@@ -1530,7 +1531,7 @@ static void check_forwards(struct load_ctx *c)
 					.public_port = fc->public_port, .guest_port = fc->guest_port,
 					.proto = fc->proto, .from_profile = true };
 		struct xn_buf why = { 0 };
-		if (xn_mapset_check_forward(&set, p, &f, &why) < 0)
+		if (xn_mapset_check_forward(&set, &net, &f, &why) < 0)
 			add_error(c, fc->line, "[forward %s]: %s", fc->name, xn_buf_str(&why));
 		else if (xn_mapset_add_forward(&set, &f) < 0)
 			c->oom = true;
@@ -1671,4 +1672,13 @@ const struct xn_addr *xn_profile_nat_gateway(const struct xn_profile *p)
 		return NULL;
 	b = xn_profile_bridge(p, p->nat_bridge);
 	return b ? first_ipv4(b, NULL) : NULL;
+}
+
+struct xn_nat_net xn_profile_nat_net(const struct xn_profile *p)
+{
+	if (!p)
+		return (struct xn_nat_net){ 0 };
+	return (struct xn_nat_net){ .gateway = xn_profile_nat_gateway(p),
+				    .bridges = p->bridges,
+				    .n_bridges = p->n_bridges };
 }

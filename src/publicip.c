@@ -215,7 +215,8 @@ static int compose_into(struct xn_publicip *pi, const struct xn_profile *p, stru
 		struct xn_buf why = { 0 };
 		bool is_fwd = false;
 		size_t k = 0;
-		r = xn_mapset_check_all(out, p, &why, &is_fwd, &k);
+		struct xn_nat_net net = xn_profile_nat_net(p);
+		r = xn_mapset_check_all(out, &net, &why, &is_fwd, &k);
 		if (r < 0) {
 			if (is_fwd)
 				xn_buf_printf(err, "the forward of %s:%u/%s %s does not fit this profile: %s",
@@ -736,9 +737,11 @@ int xn_publicip_check(struct xn_publicip *pi, const struct xn_mapping *m,
 	struct xn_buf why = { 0 };
 	int r;
 
+	struct xn_nat_net net = xn_profile_nat_net(pi->profile);
+
 	xn_mapset_tidy_names(&pi->all); /* nothing refers to a name now */
-	r = m ? xn_mapset_check_map(&pi->all, pi->profile, m, &why)
-	      : xn_mapset_check_forward(&pi->all, pi->profile, f, &why);
+	r = m ? xn_mapset_check_map(&pi->all, &net, m, &why)
+	      : xn_mapset_check_forward(&pi->all, &net, f, &why);
 	if (r < 0)
 		xn_buf_printf(out, "refused: %s\n", xn_buf_str(&why));
 	xn_buf_free(&why);
