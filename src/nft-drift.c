@@ -3,9 +3,6 @@
  * connected vifs want, and put back what someone removed or added. */
 #include "nft-internal.h"
 
-static const struct set_def *const SYNC_SETS[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
-						   &SET_AS_IP4, &SET_AS_IP6 };
-
 static int cmp_elem(const void *a, const void *b)
 {
 	const struct dead_elem *x = a, *y = b;
@@ -96,8 +93,8 @@ int xn_nft_vifs_sync(struct xn_nft *nft, const struct xn_nft_spec *s, const stru
 		if (!(b ? s->antispoof_bridge : s->antispoof_routed))
 			continue;
 		bt.family = b ? NFPROTO_BRIDGE : NFPROTO_INET;
-		for (size_t k = 0; k < XN_ARRAY_SIZE(SYNC_SETS) && r >= 0; k++) {
-			r = sync_set(&bt, vifs, n, b, SYNC_SETS[k]);
+		for (size_t k = 0; k < N_AS_SETS && r >= 0; k++) {
+			r = sync_set(&bt, vifs, n, b, AS_SETS[k]);
 			changed += r > 0 ? r : 0;
 		}
 	}

@@ -4,9 +4,6 @@
  * elements. */
 #include "nft-internal.h"
 
-static const struct set_def *const AS_SETS[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
-						  &SET_AS_IP4, &SET_AS_IP6 };
-
 /* Filter elements of vifs the caller does not know about (a restart
  * before xenstore answers), per table ([0] inet, [1] bridge) and set:
  * kept across the replacement, or those vifs would run unfiltered until
@@ -128,13 +125,10 @@ static int install(struct xn_nft *nft, const struct xn_nft_spec *s,
 int xn_nft_install(struct xn_nft *nft, const struct xn_nft_spec *s,
 		   const struct xn_nft_dynamic *dyn, struct xn_buf *err)
 {
-	struct timespec t0, t1;
-	int r;
+	int64_t t0 = xn_now_us();
+	int r = install(nft, s, dyn, err);
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = install(nft, s, dyn, err);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	nft->install_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	nft->install_us = (long)(xn_now_us() - t0);
 	return r;
 }
 

@@ -123,6 +123,9 @@ extern const struct set_def SET_AS_IPLESS;
 extern const struct set_def SET_AS_MAC;
 extern const struct set_def SET_AS_IP4;
 extern const struct set_def SET_AS_IP6;
+/* The anti-spoofing sets, in the order a vif's elements are checked. */
+#define N_AS_SETS 5
+extern const struct set_def *const AS_SETS[N_AS_SETS];
 
 /* nft-netlink.c */
 uint32_t nft_next_seq(struct xn_nft *nft);

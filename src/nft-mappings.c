@@ -287,12 +287,25 @@ int xn_nft_maps_sync(struct xn_nft *nft, const struct xn_mapset *want, bool maps
 	return xn_nft_maps_sync_sets(nft, want, sets, publics, n_publics, changed, n_changed, err);
 }
 
+static void elem_dump_free(struct elem_dump *d)
+{
+	free(d->v);
+}
+
 int xn_nft_maps_sync_sets(struct xn_nft *nft, const struct xn_mapset *want, unsigned sets,
 			  const struct xn_addr *publics, size_t n_publics,
 			  struct xn_addr **changed, size_t *n_changed, struct xn_buf *err)
 {
-	struct elem_dump w_dnat = { 0 }, w_snat = { 0 }, w_fwd = { 0 }, w_pub = { 0 };
-	struct map_diff dnat = { 0 }, snat = { 0 }, fwd = { 0 }, pub = { 0 };
+	XN_CLEANUP(elem_dump_free) struct elem_dump w_dnat = { 0 };
+	XN_CLEANUP(elem_dump_free) struct elem_dump w_snat = { 0 };
+	XN_CLEANUP(elem_dump_free) struct elem_dump w_fwd = { 0 };
+	XN_CLEANUP(elem_dump_free) struct elem_dump w_pub = { 0 };
+	XN_CLEANUP(map_diff_free) struct map_diff dnat = { 0 };
+	XN_CLEANUP(map_diff_free) struct map_diff snat = { 0 };
+	XN_CLEANUP(map_diff_free) struct map_diff fwd = { 0 };
+	XN_CLEANUP(map_diff_free) struct map_diff pub = { 0 };
+	_cleanup_free_ struct xn_addr *moved = NULL;
+	size_t n_moved = 0;
 	struct batch bt;
 	int r;
 
@@ -316,37 +329,29 @@ int xn_nft_maps_sync_sets(struct xn_nft *nft, const struct xn_mapset *want, unsi
 	if (r >= 0 && (sets & XN_NFT_SET_PUBLICS))
 		r = diff_map(nft, &SET_PUBLICS, &w_pub, 0, &pub);
 	if (r >= 0)
-		r = list_changed(&dnat, &w_dnat, &fwd, &w_fwd, changed, n_changed);
-	if (r < 0 || (!dnat.del.n && !dnat.add.n && !snat.del.n && !snat.add.n && !fwd.del.n &&
-		      !fwd.add.n && !pub.del.n && !pub.add.n))
-		goto out;
-	r = nft_batch_open(nft, &bt);
+		r = list_changed(&dnat, &w_dnat, &fwd, &w_fwd, &moved, &n_moved);
 	if (r < 0)
-		goto out;
-	bt.family = NFPROTO_INET;
-	batch_entries(&bt, &MAP_DNAT, false, &dnat.del, 4, 0);
-	batch_entries(&bt, &MAP_SNAT, false, &snat.del, 4, 0);
-	batch_entries(&bt, &MAP_FWD, false, &fwd.del, 12, 0);
-	batch_entries(&bt, &SET_PUBLICS, false, &pub.del, 4, 0);
-	batch_entries(&bt, &MAP_DNAT, true, &dnat.add, 4, 4);
-	batch_entries(&bt, &MAP_SNAT, true, &snat.add, 4, 4);
-	batch_entries(&bt, &MAP_FWD, true, &fwd.add, 12, 8);
-	batch_entries(&bt, &SET_PUBLICS, true, &pub.add, 4, 0);
-	r = nft_batch_close_and_send(&bt, err);
-out:
-	free(w_dnat.v);
-	free(w_snat.v);
-	free(w_fwd.v);
-	free(w_pub.v);
-	map_diff_free(&dnat);
-	map_diff_free(&snat);
-	map_diff_free(&fwd);
-	map_diff_free(&pub);
-	if (r < 0) {
-		free(*changed);
-		*changed = NULL;
-		*n_changed = 0;
+		return r;
+	if (dnat.del.n || dnat.add.n || snat.del.n || snat.add.n || fwd.del.n || fwd.add.n ||
+	    pub.del.n || pub.add.n) {
+		r = nft_batch_open(nft, &bt);
+		if (r < 0)
+			return r;
+		bt.family = NFPROTO_INET;
+		batch_entries(&bt, &MAP_DNAT, false, &dnat.del, 4, 0);
+		batch_entries(&bt, &MAP_SNAT, false, &snat.del, 4, 0);
+		batch_entries(&bt, &MAP_FWD, false, &fwd.del, 12, 0);
+		batch_entries(&bt, &SET_PUBLICS, false, &pub.del, 4, 0);
+		batch_entries(&bt, &MAP_DNAT, true, &dnat.add, 4, 4);
+		batch_entries(&bt, &MAP_SNAT, true, &snat.add, 4, 4);
+		batch_entries(&bt, &MAP_FWD, true, &fwd.add, 12, 8);
+		batch_entries(&bt, &SET_PUBLICS, true, &pub.add, 4, 0);
+		r = nft_batch_close_and_send(&bt, err);
+		if (r < 0)
+			return r;
 	}
+	*changed = XN_TAKE_PTR(moved);
+	*n_changed = n_moved;
 	return r;
 }
 

@@ -104,8 +104,6 @@ int xn_nft_purge_others(struct xn_nft *nft, const char (*keep)[IFNAMSIZ], size_t
 			struct xn_buf *err)
 {
 	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
-	static const struct set_def *const sets[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
-						      &SET_AS_IP4, &SET_AS_IP6 };
 	struct purge_acc p = { .keep = keep, .n_keep = n_keep };
 	struct batch bt;
 	size_t purged = 0;
@@ -119,8 +117,8 @@ int xn_nft_purge_others(struct xn_nft *nft, const char (*keep)[IFNAMSIZ], size_t
 		if (nft_get_table(nft, families[f], &ti) < 0)
 			continue;
 		bt.family = families[f];
-		for (size_t i = 0; i < XN_ARRAY_SIZE(sets) && r >= 0; i++) {
-			struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, families[f], sets[i]->name,
+		for (size_t i = 0; i < N_AS_SETS && r >= 0; i++) {
+			struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, families[f], AS_SETS[i]->name,
 					     on_elems, &p };
 			p.n_dead = 0;
 			r = nft_request(nft, &q);
@@ -128,19 +126,8 @@ int xn_nft_purge_others(struct xn_nft *nft, const char (*keep)[IFNAMSIZ], size_t
 				r = 0;
 			if (r >= 0 && p.err < 0)
 				r = p.err;
-			if (r >= 0 && p.n_dead) {
-				/* nft_batch_elems splits them into messages that fit. */
-				struct elem *el = calloc(p.n_dead, sizeof(*el));
-				if (!el) {
-					r = -ENOMEM;
-				} else {
-					for (size_t k = 0; k < p.n_dead; k++)
-						el[k] = (struct elem){ .key = p.dead[k].key, .len = p.dead[k].klen,
-								       .key_end = p.dead[k].elen ? p.dead[k].key_end : NULL };
-					nft_batch_elems(&bt, sets[i], false, el, p.n_dead);
-					free(el);
-				}
-			}
+			if (r >= 0)
+				nft_batch_dead(&bt, AS_SETS[i], false, p.dead, p.n_dead);
 			free(p.dead);
 			p.dead = NULL;
 		}

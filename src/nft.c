@@ -245,6 +245,8 @@ const struct set_def SET_AS_IP6 = {
 	.name = "as_ip6", .type = CONCAT_TYPE(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR),
 	.keylen = IFNAMSIZ + 16, .flags = NFT_SET_INTERVAL | NFT_SET_CONCAT,
 	.fields = { IFNAMSIZ, 16 } };
+const struct set_def *const AS_SETS[N_AS_SETS] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
+						   &SET_AS_IP4, &SET_AS_IP6 };
 
 static struct nftnl_set *set_new(struct batch *bt, const struct set_def *d)
 {

@@ -427,20 +427,9 @@ static const struct xn_addr *first_ipv4(const struct xn_bridge_conf *b,
 static const char *parse_mode(struct load_ctx *c, struct sect *s, void *field,
 			      const char *value)
 {
-	static const char *const names[] = {
-		[XN_MODE_BRIDGED] = "bridged",
-		[XN_MODE_ROUTED] = "routed",
-		[XN_MODE_NAT] = "nat",
-	};
-
 	(void)c;
 	(void)s;
-	for (size_t i = 0; i < XN_ARRAY_SIZE(names); i++)
-		if (strcmp(value, names[i]) == 0) {
-			*(enum xn_mode *)field = (enum xn_mode)i;
-			return NULL;
-		}
-	return "expected bridged, routed or nat";
+	return xn_mode_from_name(value, field) < 0 ? "expected bridged, routed or nat" : NULL;
 }
 
 static const char *parse_bool(struct load_ctx *c, struct sect *s, void *field,
@@ -1640,17 +1629,25 @@ void xn_profile_free(struct xn_profile *p)
 	free(p);
 }
 
+static const char *const mode_names[] = {
+	[XN_MODE_BRIDGED] = "bridged",
+	[XN_MODE_ROUTED] = "routed",
+	[XN_MODE_NAT] = "nat",
+};
+
 const char *xn_mode_name(enum xn_mode m)
 {
-	switch (m) {
-	case XN_MODE_BRIDGED:
-		return "bridged";
-	case XN_MODE_ROUTED:
-		return "routed";
-	case XN_MODE_NAT:
-		return "nat";
-	}
-	return "unknown";
+	return (size_t)m < XN_ARRAY_SIZE(mode_names) ? mode_names[m] : "unknown";
+}
+
+int xn_mode_from_name(const char *name, enum xn_mode *ret)
+{
+	int i = xn_name_lookup(mode_names, XN_ARRAY_SIZE(mode_names), name);
+
+	if (i < 0)
+		return i;
+	*ret = (enum xn_mode)i;
+	return 0;
 }
 
 const struct xn_bridge_conf *xn_profile_bridge(const struct xn_profile *p,

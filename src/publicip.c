@@ -465,18 +465,17 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 			/* sorted: want is */
 			now_owned.v[now_owned.n++] = want[i].v4.s_addr;
 		}
-		struct timespec t0, t1;
 		r = listed_of(&pi->all, &now_owned, &listed, &n_listed);
 		if (r < 0)
 			goto out;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int64_t t0 = xn_now_us();
 		r = xn_nft_maps_sync(pi->nft, &pi->all, maps_in_place, listed, n_listed, &changed, &n_changed, err);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
+		int64_t t1 = xn_now_us();
 		if (r >= 0 && maps_in_place)
 			r = translations_changed(&before, &pi->all, &changed, &n_changed);
 		if (r < 0)
 			goto out;
-		pi->last_sync_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+		pi->last_sync_us = (long)(t1 - t0);
 		pi->last_sync_changes = n_changed;
 		snprintf(pi->uplink, sizeof(pi->uplink), "%s", p->nat_uplink);
 	} else {

@@ -17,7 +17,10 @@ enum xn_mode {
 	XN_MODE_NAT,
 };
 
+/* "bridged", "routed", "nat": the profile's words, also in saved state. */
 const char *xn_mode_name(enum xn_mode m);
+/* -ENOENT when name is none of them. */
+int xn_mode_from_name(const char *name, enum xn_mode *ret);
 
 struct xn_bridge_conf {
 	char name[IFNAMSIZ];
