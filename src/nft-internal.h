@@ -34,6 +34,9 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter_ipv4.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -82,6 +85,16 @@ struct set_def {
 	uint8_t fields[2]; /* concatenation field lengths, in bytes */
 	bool host_order; /* how nft(8) should print the key */
 	uint32_t data_type, data_len; /* maps */
+};
+
+/* A rule being built (nft_rule_begin): once a step has failed the next
+ * ones do nothing, and nft_rule_end adds the rule to the batch or makes
+ * the batch fail with that first error. A rule then reads as the list of
+ * its expressions. */
+struct rule_b {
+	struct batch *bt;
+	struct nftnl_rule *r;
+	int err;
 };
 
 /* Entries the NAT maps must hold: public_addrs holds at most one address
@@ -154,6 +167,8 @@ uint32_t nft_batch_set(struct batch *bt, const struct set_def *d, const struct e
 struct nftnl_rule *nft_rule_new(uint16_t family, const char *chain, const char *comment);
 void nft_batch_rule(struct batch *bt, struct nftnl_rule *r, int built, const char *what);
 void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct nat_room *room);
+struct rule_b nft_rule_begin(struct batch *bt, uint16_t family, const char *chain, const char *comment);
+void nft_rule_end(struct rule_b *b, const char *what);
 
 /* nft-expr.c */
 int nft_add_expr(struct nftnl_rule *r, struct nftnl_expr *e);
@@ -171,6 +186,15 @@ struct nftnl_expr *nft_expr_nat(uint32_t type, bool with_port);
 int nft_add_jump(struct nftnl_rule *r, const char *chain);
 int nft_add_masked_cmp(struct nftnl_rule *r, const void *mask, const void *value, uint32_t len);
 int nft_add_verdict(struct nftnl_rule *r, int verdict);
+/* The same steps on a rule being built (struct rule_b): nothing once a
+ * step failed. nft_rule_expr takes e (NULL: out of memory). */
+void nft_rule_expr(struct rule_b *b, struct nftnl_expr *e);
+void nft_rule_ipv4(struct rule_b *b);
+void nft_rule_ct_bits(struct rule_b *b, uint32_t key, uint32_t mask);
+void nft_rule_ct_bits_clear(struct rule_b *b, uint32_t key, uint32_t mask);
+void nft_rule_verdict(struct rule_b *b, int verdict);
+void nft_rule_jump(struct rule_b *b, const char *chain);
+void nft_rule_masked_cmp(struct rule_b *b, const void *mask, const void *value, uint32_t len);
 
 /* nft-readback.c */
 int nft_for_each_elem(const struct nlmsghdr *h, elem_fn fn, void *userdata);

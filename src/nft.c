@@ -414,24 +414,185 @@ void nft_batch_rule(struct batch *bt, struct nftnl_rule *r, int built,
 	nft_batch_next(bt);
 }
 
-void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct nat_room *room)
+struct rule_b nft_rule_begin(struct batch *bt, uint16_t family, const char *chain,
+			    const char *comment)
 {
-	char ifname[IFNAMSIZ] = { 0 };
-	struct elem ifelem = { .key = ifname, .len = IFNAMSIZ };
+	struct nftnl_rule *r = nft_rule_new(family, chain, comment);
+
+	return (struct rule_b){ .bt = bt, .r = r, .err = r ? 0 : -ENOMEM };
+}
+
+void nft_rule_end(struct rule_b *b, const char *what)
+{
+	nft_batch_rule(b->bt, b->r, b->err, what);
+	b->r = NULL;
+}
+
+/* ---- the NAT table's rules, one function each ---- */
+
+/* The set ids of the NAT table's sets and maps, for lookups in the batch
+ * that makes them. */
+struct nat_ids {
+	uint32_t uplinks, networks, dnat, snat, fwd, publics;
+};
+
+#define IP_SADDR offsetof(struct iphdr, saddr)
+#define IP_DADDR offsetof(struct iphdr, daddr)
+#define TH_DPORT offsetof(struct udphdr, dest) /* where TCP has it too */
+#define CT_ESTABLISHED_RELATED \
+	(NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED))
+
+/* ct state != established,related ip daddr @SET counter drop
+ *
+ * New (or invalid) only: replies to Dom0's own connections to a public
+ * address (hairpin from Dom0) come back this way. */
+static void rule_input_drop_public(struct batch *bt, const char *set, uint32_t set_id,
+				   const char *comment)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "input", comment);
+
+	nft_rule_ipv4(&b);
+	nft_rule_ct_bits_clear(&b, NFT_CT_STATE, CT_ESTABLISHED_RELATED);
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup(set, set_id, false));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_verdict(&b, NF_DROP);
+	nft_rule_end(&b, "public address input rule");
+}
+
+/* dnat ip to ip daddr . meta l4proto . th dport map @fwd_dnat counter */
+static void rule_dnat_forwards(struct batch *bt, const char *chain, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, chain, "xennet: port forwards to guests");
+
+	nft_rule_ipv4(&b);
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_meta_reg(NFT_META_L4PROTO, NFT_REG32_01));
+	nft_rule_expr(&b, nft_expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, TH_DPORT, 2, NFT_REG32_02));
+	nft_rule_expr(&b, nft_expr_lookup_map(MAP_FWD.name, id->fwd));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_expr(&b, nft_expr_nat(NFT_NAT_DNAT, true));
+	nft_rule_end(&b, "port forward rule");
+}
+
+/* dnat ip to ip daddr map @map_dnat counter */
+static void rule_dnat_maps(struct batch *bt, const char *chain, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, chain,
+					 "xennet: public addresses mapped 1:1 to guests");
+
+	nft_rule_ipv4(&b);
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup_map(MAP_DNAT.name, id->dnat));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_expr(&b, nft_expr_nat(NFT_NAT_DNAT, false));
+	nft_rule_end(&b, "1:1 DNAT rule");
+}
+
+/* ct status dnat ip saddr @nat_networks ip daddr @nat_networks counter masquerade
+ *
+ * Hairpin: a guest reaching another through its public address is
+ * answered through Dom0, not directly on the bridge. */
+static void rule_masquerade_hairpin(struct batch *bt, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "postrouting",
+					 "xennet: hairpin to public addresses");
+
+	nft_rule_ipv4(&b);
+	nft_rule_ct_bits(&b, NFT_CT_STATUS, IPS_DST_NAT);
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_SADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup("nat_networks", id->networks, false));
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup("nat_networks", id->networks, false));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_expr(&b, nftnl_expr_alloc("masq"));
+	nft_rule_end(&b, "hairpin rule");
+}
+
+/* oifname @nat_uplinks snat ip to ip saddr map @map_snat counter */
+static void rule_snat_maps(struct batch *bt, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "postrouting",
+					 "xennet: mapped guests leave with their public address");
+
+	nft_rule_ipv4(&b);
+	nft_rule_expr(&b, nft_expr_meta(NFT_META_OIFNAME));
+	nft_rule_expr(&b, nft_expr_lookup("nat_uplinks", id->uplinks, false));
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_SADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup_map(MAP_SNAT.name, id->snat));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_expr(&b, nft_expr_nat(NFT_NAT_SNAT, false));
+	nft_rule_end(&b, "1:1 SNAT rule");
+}
+
+/* oifname @nat_uplinks ip saddr @nat_networks ip daddr != @nat_networks counter masquerade */
+static void rule_masquerade(struct batch *bt, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "postrouting",
+					 "xennet: masquerade guest networks");
+
+	nft_rule_ipv4(&b);
+	nft_rule_expr(&b, nft_expr_meta(NFT_META_OIFNAME));
+	nft_rule_expr(&b, nft_expr_lookup("nat_uplinks", id->uplinks, false));
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_SADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup("nat_networks", id->networks, false));
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup("nat_networks", id->networks, true));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_expr(&b, nftnl_expr_alloc("masq"));
+	nft_rule_end(&b, "masquerade rule");
+}
+
+/* ct state established,related counter accept */
+static void rule_forward_established(struct batch *bt)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "forward",
+					 "xennet: replies to guest connections");
+
+	nft_rule_ct_bits(&b, NFT_CT_STATE, CT_ESTABLISHED_RELATED);
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_verdict(&b, NF_ACCEPT);
+	nft_rule_end(&b, "forward established rule");
+}
+
+/* ct status dnat counter accept */
+static void rule_forward_dnat(struct batch *bt)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "forward",
+					 "xennet: mapped (DNAT) connections");
+
+	nft_rule_ct_bits(&b, NFT_CT_STATUS, IPS_DST_NAT);
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_verdict(&b, NF_ACCEPT);
+	nft_rule_end(&b, "forward dnat rule");
+}
+
+/* iifname @nat_uplinks ip daddr @nat_networks counter drop */
+static void rule_forward_drop_inbound(struct batch *bt, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "forward",
+					 "xennet: no new connections from the uplink into the guest network");
+
+	nft_rule_expr(&b, nft_expr_meta(NFT_META_IIFNAME));
+	nft_rule_expr(&b, nft_expr_lookup("nat_uplinks", id->uplinks, false));
+	nft_rule_ipv4(&b);
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup("nat_networks", id->networks, false));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_verdict(&b, NF_DROP);
+	nft_rule_end(&b, "forward drop rule");
+}
+
+/* set nat_networks: interval elements as nft(8) writes them, a leading
+ * end at 0, then start and end (exclusive) of each network. */
+static uint32_t batch_nat_networks(struct batch *bt, const struct xn_nft_spec *s)
+{
 	struct elem nets[1 + 2 * XN_ARRAY_SIZE(s->nat_networks)];
 	uint32_t starts[XN_ARRAY_SIZE(s->nat_networks)];
 	uint32_t ends[XN_ARRAY_SIZE(s->nat_networks)];
 	static const uint32_t zero;
-	uint32_t up_id, net_id;
-	struct nftnl_rule *r;
 	size_t n = 0;
-	int ret;
 
-	memcpy(ifname, s->nat_uplink, strnlen(s->nat_uplink, sizeof(ifname) - 1));
-	up_id = nft_batch_set(bt, &SET_NAT_UPLINKS, &ifelem, 1, 0);
-
-	/* Interval set elements as nft(8) writes them: a leading end at 0,
-	 * then start and end (exclusive) of each network. */
 	for (size_t i = 0; i < s->n_nat_networks; i++) {
 		struct xn_addr net = xn_addr_network(&s->nat_networks[i]);
 		uint64_t size = 1ULL << (32 - net.prefixlen);
@@ -446,171 +607,48 @@ void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct n
 			nets[n++] = (struct elem){ .key = &ends[i], .len = 4, .interval_end = true };
 		}
 	}
-	net_id = nft_batch_set(bt, &SET_NAT_NETWORKS, nets, n, 0);
+	return nft_batch_set(bt, &SET_NAT_NETWORKS, nets, n, 0);
+}
 
-	uint32_t dnat_id = nft_batch_set(bt, &MAP_DNAT, NULL, 0, nat_capacity(room->maps));
-	uint32_t snat_id = nft_batch_set(bt, &MAP_SNAT, NULL, 0, nat_capacity(room->maps));
-	uint32_t fwd_id = nft_batch_set(bt, &MAP_FWD, NULL, 0, nat_capacity(room->fwds));
-	uint32_t pub_id = nft_batch_set(bt, &SET_PUBLICS, NULL, 0, nat_capacity(room->publics));
+void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct nat_room *room)
+{
+	char ifname[IFNAMSIZ] = { 0 };
+	struct elem ifelem = { .key = ifname, .len = IFNAMSIZ };
+	struct nat_ids id;
+
+	memcpy(ifname, s->nat_uplink, strnlen(s->nat_uplink, sizeof(ifname) - 1));
+	id.uplinks = nft_batch_set(bt, &SET_NAT_UPLINKS, &ifelem, 1, 0);
+	id.networks = batch_nat_networks(bt, s);
+	id.dnat = nft_batch_set(bt, &MAP_DNAT, NULL, 0, nat_capacity(room->maps));
+	id.snat = nft_batch_set(bt, &MAP_SNAT, NULL, 0, nat_capacity(room->maps));
+	id.fwd = nft_batch_set(bt, &MAP_FWD, NULL, 0, nat_capacity(room->fwds));
+	id.publics = nft_batch_set(bt, &SET_PUBLICS, NULL, 0, nat_capacity(room->publics));
 
 	nft_batch_chain(bt, "dnat_prerouting", "nat", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST);
 	nft_batch_chain(bt, "dnat_output", "nat", NF_INET_LOCAL_OUT, NF_IP_PRI_NAT_DST);
-	nft_batch_chain(bt, "postrouting", "nat", NF_INET_POST_ROUTING,
-		    NF_IP_PRI_NAT_SRC);
+	nft_batch_chain(bt, "postrouting", "nat", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC);
 	nft_batch_chain(bt, "input", "filter", NF_INET_LOCAL_IN, NF_IP_PRI_FILTER);
-	nft_batch_chain(bt, "forward", "filter", NF_INET_FORWARD,
-		    NF_IP_PRI_FILTER);
+	nft_batch_chain(bt, "forward", "filter", NF_INET_FORWARD, NF_IP_PRI_FILTER);
 
 	/* Public addresses xennet made reachable are for the guests: what
 	 * is not translated never reaches Dom0's own services. They are the
 	 * keys of the DNAT map (looked up without its data) and, for those
 	 * only forwarded, the set public_addrs: 10,000 mappings are not
 	 * 10,000 more elements. */
-	for (int k = 0; k < 2; k++) {
-		r = nft_rule_new(NFPROTO_INET, "input", k ? "xennet: Dom0 itself does not answer on 1:1 public addresses"
-						       : "xennet: Dom0 itself does not answer on public addresses");
-		ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-		/* New (or invalid) only: replies to Dom0's own connections to
-		 * a public address (hairpin from Dom0) come back this way. */
-		if (ret >= 0)
-			ret = nft_add_ct_bits_clear(r, NFT_CT_STATE,
-						NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
-							NF_CT_STATE_BIT(IP_CT_RELATED));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-		if (ret >= 0)
-			ret = nft_add_expr(r, k ? nft_expr_lookup(MAP_DNAT.name, dnat_id, false)
-					    : nft_expr_lookup(SET_PUBLICS.name, pub_id, false));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-		if (ret >= 0)
-			ret = nft_add_verdict(r, NF_DROP);
-		nft_batch_rule(bt, r, ret, "public address input rule");
-	}
-
-	/* Public addresses: port forwards first, then 1:1 mappings; in
-	 * prerouting for the LAN and other guests, in output for Dom0. */
-	for (int out_chain = 0; out_chain < 2; out_chain++) {
-		const char *chain = out_chain ? "dnat_output" : "dnat_prerouting";
-
-		r = nft_rule_new(NFPROTO_INET, chain, "xennet: port forwards to guests");
-		ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_meta_reg(NFT_META_L4PROTO, NFT_REG32_01));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_02));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_lookup_map(MAP_FWD.name, fwd_id));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_nat(NFT_NAT_DNAT, true));
-		nft_batch_rule(bt, r, ret, "port forward rule");
-
-		r = nft_rule_new(NFPROTO_INET, chain, "xennet: public addresses mapped 1:1 to guests");
-		ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_lookup_map(MAP_DNAT.name, dnat_id));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_nat(NFT_NAT_DNAT, false));
-		nft_batch_rule(bt, r, ret, "1:1 DNAT rule");
-	}
-
-	/* Hairpin: a guest reaching another through its public address is
-	 * answered through Dom0, not directly on the bridge. */
-	r = nft_rule_new(NFPROTO_INET, "postrouting", "xennet: hairpin to public addresses");
-	ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_ct_bits(r, NFT_CT_STATUS, IPS_DST_NAT);
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(12, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_networks", net_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_networks", net_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("masq"));
-	nft_batch_rule(bt, r, ret, "hairpin rule");
-
-	r = nft_rule_new(NFPROTO_INET, "postrouting", "xennet: mapped guests leave with their public address");
-	ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_meta(NFT_META_OIFNAME));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_uplinks", up_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(12, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup_map(MAP_SNAT.name, snat_id));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_nat(NFT_NAT_SNAT, false));
-	nft_batch_rule(bt, r, ret, "1:1 SNAT rule");
-
-	r = nft_rule_new(NFPROTO_INET, "postrouting", "xennet: masquerade guest networks");
-	ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_meta(NFT_META_OIFNAME));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_uplinks", up_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(12, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_networks", net_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_networks", net_id, true));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("masq"));
-	nft_batch_rule(bt, r, ret, "masquerade rule");
-
-	r = nft_rule_new(NFPROTO_INET, "forward", "xennet: replies to guest connections");
-	ret = r ? nft_add_ct_bits(r, NFT_CT_STATE,
-			      NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
-				      NF_CT_STATE_BIT(IP_CT_RELATED))
-		: -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_verdict(r, NF_ACCEPT);
-	nft_batch_rule(bt, r, ret, "forward established rule");
-
-	r = nft_rule_new(NFPROTO_INET, "forward", "xennet: mapped (DNAT) connections");
-	ret = r ? nft_add_ct_bits(r, NFT_CT_STATUS, IPS_DST_NAT) : -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_verdict(r, NF_ACCEPT);
-	nft_batch_rule(bt, r, ret, "forward dnat rule");
-
-	r = nft_rule_new(NFPROTO_INET, "forward",
-		     "xennet: no new connections from the uplink into the guest network");
-	ret = r ? nft_add_expr(r, nft_expr_meta(NFT_META_IIFNAME)) : -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_uplinks", up_id, false));
-	if (ret >= 0)
-		ret = nft_add_match_ipv4(r);
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_networks", net_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_verdict(r, NF_DROP);
-	nft_batch_rule(bt, r, ret, "forward drop rule");
+	rule_input_drop_public(bt, SET_PUBLICS.name, id.publics,
+			       "xennet: Dom0 itself does not answer on public addresses");
+	rule_input_drop_public(bt, MAP_DNAT.name, id.dnat,
+			       "xennet: Dom0 itself does not answer on 1:1 public addresses");
+	/* Port forwards first, then 1:1 mappings; in prerouting for the LAN
+	 * and other guests, in output for Dom0. */
+	rule_dnat_forwards(bt, "dnat_prerouting", &id);
+	rule_dnat_maps(bt, "dnat_prerouting", &id);
+	rule_dnat_forwards(bt, "dnat_output", &id);
+	rule_dnat_maps(bt, "dnat_output", &id);
+	rule_masquerade_hairpin(bt, &id);
+	rule_snat_maps(bt, &id);
+	rule_masquerade(bt, &id);
+	rule_forward_established(bt);
+	rule_forward_dnat(bt);
+	rule_forward_drop_inbound(bt, &id);
 }
