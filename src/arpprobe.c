@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "xennet/arpprobe.h"
+#include "xennet/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,14 +36,6 @@ struct xn_arp_prober {
 	struct target *targets;
 	size_t n;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int own_mac(int fd, int ifindex, uint8_t mac[ETH_ALEN])
 {
@@ -136,7 +129,7 @@ int xn_arp_prober_add(struct xn_arp_prober *p, struct in_addr addr, void *cookie
 	if (r < 0)
 		return r;
 	t[p->n++] = (struct target){ .addr = addr, .cookie = cookie, .sent = 1,
-				     .next = now_ms() + PROBE_INTERVAL_MS };
+				     .next = xn_now_ms() + PROBE_INTERVAL_MS };
 	return 0;
 }
 
@@ -181,7 +174,7 @@ static void read_answers(struct xn_arp_prober *p)
 
 void xn_arp_prober_run(struct xn_arp_prober *p, xn_arp_done_fn *done, void *ctx)
 {
-	int64_t now = now_ms();
+	int64_t now = xn_now_ms();
 	size_t k = 0;
 
 	read_answers(p);
@@ -204,7 +197,7 @@ void xn_arp_prober_run(struct xn_arp_prober *p, xn_arp_done_fn *done, void *ctx)
 
 int xn_arp_prober_timeout_ms(const struct xn_arp_prober *p)
 {
-	int64_t first = -1, now = now_ms();
+	int64_t first = -1, now = xn_now_ms();
 
 	for (size_t i = 0; i < p->n; i++)
 		if (first < 0 || p->targets[i].next < first)

@@ -116,19 +116,51 @@ static int talk(struct mnl_socket *nl, struct nlmsghdr *h, mnl_cb_t cb, void *da
 	}
 }
 
-/* Kept open: closing a nfnetlink socket waits for nftables' deferred
- * destruction work (an RCU grace period). */
-static struct mnl_socket *ct_socket;
-static uint32_t ct_seq;
+struct xn_conntrack {
+	/* Kept open: closing a nfnetlink socket waits for nftables'
+	 * deferred destruction work (an RCU grace period). */
+	struct mnl_socket *sock;
+	uint32_t seq;
+};
 
-void xn_conntrack_close(void)
+int xn_conntrack_new(struct xn_conntrack **ret)
 {
-	if (ct_socket)
-		mnl_socket_close(ct_socket);
-	ct_socket = NULL;
+	*ret = calloc(1, sizeof(**ret));
+	return *ret ? 0 : -ENOMEM;
 }
 
-int xn_conntrack_purge(const struct xn_addr *addrs, size_t n)
+static void ct_close(struct xn_conntrack *ct)
+{
+	if (ct->sock)
+		mnl_socket_close(ct->sock);
+	ct->sock = NULL;
+}
+
+void xn_conntrack_free(struct xn_conntrack *ct)
+{
+	if (!ct)
+		return;
+	ct_close(ct);
+	free(ct);
+}
+
+static int ct_socket(struct xn_conntrack *ct)
+{
+	if (ct->sock)
+		return 0;
+	ct->sock = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!ct->sock)
+		return -errno;
+	if (mnl_socket_bind(ct->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int r = -errno;
+		ct_close(ct);
+		return r;
+	}
+	ct->seq = (uint32_t)time(NULL);
+	return 0;
+}
+
+int xn_conntrack_purge(struct xn_conntrack *ct, const struct xn_addr *addrs, size_t n)
 {
 	struct victims v = { .addrs = addrs, .n_addrs = n };
 	struct mnl_socket *nl;
@@ -138,20 +170,12 @@ int xn_conntrack_purge(const struct xn_addr *addrs, size_t n)
 
 	if (n == 0)
 		return 0;
-	if (!ct_socket) {
-		ct_socket = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-		if (!ct_socket)
-			return -errno;
-		if (mnl_socket_bind(ct_socket, 0, MNL_SOCKET_AUTOPID) < 0) {
-			r = -errno;
-			xn_conntrack_close();
-			return r;
-		}
-		ct_seq = (uint32_t)time(NULL);
-	}
-	nl = ct_socket;
-	seq = ct_seq;
-	ct_seq += (uint32_t)n + 4096;
+	r = ct_socket(ct);
+	if (r < 0)
+		return r;
+	nl = ct->sock;
+	seq = ct->seq;
+	ct->seq += (uint32_t)n + 4096;
 	memset(buf, 0, sizeof(buf));
 	r = talk(nl, ct_msg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq++), on_entry, &v);
 	if (r >= 0 && v.err < 0)
@@ -170,7 +194,7 @@ int xn_conntrack_purge(const struct xn_addr *addrs, size_t n)
 			deleted++;
 	}
 	if (r < 0 && r != -ENOENT)
-		xn_conntrack_close(); /* replies may be left on it */
+		ct_close(ct); /* replies may be left on it */
 	for (size_t i = 0; i < v.n; i++)
 		free(v.tuples[i]);
 	free(v.tuples);

@@ -29,14 +29,6 @@ static int fill_addr(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Full read/write with an overall deadline (ms since boot, -1 none). */
 static int io_full(int fd, void *buf, size_t len, bool writing,
 		   int64_t deadline)
@@ -48,7 +40,7 @@ static int io_full(int fd, void *buf, size_t len, bool writing,
 
 		if (deadline >= 0) {
 			struct pollfd pfd = { fd, writing ? POLLOUT : POLLIN, 0 };
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - xn_now_ms();
 			int r;
 
 			if (left <= 0)
@@ -82,7 +74,7 @@ int xn_ctl_call(const char *path, const char *const *words, size_t n,
 	struct sockaddr_un sa;
 	char req[XN_CTL_MAX_REQUEST];
 	uint32_t len = 0, hdr[2];
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : xn_now_ms() + timeout_ms;
 	char *body;
 	int r;
 
@@ -312,7 +304,7 @@ int xn_ctl_server_reply(struct xn_ctl_server *s, struct xn_ctl_request *q, int s
 	q->out_off = 0;
 	r = send_rest(q);
 	if (r == 0) {
-		q->deadline = now_ms() + REPLY_DEADLINE_MS;
+		q->deadline = xn_now_ms() + REPLY_DEADLINE_MS;
 		r = enqueue(s, &s->replying, q, EPOLLOUT);
 		if (r >= 0)
 			return 0;
@@ -400,7 +392,7 @@ static struct xn_ctl_request *accept_one(struct xn_ctl_server *s, int *err)
 	q->n = 0;
 	q->got = 0;
 	q->out = NULL;
-	q->deadline = now_ms() + REQUEST_DEADLINE_MS;
+	q->deadline = xn_now_ms() + REQUEST_DEADLINE_MS;
 	q->prev = q->next = NULL;
 	return q;
 }
@@ -469,7 +461,7 @@ int xn_ctl_server_timeout_ms(const struct xn_ctl_server *s)
 		first = s->replying.head->deadline;
 	if (first < 0)
 		return -1;
-	left = first - now_ms();
+	left = first - xn_now_ms();
 	return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
@@ -490,7 +482,7 @@ void xn_ctl_server_expire(struct xn_ctl_server *s)
 {
 	/* Those due in the next moment go too: a burst of clients that
 	 * stalled together is dropped (and logged) together. */
-	int64_t now = now_ms() + EXPIRE_SLACK_MS;
+	int64_t now = xn_now_ms() + EXPIRE_SLACK_MS;
 
 	s->expired += expire_queue(s, &s->reading, now);
 	s->abandoned += expire_queue(s, &s->replying, now);
@@ -522,7 +514,7 @@ int xn_ctl_write_reply(int fd, int status, const char *body)
 {
 	uint32_t hdr[2] = { (uint32_t)(status < 0 ? -status : status),
 			    (uint32_t)strlen(body) };
-	int64_t deadline = now_ms() + 2000;
+	int64_t deadline = xn_now_ms() + 2000;
 	int r;
 
 	r = io_full(fd, hdr, sizeof(hdr), true, deadline);

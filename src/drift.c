@@ -9,8 +9,8 @@
 #include "xennet/plan.h"
 #include "xennet/sysctl.h"
 
-static int antispoof_elements(const struct xn_profile *p, struct xn_hotplug *h,
-			      struct xn_buf *err)
+static int antispoof_elements(struct xn_nft *nft, const struct xn_profile *p,
+			      struct xn_hotplug *h, struct xn_buf *err)
 {
 	struct xn_nft_spec spec;
 	struct xn_nft_vif *vifs = NULL;
@@ -23,15 +23,15 @@ static int antispoof_elements(const struct xn_profile *p, struct xn_hotplug *h,
 	r = xn_hotplug_nft_vifs(h, &vifs, &n);
 	if (r < 0)
 		return r;
-	r = xn_nft_vifs_sync(&spec, vifs, n, err);
+	r = xn_nft_vifs_sync(nft, &spec, vifs, n, err);
 	free(vifs);
 	return r;
 }
 
 /* The NAT maps against the mappings in force (not the public addresses'
  * routes: xn_publicip_sync's business, at each convergence). */
-static int nat_elements(const struct xn_profile *p, struct xn_publicip *pi, unsigned sets,
-			struct xn_drift_report *rep, struct xn_buf *err)
+static int nat_elements(struct xn_nft *nft, const struct xn_profile *p, struct xn_publicip *pi,
+			unsigned sets, struct xn_drift_report *rep, struct xn_buf *err)
 {
 	const struct xn_mapset *maps;
 	const struct xn_addr *publics;
@@ -41,33 +41,34 @@ static int nat_elements(const struct xn_profile *p, struct xn_publicip *pi, unsi
 	if (r < 0)
 		return r;
 	xn_publicip_listed(pi, &publics, &n_publics);
-	r = xn_nft_maps_sync_sets(maps, sets, publics, n_publics, &rep->moved, &rep->publics, err);
+	r = xn_nft_maps_sync_sets(nft, maps, sets, publics, n_publics, &rep->moved, &rep->publics, err);
 	xn_publicip_compose_done(pi);
 	return r;
 }
 
-void xn_drift_purge(struct xn_drift_report *rep)
+void xn_drift_purge(struct xn_conntrack *ct, struct xn_drift_report *rep)
 {
 	if (rep->publics)
-		xn_conntrack_purge(rep->moved, rep->publics);
+		xn_conntrack_purge(ct, rep->moved, rep->publics);
 	free(rep->moved);
 	rep->moved = NULL;
 }
 
-int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct xn_publicip *pi,
-		      unsigned sets, struct xn_drift_report *rep, struct xn_buf *err)
+int xn_drift_elements(struct xn_nft *nft, const struct xn_profile *p, struct xn_hotplug *h,
+		      struct xn_publicip *pi, unsigned sets, struct xn_drift_report *rep,
+		      struct xn_buf *err)
 {
 	int r;
 
 	*rep = (struct xn_drift_report){ 0 };
 	if (!p)
 		return 0;
-	r = antispoof_elements(p, h, err);
+	r = antispoof_elements(nft, p, h, err);
 	if (r < 0)
 		return r;
 	rep->antispoof = r;
 	if (sets && p->mode == XN_MODE_NAT && pi)
-		r = nat_elements(p, pi, sets, rep, err);
+		r = nat_elements(nft, p, pi, sets, rep, err);
 	return r < 0 ? r : 0;
 }
 

@@ -35,6 +35,12 @@ int xn_engine_open(const char *state_dir, struct xn_engine **ret,
 		free(e);
 		return r;
 	}
+	r = xn_nft_new(&e->nft);
+	if (r < 0) {
+		xn_buf_printf(err, "nftables: %s", strerror(-r));
+		xn_engine_close(e);
+		return r;
+	}
 	*ret = e;
 	return 0;
 }
@@ -43,6 +49,7 @@ void xn_engine_close(struct xn_engine *e)
 {
 	if (!e)
 		return;
+	xn_nft_free(e->nft);
 	xn_nl_close(e->nl);
 	xn_ledger_clear(&e->ledger);
 	xn_buf_free(&e->warnings);
@@ -75,7 +82,7 @@ int xn_engine_plan(struct xn_engine *e, const struct xn_profile *profile,
 		}
 	}
 	xn_plan_nft_spec(profile, &spec);
-	r = xn_nft_query(&spec, dyn, &st);
+	r = xn_nft_query(e->nft, &spec, dyn, &st);
 	if (r == -EPERM || r == -EACCES)
 		unknown = true;
 	else if (r < 0) {
@@ -158,7 +165,7 @@ int xn_engine_apply(struct xn_engine *e, const struct xn_profile *profile,
 	/* Each step's entry reaches the disk before the kernel changes
 	 * (write-ahead): a kill -9 half way leaves nothing unrecorded. */
 	plan.ledger_path = recorded ? e->ledger_path : NULL;
-	r = xn_plan_apply(e->nl, &plan, &e->ledger, &done, err);
+	r = xn_plan_apply(e->nl, e->nft, &plan, &e->ledger, &done, err);
 	if (report) {
 		for (size_t i = 0; i < done; i++) {
 			xn_step_describe(&plan.steps[i], report);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "xennet/log.h"
+#include "xennet/util.h"
 
 enum log_target { LOG_TO_STDERR, LOG_TO_JOURNAL, LOG_TO_SYSLOG };
 
@@ -38,14 +39,6 @@ struct log_site {
 static struct log_site sites[LOG_SITES];
 /* Threads may log too: the sites are shared. */
 static pthread_mutex_t sites_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* stderr is the journal when JOURNAL_STREAM names its device and inode. */
 static bool stderr_is_journal(void)
@@ -152,7 +145,7 @@ static void log_v(int level, const void *caller, const char *fmt, va_list ap)
 	if (level > log_max)
 		return;
 	if (caller && level <= LOG_WARNING) {
-		int64_t now = now_ms();
+		int64_t now = xn_now_ms();
 		bool admitted;
 
 		pthread_mutex_lock(&sites_lock);
@@ -220,7 +213,7 @@ int64_t xn_log_flush_due(void)
 
 void xn_log_flush(bool all)
 {
-	int64_t now = now_ms();
+	int64_t now = xn_now_ms();
 
 	pthread_mutex_lock(&sites_lock);
 	for (size_t i = 0; i < LOG_SITES; i++)

@@ -193,10 +193,10 @@ static const char *reserved_class(const struct xn_addr *a)
 
 /* Shared checks: NAT mode, public not reserved, outside the guest network
  * and not an address of a bridge, guest inside it and not the gateway. */
-int xn_mapping_check_addresses(const struct xn_profile *p, const struct xn_addr *pub,
+int xn_mapping_check_addresses(const struct xn_nat_net *nat, const struct xn_addr *pub,
 			       const struct xn_addr *guest, struct xn_buf *err)
 {
-	const struct xn_addr *gw = p ? xn_profile_nat_gateway(p) : NULL;
+	const struct xn_addr *gw = nat->gateway;
 	char a[XN_ADDR_STRLEN], b[XN_ADDR_STRLEN];
 
 	if (!gw) {
@@ -225,21 +225,21 @@ int xn_mapping_check_addresses(const struct xn_profile *p, const struct xn_addr 
 			      xn_addr_format(guest, false, a), xn_addr_format(&net, true, b));
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < p->n_bridges; i++)
-		for (size_t j = 0; j < p->bridges[i].n_addresses; j++)
-			if (same_ip(&p->bridges[i].addresses[j], pub)) {
+	for (size_t i = 0; i < nat->n_bridges; i++)
+		for (size_t j = 0; j < nat->bridges[i].n_addresses; j++)
+			if (same_ip(&nat->bridges[i].addresses[j], pub)) {
 				xn_buf_printf(err, "public address %s is an address of bridge %s",
-					      xn_addr_format(pub, false, a), p->bridges[i].name);
+					      xn_addr_format(pub, false, a), nat->bridges[i].name);
 				return -EINVAL;
 			}
 	return 0;
 }
 
-int xn_mapset_check_map(const struct xn_mapset *s, const struct xn_profile *p,
+int xn_mapset_check_map(const struct xn_mapset *s, const struct xn_nat_net *nat,
 			const struct xn_mapping *m, struct xn_buf *err)
 {
 	char a[XN_ADDR_STRLEN];
-	int r = xn_mapping_check_addresses(p, &m->public_addr, &m->guest, err);
+	int r = xn_mapping_check_addresses(nat, &m->public_addr, &m->guest, err);
 
 	if (r < 0)
 		return r;
@@ -268,11 +268,11 @@ int xn_mapset_check_map(const struct xn_mapset *s, const struct xn_profile *p,
 	return 0;
 }
 
-int xn_mapset_check_forward(const struct xn_mapset *s, const struct xn_profile *p,
+int xn_mapset_check_forward(const struct xn_mapset *s, const struct xn_nat_net *nat,
 			    const struct xn_forward *f, struct xn_buf *err)
 {
 	char a[XN_ADDR_STRLEN];
-	int r = xn_mapping_check_addresses(p, &f->public_addr, &f->guest, err);
+	int r = xn_mapping_check_addresses(nat, &f->public_addr, &f->guest, err);
 
 	if (r < 0)
 		return r;
@@ -631,7 +631,7 @@ static uint64_t ip_key(const struct xn_addr *a)
 	return ntohl(a->v4.s_addr);
 }
 
-int xn_mapset_check_all(const struct xn_mapset *s, const struct xn_profile *p,
+int xn_mapset_check_all(const struct xn_mapset *s, const struct xn_nat_net *nat,
 			struct xn_buf *err, bool *bad_is_forward, size_t *bad_index)
 {
 	size_t n = s->n_maps, nf = s->n_fwds;
@@ -645,7 +645,7 @@ int xn_mapset_check_all(const struct xn_mapset *s, const struct xn_profile *p,
 		goto out;
 	}
 	for (size_t i = 0; i < n && r >= 0; i++) {
-		r = xn_mapping_check_addresses(p, &s->maps[i].public_addr, &s->maps[i].guest, err);
+		r = xn_mapping_check_addresses(nat, &s->maps[i].public_addr, &s->maps[i].guest, err);
 		if (r < 0) {
 			*bad_is_forward = false;
 			*bad_index = i;
@@ -654,7 +654,7 @@ int xn_mapset_check_all(const struct xn_mapset *s, const struct xn_profile *p,
 		gst[i] = (struct keyed){ ip_key(&s->maps[i].guest), i };
 	}
 	for (size_t i = 0; i < nf && r >= 0; i++) {
-		r = xn_mapping_check_addresses(p, &s->fwds[i].public_addr, &s->fwds[i].guest, err);
+		r = xn_mapping_check_addresses(nat, &s->fwds[i].public_addr, &s->fwds[i].guest, err);
 		if (r < 0) {
 			*bad_is_forward = true;
 			*bad_index = i;

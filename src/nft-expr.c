@@ -180,3 +180,49 @@ int nft_add_verdict(struct nftnl_rule *r, int verdict)
 	nftnl_rule_add_expr(r, e);
 	return 0;
 }
+
+void nft_rule_expr(struct rule_b *b, struct nftnl_expr *e)
+{
+	if (b->err < 0) {
+		if (e)
+			nftnl_expr_free(e);
+		return;
+	}
+	b->err = nft_add_expr(b->r, e);
+}
+
+void nft_rule_ipv4(struct rule_b *b)
+{
+	if (b->err >= 0)
+		b->err = nft_add_match_ipv4(b->r);
+}
+
+void nft_rule_ct_bits(struct rule_b *b, uint32_t key, uint32_t mask)
+{
+	if (b->err >= 0)
+		b->err = nft_add_ct_bits(b->r, key, mask);
+}
+
+void nft_rule_ct_bits_clear(struct rule_b *b, uint32_t key, uint32_t mask)
+{
+	if (b->err >= 0)
+		b->err = nft_add_ct_bits_clear(b->r, key, mask);
+}
+
+void nft_rule_verdict(struct rule_b *b, int verdict)
+{
+	if (b->err >= 0)
+		b->err = nft_add_verdict(b->r, verdict);
+}
+
+void nft_rule_jump(struct rule_b *b, const char *chain)
+{
+	if (b->err >= 0)
+		b->err = nft_add_jump(b->r, chain);
+}
+
+void nft_rule_masked_cmp(struct rule_b *b, const void *mask, const void *value, uint32_t len)
+{
+	if (b->err >= 0)
+		b->err = nft_add_masked_cmp(b->r, mask, value, len);
+}

@@ -30,7 +30,7 @@ static void fwd_key(const struct xn_forward *f, struct map_entry *e)
 }
 
 /* Add (or delete) the elements of some mappings and forwards. */
-static void batch_mappings(struct batch *bt, const struct xn_mapping *maps, size_t n_maps,
+void nft_batch_mappings(struct batch *bt, const struct xn_mapping *maps, size_t n_maps,
 			   const struct xn_forward *fwds, size_t n_fwds, bool add)
 {
 	struct map_entry *ent = calloc(2 * n_maps + n_fwds + 1, sizeof(*ent));
@@ -59,7 +59,7 @@ out:
 	free(el);
 }
 
-static void batch_publics(struct batch *bt, const struct xn_addr *a, size_t n, bool add)
+void nft_batch_publics(struct batch *bt, const struct xn_addr *a, size_t n, bool add)
 {
 	struct elem *el = calloc(n + 1, sizeof(*el));
 
@@ -71,34 +71,6 @@ static void batch_publics(struct batch *bt, const struct xn_addr *a, size_t n, b
 		el[i] = (struct elem){ .key = &a[i].v4, .len = 4 };
 	nft_batch_elems(bt, &SET_PUBLICS, add, el, n);
 	free(el);
-}
-
-int nft_for_each_elem(const struct nlmsghdr *h, elem_fn fn, void *userdata)
-{
-	struct nftnl_set *s = nftnl_set_alloc();
-	struct nftnl_set_elems_iter *it;
-	struct nftnl_set_elem *e;
-	int r = MNL_CB_OK;
-
-	if (!s)
-		return MNL_CB_ERROR;
-	if (nftnl_set_elems_nlmsg_parse(h, s) < 0) {
-		nftnl_set_free(s);
-		return MNL_CB_OK;
-	}
-	it = nftnl_set_elems_iter_create(s);
-	for (e = it ? nftnl_set_elems_iter_next(it) : NULL; e && r == MNL_CB_OK;
-	     e = nftnl_set_elems_iter_next(it)) {
-		uint32_t klen = 0, elen = 0, dlen = 0;
-		const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-		const void *key_end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen);
-		const void *data = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
-		if (key)
-			r = fn(key, klen, key_end, elen, data, dlen, userdata);
-	}
-	nftnl_set_elems_iter_destroy(it);
-	nftnl_set_free(s);
-	return r;
 }
 
 struct elem_dump {
@@ -160,13 +132,13 @@ static int on_map_elems(const struct nlmsghdr *h, void *data)
 	return nft_for_each_elem(h, add_map_elem, data);
 }
 
-static int dump_map(const struct set_def *d, struct elem_dump *out)
+static int dump_map(struct xn_nft *nft, const struct set_def *d, struct elem_dump *out)
 {
 	struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, NFPROTO_INET, d->name, on_map_elems, out };
 	int r;
 
 	*out = (struct elem_dump){ 0 };
-	r = nft_request(&q);
+	r = nft_request(nft, &q);
 	if (r >= 0 && out->err < 0)
 		r = out->err;
 	if (r < 0) {
@@ -204,11 +176,11 @@ static void map_diff_free(struct map_diff *d)
 /* want is sorted by key (sort_entries); dlen: the data compared (0 for a
  * set). Each map is compared with its own dump, so that an element
  * someone else added or removed in one of them never fails the batch. */
-static int diff_map(const struct set_def *d, const struct elem_dump *want, size_t dlen,
-		    struct map_diff *out)
+static int diff_map(struct xn_nft *nft, const struct set_def *d, const struct elem_dump *want,
+		    size_t dlen, struct map_diff *out)
 {
 	struct elem_dump have;
-	int r = dump_map(d, &have);
+	int r = dump_map(nft, d, &have);
 
 	*out = (struct map_diff){ 0 };
 	if (r < 0)
@@ -306,21 +278,34 @@ static int list_changed(const struct map_diff *dn, const struct elem_dump *want_
 	return 0;
 }
 
-int xn_nft_maps_sync(const struct xn_mapset *want, bool maps_in_place,
+int xn_nft_maps_sync(struct xn_nft *nft, const struct xn_mapset *want, bool maps_in_place,
 		     const struct xn_addr *publics, size_t n_publics,
 		     struct xn_addr **changed, size_t *n_changed, struct xn_buf *err)
 {
 	unsigned sets = maps_in_place ? XN_NFT_SET_PUBLICS : XN_NFT_SETS_ALL;
 
-	return xn_nft_maps_sync_sets(want, sets, publics, n_publics, changed, n_changed, err);
+	return xn_nft_maps_sync_sets(nft, want, sets, publics, n_publics, changed, n_changed, err);
 }
 
-int xn_nft_maps_sync_sets(const struct xn_mapset *want, unsigned sets,
+static void elem_dump_free(struct elem_dump *d)
+{
+	free(d->v);
+}
+
+int xn_nft_maps_sync_sets(struct xn_nft *nft, const struct xn_mapset *want, unsigned sets,
 			  const struct xn_addr *publics, size_t n_publics,
 			  struct xn_addr **changed, size_t *n_changed, struct xn_buf *err)
 {
-	struct elem_dump w_dnat = { 0 }, w_snat = { 0 }, w_fwd = { 0 }, w_pub = { 0 };
-	struct map_diff dnat = { 0 }, snat = { 0 }, fwd = { 0 }, pub = { 0 };
+	XN_CLEANUP(elem_dump_free) struct elem_dump w_dnat = { 0 };
+	XN_CLEANUP(elem_dump_free) struct elem_dump w_snat = { 0 };
+	XN_CLEANUP(elem_dump_free) struct elem_dump w_fwd = { 0 };
+	XN_CLEANUP(elem_dump_free) struct elem_dump w_pub = { 0 };
+	XN_CLEANUP(map_diff_free) struct map_diff dnat = { 0 };
+	XN_CLEANUP(map_diff_free) struct map_diff snat = { 0 };
+	XN_CLEANUP(map_diff_free) struct map_diff fwd = { 0 };
+	XN_CLEANUP(map_diff_free) struct map_diff pub = { 0 };
+	_cleanup_free_ struct xn_addr *moved = NULL;
+	size_t n_moved = 0;
 	struct batch bt;
 	int r;
 
@@ -336,213 +321,56 @@ int xn_nft_maps_sync_sets(const struct xn_mapset *want, unsigned sets,
 	/* Each dump of a large fixed-size map costs milliseconds: only those
 	 * asked for. */
 	if (r >= 0 && (sets & XN_NFT_SET_DNAT))
-		r = diff_map(&MAP_DNAT, &w_dnat, 4, &dnat);
+		r = diff_map(nft, &MAP_DNAT, &w_dnat, 4, &dnat);
 	if (r >= 0 && (sets & XN_NFT_SET_SNAT))
-		r = diff_map(&MAP_SNAT, &w_snat, 4, &snat);
+		r = diff_map(nft, &MAP_SNAT, &w_snat, 4, &snat);
 	if (r >= 0 && (sets & XN_NFT_SET_FWD))
-		r = diff_map(&MAP_FWD, &w_fwd, 8, &fwd);
+		r = diff_map(nft, &MAP_FWD, &w_fwd, 8, &fwd);
 	if (r >= 0 && (sets & XN_NFT_SET_PUBLICS))
-		r = diff_map(&SET_PUBLICS, &w_pub, 0, &pub);
+		r = diff_map(nft, &SET_PUBLICS, &w_pub, 0, &pub);
 	if (r >= 0)
-		r = list_changed(&dnat, &w_dnat, &fwd, &w_fwd, changed, n_changed);
-	if (r < 0 || (!dnat.del.n && !dnat.add.n && !snat.del.n && !snat.add.n && !fwd.del.n &&
-		      !fwd.add.n && !pub.del.n && !pub.add.n))
-		goto out;
-	r = nft_batch_open(&bt);
+		r = list_changed(&dnat, &w_dnat, &fwd, &w_fwd, &moved, &n_moved);
 	if (r < 0)
-		goto out;
-	bt.family = NFPROTO_INET;
-	batch_entries(&bt, &MAP_DNAT, false, &dnat.del, 4, 0);
-	batch_entries(&bt, &MAP_SNAT, false, &snat.del, 4, 0);
-	batch_entries(&bt, &MAP_FWD, false, &fwd.del, 12, 0);
-	batch_entries(&bt, &SET_PUBLICS, false, &pub.del, 4, 0);
-	batch_entries(&bt, &MAP_DNAT, true, &dnat.add, 4, 4);
-	batch_entries(&bt, &MAP_SNAT, true, &snat.add, 4, 4);
-	batch_entries(&bt, &MAP_FWD, true, &fwd.add, 12, 8);
-	batch_entries(&bt, &SET_PUBLICS, true, &pub.add, 4, 0);
-	r = nft_batch_close_and_send(&bt, err);
-out:
-	free(w_dnat.v);
-	free(w_snat.v);
-	free(w_fwd.v);
-	free(w_pub.v);
-	map_diff_free(&dnat);
-	map_diff_free(&snat);
-	map_diff_free(&fwd);
-	map_diff_free(&pub);
-	if (r < 0) {
-		free(*changed);
-		*changed = NULL;
-		*n_changed = 0;
+		return r;
+	if (dnat.del.n || dnat.add.n || snat.del.n || snat.add.n || fwd.del.n || fwd.add.n ||
+	    pub.del.n || pub.add.n) {
+		r = nft_batch_open(nft, &bt);
+		if (r < 0)
+			return r;
+		bt.family = NFPROTO_INET;
+		batch_entries(&bt, &MAP_DNAT, false, &dnat.del, 4, 0);
+		batch_entries(&bt, &MAP_SNAT, false, &snat.del, 4, 0);
+		batch_entries(&bt, &MAP_FWD, false, &fwd.del, 12, 0);
+		batch_entries(&bt, &SET_PUBLICS, false, &pub.del, 4, 0);
+		batch_entries(&bt, &MAP_DNAT, true, &dnat.add, 4, 4);
+		batch_entries(&bt, &MAP_SNAT, true, &snat.add, 4, 4);
+		batch_entries(&bt, &MAP_FWD, true, &fwd.add, 12, 8);
+		batch_entries(&bt, &SET_PUBLICS, true, &pub.add, 4, 0);
+		r = nft_batch_close_and_send(&bt, err);
+		if (r < 0)
+			return r;
 	}
+	*changed = XN_TAKE_PTR(moved);
+	*n_changed = n_moved;
 	return r;
 }
 
-int xn_nft_mapping_update(const struct xn_mapping *add_m, const struct xn_mapping *del_m,
+int xn_nft_mapping_update(struct xn_nft *nft, const struct xn_mapping *add_m, const struct xn_mapping *del_m,
 			  const struct xn_forward *add_f, const struct xn_forward *del_f,
 			  const struct xn_addr *add_pub, const struct xn_addr *del_pub,
 			  struct xn_buf *err)
 {
 	struct batch bt;
-	int r = nft_batch_open(&bt);
+	int r = nft_batch_open(nft, &bt);
 
 	if (r < 0)
 		return r;
 	bt.family = NFPROTO_INET;
-	batch_mappings(&bt, del_m, del_m ? 1 : 0, del_f, del_f ? 1 : 0, false);
+	nft_batch_mappings(&bt, del_m, del_m ? 1 : 0, del_f, del_f ? 1 : 0, false);
 	if (del_pub)
-		batch_publics(&bt, del_pub, 1, false);
-	batch_mappings(&bt, add_m, add_m ? 1 : 0, add_f, add_f ? 1 : 0, true);
+		nft_batch_publics(&bt, del_pub, 1, false);
+	nft_batch_mappings(&bt, add_m, add_m ? 1 : 0, add_f, add_f ? 1 : 0, true);
 	if (add_pub)
-		batch_publics(&bt, add_pub, 1, true);
-	return nft_batch_close_and_send(&bt, err);
-}
-
-static const struct set_def *const AS_SETS[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC, &SET_AS_DROPS,
-						  &SET_AS_IP4, &SET_AS_IP6 };
-
-static int install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
-		   struct xn_buf *err);
-static long install_us = -1;
-
-int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
-		   struct xn_buf *err)
-{
-	struct timespec t0, t1;
-	int r;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = install(s, dyn, err);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	install_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-	return r;
-}
-
-long xn_nft_take_install_us(void)
-{
-	long us = install_us;
-
-	install_us = -1;
-	return us;
-}
-
-static int install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
-		   struct xn_buf *err)
-{
-	const struct xn_nft_vif *vifs = dyn ? dyn->vifs : NULL;
-	size_t n_vifs = dyn ? dyn->n_vifs : 0;
-	/* Filter elements of vifs the caller does not know about (a restart
-	 * before xenstore answers): kept across the replacement, or those
-	 * vifs would run unfiltered until they are found again. */
-	struct dead_elem *others[2][XN_ARRAY_SIZE(AS_SETS)] = { { 0 } };
-	size_t n_others[2][XN_ARRAY_SIZE(AS_SETS)] = { { 0 } };
-	char (*keep)[IFNAMSIZ] = calloc(n_vifs + 1, IFNAMSIZ);
-
-	if (!keep)
-		return -ENOMEM;
-	for (size_t i = 0; i < n_vifs; i++)
-		memcpy(keep[i], vifs[i].ifname, IFNAMSIZ);
-	for (int b = 0; b < 2; b++) {
-		if (!(b ? s->antispoof_bridge : s->antispoof_routed))
-			continue;
-		for (size_t k = 0; k < XN_ARRAY_SIZE(AS_SETS); k++)
-			nft_collect_others(b ? NFPROTO_BRIDGE : NFPROTO_INET, AS_SETS[k],
-				       (const char (*)[IFNAMSIZ])keep, n_vifs, &others[b][k],
-				       &n_others[b][k]);
-	}
-	free(keep);
-
-	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
-	struct nat_room room = nft_nat_room_of(dyn);
-	struct batch bt;
-	int r;
-
-	if (dyn && dyn->grow_nat)
-		nft_nat_room_grow(&room);
-	r = nft_batch_open(&bt);
-	if (r < 0)
-		return r;
-	for (size_t f = 0; f < XN_ARRAY_SIZE(families); f++) {
-		bool bridge = families[f] == NFPROTO_BRIDGE;
-		bool want = bridge ? nft_want_bridge(s) : nft_want_inet(s);
-		bool antispoof = bridge ? s->antispoof_bridge : s->antispoof_routed;
-		char fp[64];
-		size_t nrules;
-
-		bt.family = families[f];
-		/* "add; delete" removes the table whether or not it existed,
-		 * in the same transaction as the new one: packets never see
-		 * a moment without it. */
-		nft_batch_table(&bt, NFT_MSG_NEWTABLE, NLM_F_CREATE, NULL, "table (probe)");
-		nft_batch_table(&bt, NFT_MSG_DELTABLE, 0, NULL, "table (delete old)");
-		if (!want)
-			continue;
-		r = nft_fingerprint(s, families[f], fp, &nrules);
-		if (r < 0)
-			break;
-		nft_batch_table(&bt, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, fp,
-			    bridge ? "table bridge " XN_NFT_TABLE : "table inet " XN_NFT_TABLE);
-		if (!bridge && s->nat) {
-			nft_build_nat(&bt, s, &room);
-			if (dyn && dyn->maps)
-				batch_mappings(&bt, dyn->maps->maps, dyn->maps->n_maps,
-					       dyn->maps->fwds, dyn->maps->n_fwds, true);
-			if (dyn && dyn->n_publics)
-				batch_publics(&bt, dyn->publics, dyn->n_publics, true);
-		}
-		if (antispoof) {
-			nft_build_antispoof(&bt, bridge);
-			for (size_t i = 0; i < n_vifs; i++)
-				if (vifs[i].routed == !bridge)
-					nft_batch_vif(&bt, &vifs[i], true);
-			for (size_t k = 0; k < XN_ARRAY_SIZE(AS_SETS); k++)
-				nft_batch_dead(&bt, AS_SETS[k], true, others[bridge][k],
-					   n_others[bridge][k]);
-		}
-	}
-	for (int b = 0; b < 2; b++)
-		for (size_t k = 0; k < XN_ARRAY_SIZE(AS_SETS); k++)
-			free(others[b][k]);
-	if (r < 0) {
-		nftnl_batch_free(bt.b);
-		return r;
-	}
-	return nft_batch_close_and_send(&bt, err);
-}
-
-int xn_nft_vif_update(const struct xn_nft_vif *add, const struct xn_nft_vif *del,
-		      struct xn_buf *err)
-{
-	struct batch bt;
-	int r;
-
-	r = nft_batch_open(&bt);
-	if (r < 0)
-		return r;
-	if (del) {
-		bt.family = del->routed ? NFPROTO_INET : NFPROTO_BRIDGE;
-		nft_batch_vif(&bt, del, false);
-	}
-	if (add) {
-		bt.family = add->routed ? NFPROTO_INET : NFPROTO_BRIDGE;
-		nft_batch_vif(&bt, add, true);
-	}
-	return nft_batch_close_and_send(&bt, err);
-}
-
-int xn_nft_vifs_add(const struct xn_nft_vif *v, size_t n, struct xn_buf *err)
-{
-	struct batch bt;
-	int r;
-
-	if (n == 0)
-		return 0;
-	r = nft_batch_open(&bt);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n; i++) {
-		bt.family = v[i].routed ? NFPROTO_INET : NFPROTO_BRIDGE;
-		nft_batch_vif(&bt, &v[i], true);
-	}
+		nft_batch_publics(&bt, add_pub, 1, true);
 	return nft_batch_close_and_send(&bt, err);
 }

@@ -2,76 +2,19 @@
 /* Noticing changes others make to xennet's tables (nftables events). */
 #include "nft-internal.h"
 
-static struct mnl_socket *monitor;
-static bool monitor_missed; /* others committed while it did not listen */
-static unsigned monitor_sets; /* NAT maps others changed elements of */
-
-static int on_gen(const struct nlmsghdr *h, void *data)
+int xn_nft_monitor_open(struct xn_nft *nft)
 {
-	const struct nlattr *a;
+	struct mnl_socket *monitor = mnl_socket_open2(NETLINK_NETFILTER,
+						      SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg))
-		if (mnl_attr_get_type(a) == NFTA_GEN_ID && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
-			*(uint32_t *)data = ntohl(mnl_attr_get_u32(a));
-	return MNL_CB_OK;
-}
-
-/* The ruleset's generation: one more at each commit, whoever made it. */
-static int get_gen(uint32_t *gen)
-{
-	struct request q = { NFT_MSG_GETGEN, 0, AF_UNSPEC, NULL, on_gen, gen };
-
-	return nft_request(&q);
-}
-
-int xn_nft_generation(uint32_t *gen)
-{
-	return get_gen(gen);
-}
-
-static void monitor_listen(bool on)
-{
-	int group = NFNLGRP_NFTABLES;
-
-	setsockopt(mnl_socket_get_fd(monitor), SOL_NETLINK,
-		   on ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP, &group, sizeof(group));
-}
-
-/* Stop listening for the length of our own batch, noting the generation
- * first: a commit before the drop is heard, one after it is counted. */
-void nft_monitor_quiet(bool quiet, uint32_t *gen)
-{
-	if (!quiet || !monitor)
-		return;
-	if (get_gen(gen) < 0)
-		monitor_missed = true;
-	monitor_listen(false);
-}
-
-/* Listen again, then count the commits made meanwhile: ours, or also
- * someone else's (which is then checked for, as if heard). */
-void nft_monitor_loud(bool quiet, uint32_t gen, bool committed)
-{
-	uint32_t now = 0;
-
-	if (!quiet || !monitor)
-		return;
-	monitor_listen(true);
-	if (get_gen(&now) < 0 || now != gen + (committed ? 1 : 0))
-		monitor_missed = true;
-}
-
-int xn_nft_monitor_open(void)
-{
-	monitor = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (!monitor)
 		return -errno;
 	if (mnl_socket_bind(monitor, 1 << (NFNLGRP_NFTABLES - 1), MNL_SOCKET_AUTOPID) < 0) {
 		int e = -errno;
 		mnl_socket_close(monitor);
-		monitor = NULL;
 		return e;
 	}
+	nft->monitor = monitor;
 	/* Each vif or mapping change is a few events: room for bursts of
 	 * them (an overflow only costs a check of the tables). */
 	int size = 4 << 20;
@@ -80,14 +23,8 @@ int xn_nft_monitor_open(void)
 	return mnl_socket_get_fd(monitor);
 }
 
-void xn_nft_monitor_close(void)
-{
-	if (monitor)
-		mnl_socket_close(monitor);
-	monitor = NULL;
-}
-
 struct monitor_state {
+	struct xn_nft *nft;
 	bool pending; /* this transaction touched a xennet table's rules */
 	bool pending_elems; /* ... or only elements of its sets */
 	bool pending_nat; /* ... some of them not anti-spoofing elements */
@@ -130,7 +67,7 @@ static int on_event(const struct nlmsghdr *h, void *data)
 			st->changed |= st->pending;
 			st->changed_elems |= st->pending_elems;
 			st->changed_nat |= st->pending_nat;
-			monitor_sets |= st->pending_sets;
+			st->nft->monitor_sets |= st->pending_sets;
 		}
 		st->pending = st->pending_elems = st->pending_nat = false;
 		st->pending_sets = 0;
@@ -166,15 +103,15 @@ static int on_event(const struct nlmsghdr *h, void *data)
 	return MNL_CB_OK;
 }
 
-int xn_nft_monitor_drain(void)
+int xn_nft_monitor_drain(struct xn_nft *nft)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct monitor_state st = { 0 };
+	struct monitor_state st = { .nft = nft };
 
-	if (!monitor)
+	if (!nft->monitor)
 		return 0;
 	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(monitor, buf, sizeof(buf));
+		ssize_t n = mnl_socket_recvfrom(nft->monitor, buf, sizeof(buf));
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
@@ -189,18 +126,18 @@ int xn_nft_monitor_drain(void)
 	return st.changed ? 1 : st.lost ? 2 : st.changed_nat ? 3 : st.changed_elems ? 4 : 0;
 }
 
-unsigned xn_nft_monitor_take_sets(void)
+unsigned xn_nft_monitor_take_sets(struct xn_nft *nft)
 {
-	unsigned s = monitor_sets;
+	unsigned s = nft->monitor_sets;
 
-	monitor_sets = 0;
+	nft->monitor_sets = 0;
 	return s;
 }
 
-bool xn_nft_monitor_take_missed(void)
+bool xn_nft_monitor_take_missed(struct xn_nft *nft)
 {
-	bool m = monitor_missed;
+	bool m = nft->monitor_missed;
 
-	monitor_missed = false;
+	nft->monitor_missed = false;
 	return m;
 }

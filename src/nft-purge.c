@@ -60,13 +60,13 @@ static int on_elems(const struct nlmsghdr *h, void *data)
 	return nft_for_each_elem(h, add_dead_elem, data);
 }
 
-int nft_collect_others(uint16_t family, const struct set_def *set,
-			  const char (*keep)[IFNAMSIZ], size_t n_keep,
-			  struct dead_elem **ret, size_t *n)
+int nft_collect_others(struct xn_nft *nft, uint16_t family, const struct set_def *set,
+		       const char (*keep)[IFNAMSIZ], size_t n_keep,
+		       struct dead_elem **ret, size_t *n)
 {
 	struct purge_acc p = { .keep = keep, .n_keep = n_keep };
 	struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, family, set->name, on_elems, &p };
-	int r = nft_request(&q);
+	int r = nft_request(nft, &q);
 
 	if (r >= 0 && p.err < 0)
 		r = p.err;
@@ -100,52 +100,40 @@ void nft_batch_dead(struct batch *bt, const struct set_def *set, bool add,
 	free(el);
 }
 
-int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err)
+int xn_nft_purge_others(struct xn_nft *nft, const char (*keep)[IFNAMSIZ], size_t n_keep,
+			struct xn_buf *err)
 {
 	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
-	static const struct set_def *const sets[] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC, &SET_AS_DROPS,
-						      &SET_AS_IP4, &SET_AS_IP6 };
 	struct purge_acc p = { .keep = keep, .n_keep = n_keep };
 	struct batch bt;
 	size_t purged = 0;
 	int r;
 
-	r = nft_batch_open(&bt);
+	r = nft_batch_open(nft, &bt);
 	if (r < 0)
 		return r;
 	for (size_t f = 0; f < XN_ARRAY_SIZE(families) && r >= 0; f++) {
 		struct table_info ti;
-		if (nft_get_table(families[f], &ti) < 0)
+		if (nft_get_table(nft, families[f], &ti) < 0)
 			continue;
 		bt.family = families[f];
-		for (size_t i = 0; i < XN_ARRAY_SIZE(sets) && r >= 0; i++) {
-			struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, families[f], sets[i]->name,
+		for (size_t i = 0; i < N_AS_SETS && r >= 0; i++) {
+			struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, families[f], AS_SETS[i]->name,
 					     on_elems, &p };
 			p.n_dead = 0;
-			r = nft_request(&q);
+			r = nft_request(nft, &q);
 			if (r == -ENOENT) /* a table without that set */
 				r = 0;
 			if (r >= 0 && p.err < 0)
 				r = p.err;
-			if (r >= 0 && p.n_dead) {
-				/* nft_batch_elems splits them into messages that fit. */
-				struct elem *el = calloc(p.n_dead, sizeof(*el));
-				if (!el) {
-					r = -ENOMEM;
-				} else {
-					for (size_t k = 0; k < p.n_dead; k++)
-						el[k] = (struct elem){ .key = p.dead[k].key, .len = p.dead[k].klen,
-								       .key_end = p.dead[k].elen ? p.dead[k].key_end : NULL };
-					nft_batch_elems(&bt, sets[i], false, el, p.n_dead);
-					free(el);
-				}
-			}
+			if (r >= 0)
+				nft_batch_dead(&bt, AS_SETS[i], false, p.dead, p.n_dead);
 			free(p.dead);
 			p.dead = NULL;
 		}
 	}
 	if (r < 0) {
-		nftnl_batch_free(bt.b);
+		nft_batch_abort(&bt);
 		return r;
 	}
 	purged = p.n_purged;

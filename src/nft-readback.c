@@ -24,88 +24,19 @@ static const char *udata_comment(const void *data, uint32_t len)
 	return c;
 }
 
-/* The kernel makes each part of a dump as large as the largest read the
- * socket has seen, up to 32 KiB. Large parts matter: the kernel walks a
- * fixed-size hash set from its first bucket again for each part. */
-#define NFT_DUMP_BUF 32768
-
-int nft_request(const struct request *q)
+int nft_dead_elem_cmp(const void *a, const void *b)
 {
-	char buf[NFT_DUMP_BUF];
-	struct mnl_socket *nl = NULL;
-	struct nlmsghdr *h;
-	uint32_t seq = nft_next_seq(), portid;
-	ssize_t n;
-	int r;
+	const struct dead_elem *x = a, *y = b;
+	int c;
 
-	r = nft_socket(&nl);
-	if (r < 0)
-		return r;
-	portid = mnl_socket_get_portid(nl);
-	memset(buf, 0, sizeof(buf)); /* no uninitialised padding on the wire */
-	h = nftnl_nlmsg_build_hdr(buf, q->type, q->family, q->flags | NLM_F_ACK, seq);
-	if (q->type == NFT_MSG_GETTABLE) {
-		struct nftnl_table *t = nft_table_new(q->family, NULL);
-		if (!t) {
-			r = -ENOMEM;
-			goto out;
-		}
-		nftnl_table_nlmsg_build_payload(h, t);
-		nftnl_table_free(t);
-	} else if (q->type == NFT_MSG_GETRULE) {
-		struct nftnl_rule *rl = nftnl_rule_alloc();
-		if (!rl) {
-			r = -ENOMEM;
-			goto out;
-		}
-		nftnl_rule_set_u32(rl, NFTNL_RULE_FAMILY, q->family);
-		nftnl_rule_set_str(rl, NFTNL_RULE_TABLE, XN_NFT_TABLE);
-		nftnl_rule_nlmsg_build_payload(h, rl);
-		nftnl_rule_free(rl);
-	} else {
-		struct nftnl_set *st = nftnl_set_alloc();
-		if (!st) {
-			r = -ENOMEM;
-			goto out;
-		}
-		nftnl_set_set_u32(st, NFTNL_SET_FAMILY, q->family);
-		nftnl_set_set_str(st, NFTNL_SET_TABLE, XN_NFT_TABLE);
-		if (q->type == NFT_MSG_GETGEN) {
-			/* no attributes */
-		} else if (q->type == NFT_MSG_GETSET) {
-			nftnl_set_nlmsg_build_payload(h, st);
-		} else {
-			nftnl_set_set_str(st, NFTNL_SET_NAME, q->set);
-			nftnl_set_elems_nlmsg_build_payload(h, st);
-		}
-		nftnl_set_free(st);
-	}
-	if (mnl_socket_sendto(nl, h, h->nlmsg_len) < 0) {
-		r = -errno;
-		goto out;
-	}
-	for (;;) {
-		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		r = mnl_cb_run(buf, (size_t)n, seq, portid, q->cb, q->data);
-		if (r < 0) {
-			r = -errno;
-			/* An error answer ends the exchange; anything else may
-			 * leave replies behind. */
-			if (r != -ENOENT && r != -EPERM && r != -EINVAL && r != -EOPNOTSUPP)
-				nft_socket_reset();
-			return r;
-		}
-		if (r == MNL_CB_STOP)
-			break;
-	}
-	return 0;
-out:
-	nft_socket_reset();
-	return r;
+	if (x->klen != y->klen)
+		return x->klen < y->klen ? -1 : 1;
+	c = memcmp(x->key, y->key, x->klen);
+	if (c)
+		return c;
+	if (x->elen != y->elen)
+		return x->elen < y->elen ? -1 : 1;
+	return memcmp(x->key_end, y->key_end, x->elen);
 }
 
 static int on_table(const struct nlmsghdr *h, void *data)
@@ -131,12 +62,40 @@ static int on_table(const struct nlmsghdr *h, void *data)
 	return MNL_CB_OK;
 }
 
-int nft_get_table(uint16_t family, struct table_info *ti)
+int nft_get_table(struct xn_nft *nft, uint16_t family, struct table_info *ti)
 {
 	struct request q = { NFT_MSG_GETTABLE, 0, family, NULL, on_table, ti };
 
 	*ti = (struct table_info){ 0 };
-	return nft_request(&q);
+	return nft_request(nft, &q);
+}
+
+int nft_for_each_elem(const struct nlmsghdr *h, elem_fn fn, void *userdata)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+	int r = MNL_CB_OK;
+
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_elems_nlmsg_parse(h, s) < 0) {
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	it = nftnl_set_elems_iter_create(s);
+	for (e = it ? nftnl_set_elems_iter_next(it) : NULL; e && r == MNL_CB_OK;
+	     e = nftnl_set_elems_iter_next(it)) {
+		uint32_t klen = 0, elen = 0, dlen = 0;
+		const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+		const void *key_end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen);
+		const void *data = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
+		if (key)
+			r = fn(key, klen, key_end, elen, data, dlen, userdata);
+	}
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return r;
 }
 
 struct rules_acc {
@@ -192,7 +151,7 @@ out:
 	return MNL_CB_OK;
 }
 
-int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n)
+int xn_nft_list_rules(struct xn_nft *nft, struct xn_nft_rule_info **ret, size_t *n)
 {
 	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
 	struct rules_acc acc = { 0 };
@@ -203,7 +162,7 @@ int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n)
 		struct table_info ti;
 		struct request q = { NFT_MSG_GETRULE, NLM_F_DUMP, families[f], NULL, on_rule, &acc };
 
-		r = nft_get_table(families[f], &ti);
+		r = nft_get_table(nft, families[f], &ti);
 		if (r == -ENOENT) {
 			r = 0;
 			continue;
@@ -212,7 +171,7 @@ int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n)
 			break;
 		any = true;
 		acc.family = families[f];
-		r = nft_request(&q);
+		r = nft_request(nft, &q);
 		if (r < 0 || acc.err < 0)
 			break;
 	}
@@ -229,11 +188,11 @@ int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n)
 	return 0;
 }
 
-static int count_rules(uint16_t family, size_t *n)
+static int count_rules(struct xn_nft *nft, uint16_t family, size_t *n)
 {
 	struct rules_acc acc = { .family = family };
 	struct request q = { NFT_MSG_GETRULE, NLM_F_DUMP, family, NULL, on_rule, &acc };
-	int r = nft_request(&q);
+	int r = nft_request(nft, &q);
 
 	*n = acc.n;
 	free(acc.v);
@@ -272,21 +231,21 @@ static int on_set(const struct nlmsghdr *h, void *data)
 	return MNL_CB_OK;
 }
 
-static int nat_sizes_get(struct nat_sizes *z)
+static int nat_sizes_get(struct xn_nft *nft, struct nat_sizes *z)
 {
 	struct request q = { NFT_MSG_GETSET, NLM_F_DUMP, NFPROTO_INET, NULL, on_set, z };
 
 	*z = (struct nat_sizes){ 0 };
-	return nft_request(&q);
+	return nft_request(nft, &q);
 }
 
 /* The maps were full: room for at least as many as they hold now, so
  * that they come out (at least) twice as large. */
-void nft_nat_room_grow(struct nat_room *room)
+void nft_nat_room_grow(struct xn_nft *nft, struct nat_room *room)
 {
 	struct nat_sizes z;
 
-	if (nat_sizes_get(&z) < 0)
+	if (nat_sizes_get(nft, &z) < 0)
 		return;
 	room->maps = z.dnat > room->maps ? z.dnat : room->maps;
 	room->maps = z.snat > room->maps ? z.snat : room->maps;
@@ -296,11 +255,11 @@ void nft_nat_room_grow(struct nat_room *room)
 
 /* Do the NAT maps in the kernel have room for dyn and one more? Maps
  * without a size (made by an older xennet) are replaced too. */
-static int nat_room_enough(const struct xn_nft_dynamic *dyn, bool *enough)
+static int nat_room_enough(struct xn_nft *nft, const struct xn_nft_dynamic *dyn, bool *enough)
 {
 	struct nat_room room = nft_nat_room_of(dyn);
 	struct nat_sizes z;
-	int r = nat_sizes_get(&z);
+	int r = nat_sizes_get(nft, &z);
 
 	if (r < 0)
 		return r;
@@ -309,7 +268,94 @@ static int nat_room_enough(const struct xn_nft_dynamic *dyn, bool *enough)
 	return 0;
 }
 
-int xn_nft_query(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
+struct key_dump {
+	struct dead_elem *v;
+	size_t n, cap;
+	int err;
+};
+
+static int add_key(const void *key, uint32_t len, const void *key_end, uint32_t elen,
+		   const void *val, uint32_t dlen, void *data)
+{
+	struct key_dump *d = data;
+
+	(void)key_end, (void)elen, (void)val, (void)dlen;
+	if (len > sizeof(d->v->key))
+		return MNL_CB_OK;
+	if (xn_grow((void **)&d->v, d->n, &d->cap, sizeof(*d->v)) < 0) {
+		d->err = -ENOMEM;
+		return MNL_CB_ERROR;
+	}
+	memset(&d->v[d->n], 0, sizeof(d->v[d->n]));
+	memcpy(d->v[d->n].key, key, len);
+	d->v[d->n++].klen = len;
+	return MNL_CB_OK;
+}
+
+static int on_keys(const struct nlmsghdr *h, void *data)
+{
+	return nft_for_each_elem(h, add_key, data);
+}
+
+/* Do one fixed set's elements (compared by key) match want? */
+static int keys_match(struct xn_nft *nft, const struct set_def *set, const struct elem *want, size_t n_want,
+		      bool *match)
+{
+	struct key_dump kd = { 0 };
+	struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, NFPROTO_INET, set->name, on_keys, &kd };
+	struct dead_elem *w = calloc(n_want + 1, sizeof(*w)), *have;
+	int r = w ? nft_request(nft, &q) : -ENOMEM;
+	size_t n_have = kd.n;
+
+	have = kd.v;
+	if (r >= 0 && kd.err < 0)
+		r = kd.err;
+
+	if (r >= 0) {
+		for (size_t i = 0; i < n_want; i++) {
+			memcpy(w[i].key, want[i].key, want[i].len);
+			w[i].klen = want[i].len;
+		}
+		if (n_want > 1)
+			qsort(w, n_want, sizeof(*w), nft_dead_elem_cmp);
+		if (n_have > 1)
+			qsort(have, n_have, sizeof(*have), nft_dead_elem_cmp);
+		*match = n_have == n_want;
+		for (size_t i = 0; *match && i < n_want; i++)
+			*match = nft_dead_elem_cmp(&w[i], &have[i]) == 0;
+	}
+	free(w);
+	free(have);
+	return r;
+}
+
+/* The NAT table's fixed sets (its uplink, its networks) are part of the
+ * ruleset: an element someone removed or added there makes the table
+ * stale (replaced whole, with the elements of the others). */
+static int nat_sets_current(struct xn_nft *nft, const struct xn_nft_spec *s, bool *current)
+{
+	char ifname[IFNAMSIZ] = { 0 };
+	struct elem up = { .key = ifname, .len = IFNAMSIZ };
+	struct elem nets[1 + 2 * XN_ARRAY_SIZE(s->nat_networks)];
+	uint32_t starts[XN_ARRAY_SIZE(s->nat_networks)], ends[XN_ARRAY_SIZE(s->nat_networks)];
+	size_t n = nft_nat_network_elems(s, starts, ends, nets);
+	int r;
+
+	*current = true;
+	if (!s->nat)
+		return 0;
+	memcpy(ifname, s->nat_uplink, strnlen(s->nat_uplink, sizeof(ifname) - 1));
+	r = keys_match(nft, &SET_NAT_UPLINKS, &up, 1, current);
+	if (r >= 0 && *current)
+		r = keys_match(nft, &SET_NAT_NETWORKS, nets, n, current);
+	if (r == -ENOENT) { /* no such set: stale all the same */
+		*current = false;
+		r = 0;
+	}
+	return r;
+}
+
+int xn_nft_query(struct xn_nft *nft, const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
 		 enum xn_nft_table_state *ret)
 {
 	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
@@ -320,7 +366,7 @@ int xn_nft_query(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
 		struct table_info ti;
 		char fp[64];
 		size_t want_rules, have_rules;
-		int r = nft_get_table(families[f], &ti);
+		int r = nft_get_table(nft, families[f], &ti);
 
 		if (r == -ENOENT) {
 			stale |= want;
@@ -341,13 +387,13 @@ int xn_nft_query(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
 			continue;
 		}
 		/* Same fingerprint: make sure nobody edited the rules. */
-		r = count_rules(families[f], &have_rules);
+		r = count_rules(nft, families[f], &have_rules);
 		if (r < 0)
 			return r;
 		stale |= have_rules != want_rules;
 		if (families[f] == NFPROTO_INET && !stale) {
 			bool current;
-			r = nft_nat_sets_current(s, &current);
+			r = nat_sets_current(nft, s, &current);
 			if (r < 0)
 				return r;
 			stale |= !current;
@@ -356,7 +402,7 @@ int xn_nft_query(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
 			stale = true;
 		if (dyn && s->nat && families[f] == NFPROTO_INET && !stale) {
 			bool enough;
-			r = nat_room_enough(dyn, &enough);
+			r = nat_room_enough(nft, dyn, &enough);
 			if (r < 0)
 				return r;
 			stale |= !enough;

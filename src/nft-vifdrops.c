@@ -66,7 +66,7 @@ static int on_drop_elems(const struct nlmsghdr *h, void *data)
 	return acc->err < 0 ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
-int xn_nft_vif_drops(struct xn_nft_vif_drops **ret, size_t *n)
+int xn_nft_vif_drops(struct xn_nft *nft, struct xn_nft_vif_drops **ret, size_t *n)
 {
 	static const uint16_t families[] = { NFPROTO_INET, NFPROTO_BRIDGE };
 	struct drops_acc acc = { 0 };
@@ -75,7 +75,7 @@ int xn_nft_vif_drops(struct xn_nft_vif_drops **ret, size_t *n)
 	for (size_t f = 0; f < XN_ARRAY_SIZE(families) && r >= 0 && acc.err >= 0; f++) {
 		struct request q = { NFT_MSG_GETSETELEM, NLM_F_DUMP, families[f],
 				     SET_AS_DROPS.name, on_drop_elems, &acc };
-		r = nft_request(&q);
+		r = nft_request(nft, &q);
 		if (r == -ENOENT) /* no table, or one without the set */
 			r = 0;
 	}

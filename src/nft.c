@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nftables through libnftnl + libmnl: one table, one batch per change,
  * every reply read and mapped back to the object that caused it. This
- * file: the ruleset, the batch that carries it, and the socket. */
+ * file: the ruleset and the objects a batch carries (nft-netlink.c sends
+ * it). */
 #include "nft-internal.h"
 
 /* nft(8)'s datatype numbers, so that `nft list` prints our sets nicely. */
@@ -170,52 +171,7 @@ int nft_fingerprint(const struct xn_nft_spec *s, uint16_t family,
 	return 0;
 }
 
-/* ---- the batch ---- */
-
-static struct nlmsghdr *batch_hdr(struct batch *bt, uint16_t type,
-				  uint16_t flags, const char *what)
-{
-	uint32_t idx = bt->seq - bt->seq_first;
-
-	if (idx < XN_ARRAY_SIZE(bt->what))
-		bt->what[idx] = what;
-	/* libmnl 1.0.4 leaves attribute padding uninitialised; the tail of
-	 * a batch page always has the overrun room (one socket buffer). */
-	memset(nftnl_batch_buffer(bt->b), 0, MNL_SOCKET_BUFFER_SIZE);
-	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type,
-				     bt->family, flags | NLM_F_ACK,
-				     bt->seq++);
-}
-
-static void batch_next(struct batch *bt)
-{
-	if (nftnl_batch_update(bt->b) < 0 && !bt->err)
-		bt->err = -ENOMEM;
-}
-
-struct nftnl_table *nft_table_new(uint16_t family, const char *comment)
-{
-	struct nftnl_table *t = nftnl_table_alloc();
-
-	if (!t)
-		return NULL;
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, family);
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, XN_NFT_TABLE);
-	if (comment) {
-		struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(128);
-		if (!u || !nftnl_udata_put_strz(u, NFTNL_UDATA_TABLE_COMMENT,
-						comment)) {
-			nftnl_udata_buf_free(u);
-			nftnl_table_free(t);
-			return NULL;
-		}
-		nftnl_table_set_data(t, NFTNL_TABLE_USERDATA,
-				     nftnl_udata_buf_data(u),
-				     nftnl_udata_buf_len(u));
-		nftnl_udata_buf_free(u);
-	}
-	return t;
-}
+/* ---- the objects of a batch ---- */
 
 void nft_batch_table(struct batch *bt, uint16_t type, uint16_t flags,
 			const char *comment, const char *what)
@@ -226,9 +182,9 @@ void nft_batch_table(struct batch *bt, uint16_t type, uint16_t flags,
 		bt->err = -ENOMEM;
 		return;
 	}
-	nftnl_table_nlmsg_build_payload(batch_hdr(bt, type, flags, what), t);
+	nftnl_table_nlmsg_build_payload(nft_batch_hdr(bt, type, flags, what), t);
 	nftnl_table_free(t);
-	batch_next(bt);
+	nft_batch_next(bt);
 }
 
 /* A base chain (type non-NULL) or a regular one (type NULL). */
@@ -251,9 +207,9 @@ void nft_batch_chain(struct batch *bt, const char *name, const char *type,
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	}
 	nftnl_chain_nlmsg_build_payload(
-		batch_hdr(bt, NFT_MSG_NEWCHAIN, NLM_F_CREATE, name), c);
+		nft_batch_hdr(bt, NFT_MSG_NEWCHAIN, NLM_F_CREATE, name), c);
 	nftnl_chain_free(c);
-	batch_next(bt);
+	nft_batch_next(bt);
 }
 
 #define CONCAT_TYPE(a, b) (((uint32_t)(a) << 6) | (uint32_t)(b))
@@ -298,6 +254,8 @@ const struct set_def SET_AS_IP6 = {
 	.name = "as_ip6", .type = CONCAT_TYPE(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR),
 	.keylen = IFNAMSIZ + 16, .flags = NFT_SET_INTERVAL | NFT_SET_CONCAT,
 	.fields = { IFNAMSIZ, 16 } };
+const struct set_def *const AS_SETS[N_AS_SETS] = { &SET_AS_PORTS, &SET_AS_IPLESS, &SET_AS_MAC,
+						   &SET_AS_DROPS, &SET_AS_IP4, &SET_AS_IP6 };
 
 static struct nftnl_set *set_new(struct batch *bt, const struct set_def *d)
 {
@@ -346,10 +304,10 @@ void nft_batch_elems(struct batch *bt, const struct set_def *d, bool add,
 			nftnl_set_elem_add(s, e);
 		}
 		nftnl_set_elems_nlmsg_build_payload(
-			batch_hdr(bt, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+			nft_batch_hdr(bt, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
 				  add ? NLM_F_CREATE : 0, d->name),
 			s);
-		batch_next(bt);
+		nft_batch_next(bt);
 		nftnl_set_free(s);
 	}
 }
@@ -428,8 +386,8 @@ uint32_t nft_batch_set(struct batch *bt, const struct set_def *d,
 			   nftnl_udata_buf_len(u));
 	nftnl_udata_buf_free(u);
 	nftnl_set_nlmsg_build_payload(
-		batch_hdr(bt, NFT_MSG_NEWSET, NLM_F_CREATE, d->name), s);
-	batch_next(bt);
+		nft_batch_hdr(bt, NFT_MSG_NEWSET, NLM_F_CREATE, d->name), s);
+	nft_batch_next(bt);
 	nftnl_set_free(s);
 	nft_batch_elems(bt, d, true, elems, n);
 	return id;
@@ -467,11 +425,11 @@ void nft_batch_rule(struct batch *bt, struct nftnl_rule *r, int built,
 		return;
 	}
 	nftnl_rule_nlmsg_build_payload(
-		batch_hdr(bt, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
+		nft_batch_hdr(bt, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
 			  what),
 		r);
 	nftnl_rule_free(r);
-	batch_next(bt);
+	nft_batch_next(bt);
 }
 
 /* Interval set elements as nft(8) writes them: a leading end at 0, then
@@ -500,367 +458,225 @@ size_t nft_nat_network_elems(const struct xn_nft_spec *s, uint32_t *starts, uint
 	return n;
 }
 
+struct rule_b nft_rule_begin(struct batch *bt, uint16_t family, const char *chain,
+			    const char *comment)
+{
+	struct nftnl_rule *r = nft_rule_new(family, chain, comment);
+
+	return (struct rule_b){ .bt = bt, .r = r, .err = r ? 0 : -ENOMEM };
+}
+
+void nft_rule_end(struct rule_b *b, const char *what)
+{
+	nft_batch_rule(b->bt, b->r, b->err, what);
+	b->r = NULL;
+}
+
+/* ---- the NAT table's rules, one function each ---- */
+
+/* The set ids of the NAT table's sets and maps, for lookups in the batch
+ * that makes them. */
+struct nat_ids {
+	uint32_t uplinks, networks, dnat, snat, fwd, publics;
+};
+
+#define IP_SADDR offsetof(struct iphdr, saddr)
+#define IP_DADDR offsetof(struct iphdr, daddr)
+#define TH_DPORT offsetof(struct udphdr, dest) /* where TCP has it too */
+#define CT_ESTABLISHED_RELATED \
+	(NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED))
+
+/* ct state != established,related ip daddr @SET counter drop
+ *
+ * New (or invalid) only: replies to Dom0's own connections to a public
+ * address (hairpin from Dom0) come back this way. */
+static void rule_input_drop_public(struct batch *bt, const char *set, uint32_t set_id,
+				   const char *comment)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "input", comment);
+
+	nft_rule_ipv4(&b);
+	nft_rule_ct_bits_clear(&b, NFT_CT_STATE, CT_ESTABLISHED_RELATED);
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup(set, set_id, false));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_verdict(&b, NF_DROP);
+	nft_rule_end(&b, "public address input rule");
+}
+
+/* dnat ip to ip daddr . meta l4proto . th dport map @fwd_dnat counter */
+static void rule_dnat_forwards(struct batch *bt, const char *chain, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, chain, "xennet: port forwards to guests");
+
+	nft_rule_ipv4(&b);
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_meta_reg(NFT_META_L4PROTO, NFT_REG32_01));
+	nft_rule_expr(&b, nft_expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, TH_DPORT, 2, NFT_REG32_02));
+	nft_rule_expr(&b, nft_expr_lookup_map(MAP_FWD.name, id->fwd));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_expr(&b, nft_expr_nat(NFT_NAT_DNAT, true));
+	nft_rule_end(&b, "port forward rule");
+}
+
+/* dnat ip to ip daddr map @map_dnat counter */
+static void rule_dnat_maps(struct batch *bt, const char *chain, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, chain,
+					 "xennet: public addresses mapped 1:1 to guests");
+
+	nft_rule_ipv4(&b);
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup_map(MAP_DNAT.name, id->dnat));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_expr(&b, nft_expr_nat(NFT_NAT_DNAT, false));
+	nft_rule_end(&b, "1:1 DNAT rule");
+}
+
+/* ct status dnat ip saddr @nat_networks ip daddr @nat_networks counter masquerade
+ *
+ * Hairpin: a guest reaching another through its public address is
+ * answered through Dom0, not directly on the bridge. */
+static void rule_masquerade_hairpin(struct batch *bt, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "postrouting",
+					 "xennet: hairpin to public addresses");
+
+	nft_rule_ipv4(&b);
+	nft_rule_ct_bits(&b, NFT_CT_STATUS, IPS_DST_NAT);
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_SADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup("nat_networks", id->networks, false));
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup("nat_networks", id->networks, false));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_expr(&b, nftnl_expr_alloc("masq"));
+	nft_rule_end(&b, "hairpin rule");
+}
+
+/* oifname @nat_uplinks snat ip to ip saddr map @map_snat counter */
+static void rule_snat_maps(struct batch *bt, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "postrouting",
+					 "xennet: mapped guests leave with their public address");
+
+	nft_rule_ipv4(&b);
+	nft_rule_expr(&b, nft_expr_meta(NFT_META_OIFNAME));
+	nft_rule_expr(&b, nft_expr_lookup("nat_uplinks", id->uplinks, false));
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_SADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup_map(MAP_SNAT.name, id->snat));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_expr(&b, nft_expr_nat(NFT_NAT_SNAT, false));
+	nft_rule_end(&b, "1:1 SNAT rule");
+}
+
+/* oifname @nat_uplinks ip saddr @nat_networks ip daddr != @nat_networks counter masquerade */
+static void rule_masquerade(struct batch *bt, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "postrouting",
+					 "xennet: masquerade guest networks");
+
+	nft_rule_ipv4(&b);
+	nft_rule_expr(&b, nft_expr_meta(NFT_META_OIFNAME));
+	nft_rule_expr(&b, nft_expr_lookup("nat_uplinks", id->uplinks, false));
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_SADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup("nat_networks", id->networks, false));
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup("nat_networks", id->networks, true));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_expr(&b, nftnl_expr_alloc("masq"));
+	nft_rule_end(&b, "masquerade rule");
+}
+
+/* ct state established,related counter accept */
+static void rule_forward_established(struct batch *bt)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "forward",
+					 "xennet: replies to guest connections");
+
+	nft_rule_ct_bits(&b, NFT_CT_STATE, CT_ESTABLISHED_RELATED);
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_verdict(&b, NF_ACCEPT);
+	nft_rule_end(&b, "forward established rule");
+}
+
+/* ct status dnat counter accept */
+static void rule_forward_dnat(struct batch *bt)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "forward",
+					 "xennet: mapped (DNAT) connections");
+
+	nft_rule_ct_bits(&b, NFT_CT_STATUS, IPS_DST_NAT);
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_verdict(&b, NF_ACCEPT);
+	nft_rule_end(&b, "forward dnat rule");
+}
+
+/* iifname @nat_uplinks ip daddr @nat_networks counter drop */
+static void rule_forward_drop_inbound(struct batch *bt, const struct nat_ids *id)
+{
+	struct rule_b b = nft_rule_begin(bt, NFPROTO_INET, "forward",
+					 "xennet: no new connections from the uplink into the guest network");
+
+	nft_rule_expr(&b, nft_expr_meta(NFT_META_IIFNAME));
+	nft_rule_expr(&b, nft_expr_lookup("nat_uplinks", id->uplinks, false));
+	nft_rule_ipv4(&b);
+	nft_rule_expr(&b, nft_expr_payload_nh(IP_DADDR, 4));
+	nft_rule_expr(&b, nft_expr_lookup("nat_networks", id->networks, false));
+	nft_rule_expr(&b, nftnl_expr_alloc("counter"));
+	nft_rule_verdict(&b, NF_DROP);
+	nft_rule_end(&b, "forward drop rule");
+}
+
+/* set nat_networks, with the guest networks' interval elements. */
+static uint32_t batch_nat_networks(struct batch *bt, const struct xn_nft_spec *s)
+{
+	struct elem nets[1 + 2 * XN_ARRAY_SIZE(s->nat_networks)];
+	uint32_t starts[XN_ARRAY_SIZE(s->nat_networks)];
+	uint32_t ends[XN_ARRAY_SIZE(s->nat_networks)];
+	size_t n = nft_nat_network_elems(s, starts, ends, nets);
+
+	return nft_batch_set(bt, &SET_NAT_NETWORKS, nets, n, 0);
+}
+
 void nft_build_nat(struct batch *bt, const struct xn_nft_spec *s, const struct nat_room *room)
 {
 	char ifname[IFNAMSIZ] = { 0 };
 	struct elem ifelem = { .key = ifname, .len = IFNAMSIZ };
-	struct elem nets[1 + 2 * XN_ARRAY_SIZE(s->nat_networks)];
-	uint32_t starts[XN_ARRAY_SIZE(s->nat_networks)];
-	uint32_t ends[XN_ARRAY_SIZE(s->nat_networks)];
-	uint32_t up_id, net_id;
-	struct nftnl_rule *r;
-	size_t n = 0;
-	int ret;
+	struct nat_ids id;
 
 	memcpy(ifname, s->nat_uplink, strnlen(s->nat_uplink, sizeof(ifname) - 1));
-	up_id = nft_batch_set(bt, &SET_NAT_UPLINKS, &ifelem, 1, 0);
-
-	n = nft_nat_network_elems(s, starts, ends, nets);
-	net_id = nft_batch_set(bt, &SET_NAT_NETWORKS, nets, n, 0);
-
-	uint32_t dnat_id = nft_batch_set(bt, &MAP_DNAT, NULL, 0, nat_capacity(room->maps));
-	uint32_t snat_id = nft_batch_set(bt, &MAP_SNAT, NULL, 0, nat_capacity(room->maps));
-	uint32_t fwd_id = nft_batch_set(bt, &MAP_FWD, NULL, 0, nat_capacity(room->fwds));
-	uint32_t pub_id = nft_batch_set(bt, &SET_PUBLICS, NULL, 0, nat_capacity(room->publics));
+	id.uplinks = nft_batch_set(bt, &SET_NAT_UPLINKS, &ifelem, 1, 0);
+	id.networks = batch_nat_networks(bt, s);
+	id.dnat = nft_batch_set(bt, &MAP_DNAT, NULL, 0, nat_capacity(room->maps));
+	id.snat = nft_batch_set(bt, &MAP_SNAT, NULL, 0, nat_capacity(room->maps));
+	id.fwd = nft_batch_set(bt, &MAP_FWD, NULL, 0, nat_capacity(room->fwds));
+	id.publics = nft_batch_set(bt, &SET_PUBLICS, NULL, 0, nat_capacity(room->publics));
 
 	nft_batch_chain(bt, "dnat_prerouting", "nat", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST);
 	nft_batch_chain(bt, "dnat_output", "nat", NF_INET_LOCAL_OUT, NF_IP_PRI_NAT_DST);
-	nft_batch_chain(bt, "postrouting", "nat", NF_INET_POST_ROUTING,
-		    NF_IP_PRI_NAT_SRC);
+	nft_batch_chain(bt, "postrouting", "nat", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC);
 	nft_batch_chain(bt, "input", "filter", NF_INET_LOCAL_IN, NF_IP_PRI_FILTER);
-	nft_batch_chain(bt, "forward", "filter", NF_INET_FORWARD,
-		    NF_IP_PRI_FILTER);
+	nft_batch_chain(bt, "forward", "filter", NF_INET_FORWARD, NF_IP_PRI_FILTER);
 
 	/* Public addresses xennet made reachable are for the guests: what
 	 * is not translated never reaches Dom0's own services. They are the
 	 * keys of the DNAT map (looked up without its data) and, for those
 	 * only forwarded, the set public_addrs: 10,000 mappings are not
 	 * 10,000 more elements. */
-	for (int k = 0; k < 2; k++) {
-		r = nft_rule_new(NFPROTO_INET, "input", k ? "xennet: Dom0 itself does not answer on 1:1 public addresses"
-						       : "xennet: Dom0 itself does not answer on public addresses");
-		ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-		/* New (or invalid) only: replies to Dom0's own connections to
-		 * a public address (hairpin from Dom0) come back this way. */
-		if (ret >= 0)
-			ret = nft_add_ct_bits_clear(r, NFT_CT_STATE,
-						NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
-							NF_CT_STATE_BIT(IP_CT_RELATED));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-		if (ret >= 0)
-			ret = nft_add_expr(r, k ? nft_expr_lookup(MAP_DNAT.name, dnat_id, false)
-					    : nft_expr_lookup(SET_PUBLICS.name, pub_id, false));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-		if (ret >= 0)
-			ret = nft_add_verdict(r, NF_DROP);
-		nft_batch_rule(bt, r, ret, "public address input rule");
-	}
-
-	/* Public addresses: port forwards first, then 1:1 mappings; in
-	 * prerouting for the LAN and other guests, in output for Dom0. */
-	for (int out_chain = 0; out_chain < 2; out_chain++) {
-		const char *chain = out_chain ? "dnat_output" : "dnat_prerouting";
-
-		r = nft_rule_new(NFPROTO_INET, chain, "xennet: port forwards to guests");
-		ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_meta_reg(NFT_META_L4PROTO, NFT_REG32_01));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_02));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_lookup_map(MAP_FWD.name, fwd_id));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_nat(NFT_NAT_DNAT, true));
-		nft_batch_rule(bt, r, ret, "port forward rule");
-
-		r = nft_rule_new(NFPROTO_INET, chain, "xennet: public addresses mapped 1:1 to guests");
-		ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_lookup_map(MAP_DNAT.name, dnat_id));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-		if (ret >= 0)
-			ret = nft_add_expr(r, nft_expr_nat(NFT_NAT_DNAT, false));
-		nft_batch_rule(bt, r, ret, "1:1 DNAT rule");
-	}
-
-	/* Hairpin: a guest reaching another through its public address is
-	 * answered through Dom0, not directly on the bridge. */
-	r = nft_rule_new(NFPROTO_INET, "postrouting", "xennet: hairpin to public addresses");
-	ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_ct_bits(r, NFT_CT_STATUS, IPS_DST_NAT);
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(12, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_networks", net_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_networks", net_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("masq"));
-	nft_batch_rule(bt, r, ret, "hairpin rule");
-
-	r = nft_rule_new(NFPROTO_INET, "postrouting", "xennet: mapped guests leave with their public address");
-	ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_meta(NFT_META_OIFNAME));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_uplinks", up_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(12, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup_map(MAP_SNAT.name, snat_id));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_nat(NFT_NAT_SNAT, false));
-	nft_batch_rule(bt, r, ret, "1:1 SNAT rule");
-
-	r = nft_rule_new(NFPROTO_INET, "postrouting", "xennet: masquerade guest networks");
-	ret = r ? nft_add_match_ipv4(r) : -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_meta(NFT_META_OIFNAME));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_uplinks", up_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(12, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_networks", net_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_networks", net_id, true));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("masq"));
-	nft_batch_rule(bt, r, ret, "masquerade rule");
-
-	r = nft_rule_new(NFPROTO_INET, "forward", "xennet: replies to guest connections");
-	ret = r ? nft_add_ct_bits(r, NFT_CT_STATE,
-			      NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
-				      NF_CT_STATE_BIT(IP_CT_RELATED))
-		: -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_verdict(r, NF_ACCEPT);
-	nft_batch_rule(bt, r, ret, "forward established rule");
-
-	r = nft_rule_new(NFPROTO_INET, "forward", "xennet: mapped (DNAT) connections");
-	ret = r ? nft_add_ct_bits(r, NFT_CT_STATUS, IPS_DST_NAT) : -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_verdict(r, NF_ACCEPT);
-	nft_batch_rule(bt, r, ret, "forward dnat rule");
-
-	r = nft_rule_new(NFPROTO_INET, "forward",
-		     "xennet: no new connections from the uplink into the guest network");
-	ret = r ? nft_add_expr(r, nft_expr_meta(NFT_META_IIFNAME)) : -ENOMEM;
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_uplinks", up_id, false));
-	if (ret >= 0)
-		ret = nft_add_match_ipv4(r);
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_payload_nh(16, 4));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nft_expr_lookup("nat_networks", net_id, false));
-	if (ret >= 0)
-		ret = nft_add_expr(r, nftnl_expr_alloc("counter"));
-	if (ret >= 0)
-		ret = nft_add_verdict(r, NF_DROP);
-	nft_batch_rule(bt, r, ret, "forward drop rule");
-}
-
-/* ---- talking to the kernel ---- */
-
-/* One socket for the life of the process. Closing a nfnetlink socket
- * makes the kernel wait for the destruction of what earlier transactions
- * deleted (an RCU grace period, ~10 ms): a socket per request would charge
- * that to every mapping removed. */
-static struct mnl_socket *the_socket;
-static uint32_t the_seq;
-
-void xn_nft_close(void)
-{
-	if (the_socket)
-		mnl_socket_close(the_socket);
-	the_socket = NULL;
-}
-
-uint32_t nft_next_seq(void)
-{
-	if (the_seq == 0)
-		the_seq = (uint32_t)time(NULL);
-	return the_seq++;
-}
-
-/* A socket that has been used for a request that failed half way may
- * still hold replies: start over with a new one. */
-void nft_socket_reset(void)
-{
-	xn_nft_close();
-}
-
-int nft_socket(struct mnl_socket **ret)
-{
-	struct mnl_socket *nl;
-	int bufsize = 16 << 20;
-
-	if (the_socket) {
-		*ret = the_socket;
-		return 0;
-	}
-	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		int e = -errno;
-		mnl_socket_close(nl);
-		return e;
-	}
-	/* Room for large batches (10,000 mappings are ~1 MiB) and their
-	 * replies: as root, past the system's default limits. */
-	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &bufsize,
-		       sizeof(bufsize)) < 0)
-		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
-	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &bufsize,
-		       sizeof(bufsize)) < 0)
-		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
-	the_socket = nl;
-	*ret = nl;
-	return 0;
-}
-
-/* Send the batch and read one reply per message. Returns the first error,
- * naming its object in err. */
-#define QUIET_BATCH_MSGS 8
-
-static int batch_talk(struct batch *bt, struct xn_buf *err)
-{
-	struct mnl_socket *nl = NULL;
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t expected = bt->seq - bt->seq_first, got = 0;
-	uint32_t portid, gen = 0;
-	int first_err = 0;
-	/* A large batch (hundreds of elements, or a table) is not echoed to
-	 * our own monitor: the kernel would build an event per element. */
-	bool quiet = expected >= QUIET_BATCH_MSGS;
-	int r;
-
-	/* First: its request may replace the shared socket on an error. */
-	nft_monitor_quiet(quiet, &gen);
-	r = nft_socket(&nl);
-	if (r < 0) {
-		nft_monitor_loud(quiet, gen, false);
-		return r;
-	}
-	portid = mnl_socket_get_portid(nl);
-	{
-		int iovlen = nftnl_batch_iovec_len(bt->b);
-		struct iovec iov[iovlen];
-		struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-		struct msghdr msg = { .msg_name = &sa,
-				      .msg_namelen = sizeof(sa),
-				      .msg_iov = iov,
-				      .msg_iovlen = (size_t)iovlen };
-
-		nftnl_batch_iovec(bt->b, iov, (uint32_t)iovlen);
-		if (sendmsg(mnl_socket_get_fd(nl), &msg, 0) < 0) {
-			r = -errno;
-			goto out;
-		}
-	}
-	while (got < expected) {
-		struct pollfd pfd = { .fd = mnl_socket_get_fd(nl),
-				      .events = POLLIN };
-		ssize_t len;
-
-		r = poll(&pfd, 1, 5000);
-		if (r == 0) {
-			r = first_err ? first_err : -ETIMEDOUT;
-			goto out;
-		}
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto out;
-		}
-		len = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (len < 0) {
-			r = -errno;
-			goto out;
-		}
-		int left = (int)len;
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf;
-		     mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
-			if (h->nlmsg_pid != portid)
-				continue;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-				got++;
-				if (h->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
-					continue;
-				if (e->error && !first_err) {
-					uint32_t idx = h->nlmsg_seq - bt->seq_first;
-					first_err = e->error;
-					if (err)
-						xn_buf_printf(err, "nftables refused %s: %s",
-							      idx < XN_ARRAY_SIZE(bt->what) && bt->what[idx]
-								      ? bt->what[idx] : "a message",
-							      strerror(-e->error));
-				}
-			}
-		}
-	}
-	r = first_err;
-out:
-	if (got < expected)
-		nft_socket_reset(); /* replies may still come on it */
-	nft_monitor_loud(quiet, gen, r >= 0 && got == expected);
-	return r;
-}
-
-int nft_batch_open(struct batch *bt)
-{
-	*bt = (struct batch){ 0 };
-	bt->b = nftnl_batch_alloc(MNL_SOCKET_BUFFER_SIZE, MNL_SOCKET_BUFFER_SIZE);
-	if (!bt->b)
-		return -ENOMEM;
-	bt->seq = nft_next_seq();
-	bt->seq += 1024; /* room for this batch's messages */
-	the_seq = bt->seq + 65536;
-	memset(nftnl_batch_buffer(bt->b), 0, MNL_SOCKET_BUFFER_SIZE);
-	nftnl_batch_begin(nftnl_batch_buffer(bt->b), bt->seq++);
-	bt->seq_first = bt->seq;
-	batch_next(bt);
-	return 0;
-}
-
-int nft_batch_close_and_send(struct batch *bt, struct xn_buf *err)
-{
-	int r;
-
-	memset(nftnl_batch_buffer(bt->b), 0, MNL_SOCKET_BUFFER_SIZE);
-	nftnl_batch_end(nftnl_batch_buffer(bt->b), bt->seq);
-	batch_next(bt);
-	r = bt->err;
-	if (r >= 0 && bt->seq != bt->seq_first)
-		r = batch_talk(bt, err);
-	nftnl_batch_free(bt->b);
-	return r;
+	rule_input_drop_public(bt, SET_PUBLICS.name, id.publics,
+			       "xennet: Dom0 itself does not answer on public addresses");
+	rule_input_drop_public(bt, MAP_DNAT.name, id.dnat,
+			       "xennet: Dom0 itself does not answer on 1:1 public addresses");
+	/* Port forwards first, then 1:1 mappings; in prerouting for the LAN
+	 * and other guests, in output for Dom0. */
+	rule_dnat_forwards(bt, "dnat_prerouting", &id);
+	rule_dnat_maps(bt, "dnat_prerouting", &id);
+	rule_dnat_forwards(bt, "dnat_output", &id);
+	rule_dnat_maps(bt, "dnat_output", &id);
+	rule_masquerade_hairpin(bt, &id);
+	rule_snat_maps(bt, &id);
+	rule_masquerade(bt, &id);
+	rule_forward_established(bt);
+	rule_forward_dnat(bt);
+	rule_forward_drop_inbound(bt, &id);
 }

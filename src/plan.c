@@ -777,7 +777,7 @@ static int undone(const struct xn_plan *plan, const struct xn_ledger *l, int r)
 	return r < 0 ? r : ledger_write(plan, l);
 }
 
-static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
+static int step_apply(struct xn_nl *nl, struct xn_nft *nft, const struct xn_plan *plan,
 		      const struct xn_step *st, struct xn_ledger *l,
 		      struct xn_buf *err)
 {
@@ -975,18 +975,18 @@ static int step_apply(struct xn_nl *nl, const struct xn_plan *plan,
 		return xn_sysctl_write(st->path, st->value);
 	}
 	case XN_STEP_NFT_INSTALL:
-		return xn_nft_install(&plan->nft, plan->dyn, err);
+		return xn_nft_install(nft, &plan->nft, plan->dyn, err);
 	}
 	return -EINVAL;
 }
 
-int xn_plan_apply(struct xn_nl *nl, const struct xn_plan *plan,
+int xn_plan_apply(struct xn_nl *nl, struct xn_nft *nft, const struct xn_plan *plan,
 		  struct xn_ledger *l, size_t *done, struct xn_buf *err)
 {
 	*done = 0;
 	for (size_t i = 0; i < plan->n_steps; i++, (*done)++) {
 		const struct xn_step *st = &plan->steps[i];
-		int r = step_apply(nl, plan, st, l, err);
+		int r = step_apply(nl, nft, plan, st, l, err);
 
 		if (r < 0) {
 			if (err->len)

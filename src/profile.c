@@ -438,20 +438,9 @@ static const struct xn_addr *first_ipv4(const struct xn_bridge_conf *b,
 static const char *parse_mode(struct load_ctx *c, struct sect *s, void *field,
 			      const char *value)
 {
-	static const char *const names[] = {
-		[XN_MODE_BRIDGED] = "bridged",
-		[XN_MODE_ROUTED] = "routed",
-		[XN_MODE_NAT] = "nat",
-	};
-
 	(void)c;
 	(void)s;
-	for (size_t i = 0; i < XN_ARRAY_SIZE(names); i++)
-		if (strcmp(value, names[i]) == 0) {
-			*(enum xn_mode *)field = (enum xn_mode)i;
-			return NULL;
-		}
-	return "expected bridged, routed or nat";
+	return xn_mode_from_name(value, field) < 0 ? "expected bridged, routed or nat" : NULL;
 }
 
 static const char *parse_bool(struct load_ctx *c, struct sect *s, void *field,
@@ -1566,6 +1555,7 @@ static void ctx_done(struct load_ctx *c)
 static void check_forwards(struct load_ctx *c)
 {
 	struct xn_profile *p = c->p;
+	struct xn_nat_net net = xn_profile_nat_net(p);
 	struct xn_mapset set = { 0 };
 
 	for (size_t i = 0; i < p->n_maps; i++) {
@@ -1580,7 +1570,7 @@ static void check_forwards(struct load_ctx *c)
 					.public_port = fc->public_port, .guest_port = fc->guest_port,
 					.proto = fc->proto, .from_profile = true };
 		struct xn_buf why = { 0 };
-		if (xn_mapset_check_forward(&set, p, &f, &why) < 0)
+		if (xn_mapset_check_forward(&set, &net, &f, &why) < 0)
 			add_error(c, fc->line, "[forward %s]: %s", fc->name, xn_buf_str(&why));
 		else if (xn_mapset_add_forward(&set, &f) < 0)
 			c->oom = true;
@@ -1691,17 +1681,25 @@ void xn_profile_free(struct xn_profile *p)
 	free(p);
 }
 
+static const char *const mode_names[] = {
+	[XN_MODE_BRIDGED] = "bridged",
+	[XN_MODE_ROUTED] = "routed",
+	[XN_MODE_NAT] = "nat",
+};
+
 const char *xn_mode_name(enum xn_mode m)
 {
-	switch (m) {
-	case XN_MODE_BRIDGED:
-		return "bridged";
-	case XN_MODE_ROUTED:
-		return "routed";
-	case XN_MODE_NAT:
-		return "nat";
-	}
-	return "unknown";
+	return (size_t)m < XN_ARRAY_SIZE(mode_names) ? mode_names[m] : "unknown";
+}
+
+int xn_mode_from_name(const char *name, enum xn_mode *ret)
+{
+	int i = xn_name_lookup(mode_names, XN_ARRAY_SIZE(mode_names), name);
+
+	if (i < 0)
+		return i;
+	*ret = (enum xn_mode)i;
+	return 0;
 }
 
 const struct xn_bridge_conf *xn_profile_bridge(const struct xn_profile *p,
@@ -1723,4 +1721,13 @@ const struct xn_addr *xn_profile_nat_gateway(const struct xn_profile *p)
 		return NULL;
 	b = xn_profile_bridge(p, p->nat_bridge);
 	return b ? first_ipv4(b, NULL) : NULL;
+}
+
+struct xn_nat_net xn_profile_nat_net(const struct xn_profile *p)
+{
+	if (!p)
+		return (struct xn_nat_net){ 0 };
+	return (struct xn_nat_net){ .gateway = xn_profile_nat_gateway(p),
+				    .bridges = p->bridges,
+				    .n_bridges = p->n_bridges };
 }

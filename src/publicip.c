@@ -67,6 +67,8 @@ static struct xn_addr v4_of(uint32_t word)
 
 struct xn_publicip {
 	struct xn_nl *nl;
+	struct xn_nft *nft;
+	struct xn_conntrack *ct;
 	char path[PATH_MAX];
 	const struct xn_profile *profile; /* in force (borrowed) */
 	/* In force: the profile's and those made with the CLI (from_profile
@@ -106,8 +108,8 @@ static struct xn_addr host32(const struct xn_addr *a)
 	return h;
 }
 
-int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip **ret,
-		     struct xn_buf *err)
+int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_nft *nft,
+		     struct xn_conntrack *ct, struct xn_publicip **ret, struct xn_buf *err)
 {
 	struct xn_publicip *pi = calloc(1, sizeof(*pi));
 	unsigned bad = 0;
@@ -116,6 +118,8 @@ int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip
 	if (!pi)
 		return -ENOMEM;
 	pi->nl = nl;
+	pi->nft = nft;
+	pi->ct = ct;
 	snprintf(pi->path, sizeof(pi->path), "%s/mappings", state_dir);
 	r = xn_mapset_load(pi->path, &pi->all, &bad, &pi->journal_records);
 	if (r < 0) {
@@ -212,7 +216,8 @@ static int compose_into(struct xn_publicip *pi, const struct xn_profile *p, stru
 		struct xn_buf why = { 0 };
 		bool is_fwd = false;
 		size_t k = 0;
-		r = xn_mapset_check_all(out, p, &why, &is_fwd, &k);
+		struct xn_nat_net net = xn_profile_nat_net(p);
+		r = xn_mapset_check_all(out, &net, &why, &is_fwd, &k);
 		if (r < 0) {
 			if (is_fwd)
 				xn_buf_printf(err, "the forward of %s:%u/%s %s does not fit this profile: %s",
@@ -461,18 +466,17 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 			/* sorted: want is */
 			now_owned.v[now_owned.n++] = want[i].v4.s_addr;
 		}
-		struct timespec t0, t1;
 		r = listed_of(&pi->all, &now_owned, &listed, &n_listed);
 		if (r < 0)
 			goto out;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		r = xn_nft_maps_sync(&pi->all, maps_in_place, listed, n_listed, &changed, &n_changed, err);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
+		int64_t t0 = xn_now_us();
+		r = xn_nft_maps_sync(pi->nft, &pi->all, maps_in_place, listed, n_listed, &changed, &n_changed, err);
+		int64_t t1 = xn_now_us();
 		if (r >= 0 && maps_in_place)
 			r = translations_changed(&before, &pi->all, &changed, &n_changed);
 		if (r < 0)
 			goto out;
-		pi->last_sync_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+		pi->last_sync_us = (long)(t1 - t0);
 		pi->last_sync_changes = n_changed;
 		snprintf(pi->uplink, sizeof(pi->uplink), "%s", p->nat_uplink);
 	} else {
@@ -493,7 +497,7 @@ int xn_publicip_sync(struct xn_publicip *pi, const struct xn_profile *p, bool ma
 			}
 		}
 	}
-	xn_conntrack_purge(changed, n_changed);
+	xn_conntrack_purge(pi->ct, changed, n_changed);
 	free(pi->owned.v);
 	pi->owned = now_owned;
 	now_owned = (struct v4set){ 0 };
@@ -569,7 +573,7 @@ static int defer_purge(struct xn_publicip *pi, const struct xn_addr *a)
 	v = reallocarray(pi->purge, pi->n_purge + 1, sizeof(*v));
 
 	if (!v) /* then now */
-		return xn_conntrack_purge(a, 1) < 0 ? 0 : 0;
+		return xn_conntrack_purge(pi->ct, a, 1) < 0 ? 0 : 0;
 	pi->purge = v;
 	pi->purge[pi->n_purge++] = *a;
 	return 0;
@@ -585,7 +589,7 @@ int xn_publicip_flush(struct xn_publicip *pi)
 	int r = 0;
 
 	if (pi->n_purge)
-		r = xn_conntrack_purge(pi->purge, pi->n_purge);
+		r = xn_conntrack_purge(pi->ct, pi->purge, pi->n_purge);
 	free(pi->purge);
 	pi->purge = NULL;
 	pi->n_purge = 0;
@@ -680,14 +684,14 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 	new_addr = !dom0_own && !v4set_has(&pi->owned, pub);
 	/* public_addrs lists the addresses only forwarded. */
 	listed = f && new_addr ? &p32 : NULL;
-	r = xn_nft_mapping_update(m, NULL, f, NULL, listed, NULL, &err);
+	r = xn_nft_mapping_update(pi->nft, m, NULL, f, NULL, listed, NULL, &err);
 	if (r == -ENFILE && pi->grow) {
 		/* The maps are full (nothing changed): larger ones, then again. */
 		xn_buf_free(&err);
 		err = (struct xn_buf){ 0 };
 		r = pi->grow(pi->grow_ctx, &err);
 		if (r >= 0)
-			r = xn_nft_mapping_update(m, NULL, f, NULL, listed, NULL, &err);
+			r = xn_nft_mapping_update(pi->nft, m, NULL, f, NULL, listed, NULL, &err);
 	}
 	if (r < 0) {
 		xn_buf_printf(out, "nftables: %s\n", err.len ? xn_buf_str(&err) : strerror(-r));
@@ -699,7 +703,7 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		if (r >= 0)
 			r = own(pi, pub);
 		if (r < 0) {
-			xn_nft_mapping_update(NULL, m, NULL, f, NULL, listed, NULL);
+			xn_nft_mapping_update(pi->nft, NULL, m, NULL, f, NULL, listed, NULL);
 			xn_nl_local_route_del(pi->nl, ifindex, &p32);
 			xn_buf_printf(out, "making %s reachable on the uplink: %s\n",
 				      xn_addr_format(&p32, false, (char[XN_ADDR_STRLEN]){ 0 }), strerror(-r));
@@ -715,7 +719,7 @@ static int add_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 			xn_mapset_del_map(&pi->all, pub, NULL);
 		else
 			xn_mapset_del_forward(&pi->all, pub, f->public_port, f->proto, NULL);
-		xn_nft_mapping_update(NULL, m, NULL, f, NULL, listed, NULL);
+		xn_nft_mapping_update(pi->nft, NULL, m, NULL, f, NULL, listed, NULL);
 		if (new_addr) {
 			xn_nl_local_route_del(pi->nl, ifindex, &p32);
 			disown(pi, pub);
@@ -733,9 +737,11 @@ int xn_publicip_check(struct xn_publicip *pi, const struct xn_mapping *m,
 	struct xn_buf why = { 0 };
 	int r;
 
+	struct xn_nat_net net = xn_profile_nat_net(pi->profile);
+
 	xn_mapset_tidy_names(&pi->all); /* nothing refers to a name now */
-	r = m ? xn_mapset_check_map(&pi->all, pi->profile, m, &why)
-	      : xn_mapset_check_forward(&pi->all, pi->profile, f, &why);
+	r = m ? xn_mapset_check_map(&pi->all, &net, m, &why)
+	      : xn_mapset_check_forward(&pi->all, &net, f, &why);
 	if (r < 0)
 		xn_buf_printf(out, "refused: %s\n", xn_buf_str(&why));
 	xn_buf_free(&why);
@@ -850,7 +856,7 @@ static int del_common(struct xn_publicip *pi, const struct xn_mapping *m, const 
 		return r;
 	}
 	drop_addr = v4set_has(&pi->owned, pub) && !public_in_use(&pi->all, pub);
-	r = xn_nft_mapping_update(NULL, m, NULL, f, NULL, f && drop_addr ? &p32 : NULL, &err);
+	r = xn_nft_mapping_update(pi->nft, NULL, m, NULL, f, NULL, f && drop_addr ? &p32 : NULL, &err);
 	if (r < 0) {
 		restore_entry(pi, m, f);
 		/* The file says removed: it says what is in force again. */

@@ -10,11 +10,6 @@
  * antispoof=0|1 uplink=NAME mac=MAC mtu=N vifname=NAME gatewaydev=NAME
  * keybridge=NAME ioemu=0|1 ip=ADDR/LEN,... -- empty values are empty. */
 
-static const char *mode_word(enum xn_mode m)
-{
-	return xn_mode_name(m);
-}
-
 int xn_vif_record_format(const struct xn_vif_record *r, struct xn_buf *out)
 {
 	const struct xn_vif_conf *c = &r->conf;
@@ -23,7 +18,7 @@ int xn_vif_record_format(const struct xn_vif_record *r, struct xn_buf *out)
 	if (!xn_ifname_valid(r->name))
 		return -EINVAL;
 	xn_buf_printf(out, "vif %u %u emu=%d ifindex=%d name=%s mode=%s bridge=%s antispoof=%d uplink=%s mac=",
-		      r->domid, r->devid, r->emu, r->ifindex, r->name, mode_word(r->mode), r->bridge,
+		      r->domid, r->devid, r->emu, r->ifindex, r->name, xn_mode_name(r->mode), r->bridge,
 		      r->filtered, r->uplink);
 	if (c->has_mac)
 		xn_buf_printf(out, "%02x:%02x:%02x:%02x:%02x:%02x", c->mac[0], c->mac[1],
@@ -99,13 +94,7 @@ int xn_vif_record_parse(char *line, struct xn_vif_record *r)
 	x.ifindex = (int)u;
 	if (take_name(&p, "name", false, x.name) < 0 || take(&p, "mode", &v) < 0)
 		return -EINVAL;
-	if (strcmp(v, mode_word(XN_MODE_BRIDGED)) == 0)
-		x.mode = XN_MODE_BRIDGED;
-	else if (strcmp(v, mode_word(XN_MODE_ROUTED)) == 0)
-		x.mode = XN_MODE_ROUTED;
-	else if (strcmp(v, mode_word(XN_MODE_NAT)) == 0)
-		x.mode = XN_MODE_NAT;
-	else
+	if (xn_mode_from_name(v, &x.mode) < 0)
 		return -EINVAL;
 	if (take_name(&p, "bridge", true, x.bridge) < 0 || take_uint(&p, "antispoof", 1, &u) < 0)
 		return -EINVAL;

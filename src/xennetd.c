@@ -45,7 +45,8 @@ struct daemon {
 	const char *socket_path;
 	const char *state_dir;
 	struct xn_profile *profile; /* the profile in force */
-	struct xn_engine *engine;
+	struct xn_engine *engine; /* its nft context is everyone's */
+	struct xn_conntrack *conntrack;
 	struct xn_nl *events;
 	struct xn_hotplug *hotplug; /* NULL while xenstore is unreachable */
 	struct xn_nft_vif *vifs_away; /* the connected vifs' filter while it is lost */
@@ -191,9 +192,9 @@ static int engine_apply_grow(struct daemon *d, const struct xn_profile *p, bool 
 	/* xenstore lost: the vifs stay as they were, and so do their elements. */
 	dyn.vifs = d->hotplug ? vifs : d->vifs_away;
 	dyn.n_vifs = d->hotplug ? n : d->n_vifs_away;
-	xn_nft_take_install_us();
+	xn_nft_take_install_us(d->engine->nft);
 	r = xn_engine_apply(d->engine, p, &dyn, report, err);
-	long install_us = xn_nft_take_install_us();
+	long install_us = xn_nft_take_install_us(d->engine->nft);
 	free(vifs);
 	xn_publicip_compose_done(d->publicip);
 	/* Then the mappings themselves: only what differs changes. */
@@ -485,7 +486,7 @@ static void status_vifs(struct xn_json *json, struct xn_buf *out, void *userdata
 		xn_json_bool(json, "xenstore", d->hotplug != NULL);
 	else if (!d->hotplug)
 		xn_buf_printf(out, "xenstore: not connected; vif hotplug starts when it is\n");
-	if (d->hotplug && xn_nft_vif_drops(&drops, &n_drops) < 0)
+	if (d->hotplug && xn_nft_vif_drops(d->engine->nft, &drops, &n_drops) < 0)
 		n_drops = 0; /* the table is being rebuilt: no counters this time */
 	xn_status_vifs(d->hotplug, drops, n_drops, json, out);
 	free(drops);
@@ -511,7 +512,7 @@ static void render_status(struct daemon *d, bool json, struct xn_buf *out)
 		return;
 	}
 	in.snapshot = snap;
-	in.nft_error = xn_nft_list_rules(&rules, &in.n_rules);
+	in.nft_error = xn_nft_list_rules(d->engine->nft, &rules, &in.n_rules);
 	in.rules = rules;
 	in.extra = status_vifs;
 	in.extra_userdata = d;
@@ -1145,9 +1146,9 @@ static void check_drift(struct daemon *d)
 		return;
 	d->drift_elems = false;
 	d->drift_sets = 0;
-	d->drift_gen_known = xn_nft_generation(&gen) >= 0;
+	d->drift_gen_known = xn_nft_generation(d->engine->nft, &gen) >= 0;
 	d->drift_gen = gen;
-	r = xn_drift_elements(d->profile, d->hotplug, d->publicip, sets, &rep, &err);
+	r = xn_drift_elements(d->engine->nft, d->profile, d->hotplug, d->publicip, sets, &rep, &err);
 	double ms = (double)(mono_us() - since) / 1000;
 	if (r < 0)
 		log_err("checking the elements of xennet's sets and maps: %s",
@@ -1158,7 +1159,7 @@ static void check_drift(struct daemon *d)
 	if (rep.publics)
 		log_warn("public IP mappings: %zu public addresses' map elements were changed by someone: put back %.3f ms after %s",
 			 rep.publics, ms, after);
-	xn_drift_purge(&rep);
+	xn_drift_purge(d->conntrack, &rep);
 	xn_buf_free(&err);
 }
 
@@ -1171,7 +1172,7 @@ static void periodic_drift(struct daemon *d)
 	if (mono_ms() < d->drift_next)
 		return;
 	d->drift_next = mono_ms() + 1000;
-	if (!d->drift_gen_known || xn_nft_generation(&gen) < 0 || gen != d->drift_gen)
+	if (!d->drift_gen_known || xn_nft_generation(d->engine->nft, &gen) < 0 || gen != d->drift_gen)
 		drift_all(d);
 	else if (xn_drift_sysctls(d->profile, false, NULL) > 0)
 		d->drift = true;
@@ -1179,8 +1180,8 @@ static void periodic_drift(struct daemon *d)
 
 static void on_nft_events(struct daemon *d)
 {
-	int m = xn_nft_monitor_drain();
-	unsigned sets = xn_nft_monitor_take_sets();
+	int m = xn_nft_monitor_drain(d->engine->nft);
+	unsigned sets = xn_nft_monitor_take_sets(d->engine->nft);
 
 	if (m == 1)
 		log_warn("someone else changed xennet's nftables tables: putting them back");
@@ -1493,7 +1494,12 @@ int main(int argc, char **argv)
 	check_state_dir(&d);
 	r = xn_engine_open(d.state_dir, &d.engine, &err);
 	if (r >= 0)
-		r = xn_publicip_open(d.state_dir, d.engine->nl, &d.publicip, &err);
+		xn_nft_lend(d.engine->nft);
+	if (r >= 0)
+		r = xn_conntrack_new(&d.conntrack);
+	if (r >= 0)
+		r = xn_publicip_open(d.state_dir, d.engine->nl, d.engine->nft, d.conntrack,
+				     &d.publicip, &err);
 	if (r >= 0)
 		xn_publicip_on_full(d.publicip, grow_nat_maps, &d);
 	if (r < 0) {
@@ -1589,7 +1595,7 @@ int main(int argc, char **argv)
 	ev.data.fd = xn_nl_events_fd(d.events);
 	if (epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0)
 		goto epoll_fail;
-	nft_fd = xn_nft_monitor_open();
+	nft_fd = xn_nft_monitor_open(d.engine->nft);
 	if (nft_fd < 0) {
 		log_warn("cannot watch nftables for changes by others: %s", strerror(-nft_fd));
 	} else {
@@ -1687,7 +1693,7 @@ int main(int argc, char **argv)
 			xn_ctl_server_expire(d.control);
 			control_counts(&d);
 		}
-		if (xn_nft_monitor_take_missed()) {
+		if (xn_nft_monitor_take_missed(d.engine->nft)) {
 			log_debug("nftables changed during a batch of ours: checking xennet's tables");
 			d.resync = true;
 		}
@@ -1727,9 +1733,8 @@ out:
 	xn_hotplug_close(d.hotplug);
 	free(d.vifs_away);
 	xn_publicip_close(d.publicip);
-	xn_nft_close();
-	xn_nft_monitor_close();
-	xn_conntrack_close();
+	xn_nft_lend(NULL);
+	xn_conntrack_free(d.conntrack);
 	xn_nl_close(d.events);
 	xn_engine_close(d.engine);
 	xn_profile_free(d.profile);

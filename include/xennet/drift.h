@@ -25,13 +25,16 @@ struct xn_drift_report {
  * (when h is known: without it the vifs are not) and the NAT maps named
  * in sets (XN_NFT_SET_*) exactly the mappings in force, each in one
  * batch. */
-int xn_drift_elements(const struct xn_profile *p, struct xn_hotplug *h, struct xn_publicip *pi,
-		      unsigned sets, struct xn_drift_report *rep, struct xn_buf *err);
+struct xn_nft;
+struct xn_conntrack;
+int xn_drift_elements(struct xn_nft *nft, const struct xn_profile *p, struct xn_hotplug *h,
+		      struct xn_publicip *pi, unsigned sets, struct xn_drift_report *rep,
+		      struct xn_buf *err);
 
 /* After a report: the flows that went to a public address while its
  * element was missing (to Dom0, untranslated) are dropped (a walk of the
  * conntrack table: after the repair, not before), and the report freed. */
-void xn_drift_purge(struct xn_drift_report *rep);
+void xn_drift_purge(struct xn_conntrack *ct, struct xn_drift_report *rep);
 
 /* How many sysctls the profile wants have another value now (named in
  * which); with fix, each is written back. */

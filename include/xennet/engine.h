@@ -11,6 +11,8 @@
 
 struct xn_engine {
 	struct xn_nl *nl;
+	/* Made with the engine; the daemon's other modules borrow it. */
+	struct xn_nft *nft;
 	char ledger_path[PATH_MAX];
 	struct xn_ledger ledger;
 	/* The last applied plan's warnings (guests detached, a lease made

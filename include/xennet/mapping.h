@@ -58,20 +58,21 @@ int xn_parse_host_port(const char *s, struct xn_addr *a, uint16_t *port);
 bool xn_mapping_name_valid(const char *name);
 const char *xn_proto_name(uint8_t proto);
 
-/* Would adding m (or f) to s be consistent with the NAT profile p? On a
- * conflict returns -EEXIST or -EINVAL with the reason in err. */
-int xn_mapset_check_map(const struct xn_mapset *s, const struct xn_profile *p,
+/* Would adding m (or f) to s be consistent with the NAT network net
+ * (xn_profile_nat_net)? On a conflict returns -EEXIST or -EINVAL with
+ * the reason in err. */
+int xn_mapset_check_map(const struct xn_mapset *s, const struct xn_nat_net *net,
 			const struct xn_mapping *m, struct xn_buf *err);
-int xn_mapset_check_forward(const struct xn_mapset *s, const struct xn_profile *p,
+int xn_mapset_check_forward(const struct xn_mapset *s, const struct xn_nat_net *net,
 			    const struct xn_forward *f, struct xn_buf *err);
 
 /* The address rules alone (nat mode, public outside and guest inside the
  * guest network, ...), without looking at the other mappings. */
-int xn_mapping_check_addresses(const struct xn_profile *p, const struct xn_addr *pub,
+int xn_mapping_check_addresses(const struct xn_nat_net *net, const struct xn_addr *pub,
 			       const struct xn_addr *guest, struct xn_buf *err);
 /* A whole set at once, in O(n log n): the first conflict found is in err
  * and names the entry (forward or map, and its index). */
-int xn_mapset_check_all(const struct xn_mapset *s, const struct xn_profile *p,
+int xn_mapset_check_all(const struct xn_mapset *s, const struct xn_nat_net *net,
 			struct xn_buf *err, bool *bad_is_forward, size_t *bad_index);
 
 int xn_mapset_add_map(struct xn_mapset *s, const struct xn_mapping *m);

@@ -17,6 +17,16 @@
 
 #define XN_NFT_TABLE "xennet"
 
+/* A connection to nftables, given to every call below that talks to the
+ * kernel: the socket kept open between requests, its sequence numbers,
+ * the monitor of others' changes, the time of the last install. Nothing
+ * is opened before a call needs it. One per process (the engine makes
+ * it), used from one thread. */
+struct xn_nft;
+int xn_nft_new(struct xn_nft **ret);
+/* Closes its sockets; NULL is fine. */
+void xn_nft_free(struct xn_nft *nft);
+
 /* The device group (`ip link set group`) of the vifs xennet filters:
  * anti-spoofing checks a device of that group even when its element in
  * as_ports is missing (someone deleted it), so that an incomplete filter
@@ -78,17 +88,17 @@ struct xn_nft_dynamic {
 	bool grow_nat;
 };
 
-int xn_nft_install(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
+int xn_nft_install(struct xn_nft *nft, const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
 		   struct xn_buf *err);
 /* How long the last xn_nft_install took (µs), -1 if none since the last
  * call; for the daemon's log. */
-long xn_nft_take_install_us(void);
+long xn_nft_take_install_us(struct xn_nft *nft);
 
 /* Compare the kernel's table with the spec and, when dyn is given, whether
  * its NAT maps have room for dyn's mappings and one more (they are sized
  * when the table is made; on ENFILE from a change, apply again). Needs
  * CAP_NET_ADMIN. */
-int xn_nft_query(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
+int xn_nft_query(struct xn_nft *nft, const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
 		 enum xn_nft_table_state *ret);
 
 /* Make the NAT maps hold exactly want and public_addrs exactly publics
@@ -97,7 +107,7 @@ int xn_nft_query(const struct xn_nft_spec *s, const struct xn_nft_dynamic *dyn,
  * public_addrs is compared; changed lists nothing of the maps). The public addresses whose
  * translation changed or went are listed in changed (caller frees) so
  * that their conntrack entries can be dropped. */
-int xn_nft_maps_sync(const struct xn_mapset *want, bool maps_in_place,
+int xn_nft_maps_sync(struct xn_nft *nft, const struct xn_mapset *want, bool maps_in_place,
 		     const struct xn_addr *publics, size_t n_publics,
 		     struct xn_addr **changed, size_t *n_changed, struct xn_buf *err);
 
@@ -108,39 +118,51 @@ int xn_nft_maps_sync(const struct xn_mapset *want, bool maps_in_place,
 #define XN_NFT_SET_FWD 4u
 #define XN_NFT_SET_PUBLICS 8u
 #define XN_NFT_SETS_ALL 15u
-int xn_nft_maps_sync_sets(const struct xn_mapset *want, unsigned sets,
+int xn_nft_maps_sync_sets(struct xn_nft *nft, const struct xn_mapset *want, unsigned sets,
 			  const struct xn_addr *publics, size_t n_publics,
 			  struct xn_addr **changed, size_t *n_changed, struct xn_buf *err);
 
 /* One mapping or forward (and its public address) added and/or removed,
  * in one batch. Any pointer may be NULL. */
-int xn_nft_mapping_update(const struct xn_mapping *add_m, const struct xn_mapping *del_m,
+int xn_nft_mapping_update(struct xn_nft *nft, const struct xn_mapping *add_m, const struct xn_mapping *del_m,
 			  const struct xn_forward *add_f, const struct xn_forward *del_f,
 			  const struct xn_addr *add_pub, const struct xn_addr *del_pub,
 			  struct xn_buf *err);
 
 /* Add and/or remove one vif's elements, in one batch. */
-int xn_nft_vif_update(const struct xn_nft_vif *add, const struct xn_nft_vif *del,
-		      struct xn_buf *err);
+int xn_nft_vif_elements(struct xn_nft *nft, const struct xn_nft_vif *add,
+			const struct xn_nft_vif *del, struct xn_buf *err);
 
 /* The elements of many vifs in one transaction (adding what is already
  * there changes nothing): a restarted daemon makes sure the vifs it
  * adopted still have theirs. */
-int xn_nft_vifs_add(const struct xn_nft_vif *v, size_t n, struct xn_buf *err);
+int xn_nft_vifs_elements_add(struct xn_nft *nft, const struct xn_nft_vif *v, size_t n,
+			     struct xn_buf *err);
 
 /* Make the anti-spoofing sets the spec has hold exactly the elements of
  * vifs: what someone removed is added back, what someone added (or a
  * vanished vif left) is removed, in one batch. Returns how many elements
  * changed. */
-int xn_nft_vifs_sync(const struct xn_nft_spec *s, const struct xn_nft_vif *vifs, size_t n,
+int xn_nft_vifs_sync(struct xn_nft *nft, const struct xn_nft_spec *s, const struct xn_nft_vif *vifs, size_t n,
 		     struct xn_buf *err);
 
 /* Remove the elements of every interface not in keep (vifs that vanished
  * while the daemon was away). Returns how many interfaces were purged. */
-int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err);
+int xn_nft_purge_others(struct xn_nft *nft, const char (*keep)[IFNAMSIZ], size_t n_keep,
+			struct xn_buf *err);
 
-/* Close the nftables socket kept open between requests (at exit). */
-void xn_nft_close(void);
+/* Close the nftables socket kept open between requests (the next call
+ * opens another). */
+void xn_nft_close(struct xn_nft *nft);
+
+/* Transitional (issue 13): hotplug.c, vifattach.c and hotplug-restart.c
+ * do not hold the context yet; these use the one the daemon lent with
+ * xn_nft_lend() (src/nft-lent.c). Remove with them. */
+void xn_nft_lend(struct xn_nft *nft);
+int xn_nft_vif_update(const struct xn_nft_vif *add, const struct xn_nft_vif *del,
+		      struct xn_buf *err);
+int xn_nft_vifs_add(const struct xn_nft_vif *v, size_t n, struct xn_buf *err);
+int xn_nft_purge(const char (*keep)[IFNAMSIZ], size_t n_keep, struct xn_buf *err);
 
 /* Rule counters of the table, for status. */
 struct xn_nft_rule_info {
@@ -150,7 +172,7 @@ struct xn_nft_rule_info {
 	uint64_t packets, bytes;
 };
 /* All rules of xennet's tables; -ENOENT when there is none. */
-int xn_nft_list_rules(struct xn_nft_rule_info **ret, size_t *n);
+int xn_nft_list_rules(struct xn_nft *nft, struct xn_nft_rule_info **ret, size_t *n);
 
 /* Spoofed packets dropped, per filtered vif (the counter of its as_drops
  * element); *ret (caller frees) holds n, none when nothing is filtered. */
@@ -158,24 +180,23 @@ struct xn_nft_vif_drops {
 	char ifname[IFNAMSIZ];
 	uint64_t packets, bytes;
 };
-int xn_nft_vif_drops(struct xn_nft_vif_drops **ret, size_t *n);
+int xn_nft_vif_drops(struct xn_nft *nft, struct xn_nft_vif_drops **ret, size_t *n);
 
 /* Someone else (nft flush ruleset, a hand edit) changed xennet's tables:
- * open a socket on nftables' events (its fd for the event loop), and
- * drain it: 1 when a transaction not made by this process added or
+ * open a socket on nftables' events (its fd for the event loop; closed
+ * by xn_nft_free), and drain it: 1 when a transaction not made by this process added or
  * removed a table, chain, set or rule of a table named xennet, 2 when
  * events were lost (the tables must be checked), 3 when such a
  * transaction changed only elements of its sets and maps, 4 when only
  * elements of the anti-spoofing sets (as_*), 0 otherwise. */
-int xn_nft_monitor_open(void);
-int xn_nft_monitor_drain(void);
+int xn_nft_monitor_open(struct xn_nft *nft);
+int xn_nft_monitor_drain(struct xn_nft *nft);
 /* Someone else committed while the monitor did not listen (during one of
  * our large batches, not echoed to it): check the tables. */
-bool xn_nft_monitor_take_missed(void);
+bool xn_nft_monitor_take_missed(struct xn_nft *nft);
 /* The NAT maps (XN_NFT_SET_*) whose elements others changed since the
  * last call, as heard by the monitor. */
-unsigned xn_nft_monitor_take_sets(void);
+unsigned xn_nft_monitor_take_sets(struct xn_nft *nft);
 /* The ruleset's generation (one more at each commit, anyone's): a cheap
  * way to know that nothing changed since the last check. */
-int xn_nft_generation(uint32_t *gen);
-void xn_nft_monitor_close(void);
+int xn_nft_generation(struct xn_nft *nft, uint32_t *gen);

@@ -95,5 +95,5 @@ void xn_step_describe(const struct xn_step *st, struct xn_buf *b);
 /* Execute the steps in order, keeping the ledger true to what was done
  * even when a step fails half way. Returns the first error, with the
  * failing step described in err. */
-int xn_plan_apply(struct xn_nl *nl, const struct xn_plan *plan,
+int xn_plan_apply(struct xn_nl *nl, struct xn_nft *nft, const struct xn_plan *plan,
 		  struct xn_ledger *ledger, size_t *done, struct xn_buf *err);

@@ -17,7 +17,10 @@ enum xn_mode {
 	XN_MODE_NAT,
 };
 
+/* "bridged", "routed", "nat": the profile's words, also in saved state. */
 const char *xn_mode_name(enum xn_mode m);
+/* -ENOENT when name is none of them. */
+int xn_mode_from_name(const char *name, enum xn_mode *ret);
 
 struct xn_bridge_conf {
 	char name[IFNAMSIZ];
@@ -92,3 +95,14 @@ const struct xn_bridge_conf *xn_profile_bridge(const struct xn_profile *p,
 /* The guest network of a NAT profile: the first IPv4 address of the nat
  * bridge, as a network. Returns NULL for other modes. */
 const struct xn_addr *xn_profile_nat_gateway(const struct xn_profile *p);
+
+/* What public IP mappings are checked against (xn_mapset_check_*): the
+ * guest network, and Dom0's own addresses on its bridges, which no
+ * mapping may take. Borrowed from a profile, valid as long as it is. */
+struct xn_nat_net {
+	const struct xn_addr *gateway; /* with its prefix; NULL: not nat mode */
+	const struct xn_bridge_conf *bridges;
+	size_t n_bridges;
+};
+/* p may be NULL (no profile: no NAT network). */
+struct xn_nat_net xn_profile_nat_net(const struct xn_profile *p);

@@ -15,9 +15,12 @@
  * addresses that are only forwarded. */
 
 struct xn_publicip;
+struct xn_nft;
+struct xn_conntrack;
 
-int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_publicip **ret,
-		     struct xn_buf *err);
+/* nl, nft and ct are borrowed: they outlive it. */
+int xn_publicip_open(const char *state_dir, struct xn_nl *nl, struct xn_nft *nft,
+		     struct xn_conntrack *ct, struct xn_publicip **ret, struct xn_buf *err);
 void xn_publicip_close(struct xn_publicip *pi);
 
 /* What to call when the NAT maps are full (they are sized when the table

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -32,6 +33,15 @@ static inline void xn_closep(int *fd)
 		close(*fd);
 }
 #define _cleanup_close_ XN_CLEANUP(xn_closep)
+
+/* CLOCK_MONOTONIC in milliseconds and in microseconds: deadlines,
+ * timeouts and durations (not the time of day). */
+int64_t xn_now_ms(void);
+int64_t xn_now_us(void);
+
+/* The index of s in a table of names indexed by an enum (NULL entries
+ * are holes), -ENOENT when it is none of them. */
+int xn_name_lookup(const char *const *names, size_t n, const char *s);
 
 /* Interface names: 1..15 bytes of [A-Za-z0-9_.-], not "." or "..". */
 bool xn_ifname_valid(const char *name);
