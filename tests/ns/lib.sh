@@ -135,6 +135,19 @@ bridged_profile() {
 	printf '[xennet]\nmode = bridged\n[bridge xenbr0]\nuplink = eth0\ntake_addresses = yes\n' >"$1"
 }
 
+# spoofed_arrives GUEST_NS SRC: a UDP datagram the guest sends from SRC
+# (not its vif's address) reaches the LAN.
+spoofed_arrives() {
+	local n cpid
+	in_ns "$LAN" "$NETCHECK" count udp "$LAN_IP" 7600 1.5 >"$T/count" &
+	cpid=$!
+	sleep 0.2
+	NETCHECK_SRC=$2 in_ns "$1" "$NETCHECK" send udp "$LAN_IP" 7600 spoof 1 >/dev/null 2>&1 || true
+	wait "$cpid" || true
+	n=$(cat "$T/count")
+	[ "${n:-0}" -gt 0 ]
+}
+
 # mac_of NS DEV: the device's MAC address.
 mac_of() { ip -n "$1" -j link show dev "$2" | jq -r '.[0].address'; }
 
